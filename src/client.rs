@@ -1,0 +1,285 @@
+//! The client, its builder and the one function that sends a request.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graphql_client::{GraphQLQuery, QueryBody};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::Url;
+
+use crate::error::{Error, Result, TransportErrorKind};
+use crate::generated::{upsert_customer, UpsertCustomer};
+use crate::input::UpsertCustomerInput;
+use crate::response::{decode, ResponseMeta};
+use crate::UpsertedCustomer;
+
+/// Plain's production endpoint for the Core GraphQL API.
+pub const DEFAULT_ENDPOINT: &str = "https://core-api.uk.plain.com/graphql/v1";
+
+/// The environment variable the API key is read from (as Plain's own CLI does).
+pub const API_KEY_ENV: &str = "PLAIN_API_KEY";
+
+/// The environment variable that overrides the endpoint.
+pub const API_URL_ENV: &str = "PLAIN_API_URL";
+
+/// How long a whole request may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const DEFAULT_USER_AGENT: &str = concat!("plain-client-rust/", env!("CARGO_PKG_VERSION"));
+
+/// An API key. Its `Debug` never shows the key.
+#[derive(Clone)]
+struct ApiKey(String);
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// A client for Plain's Core GraphQL API.
+///
+/// Cheap to clone (clones share one connection pool) and safe to use from many tasks.
+#[derive(Clone, Debug)]
+pub struct PlainClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    endpoint: Url,
+    /// `Bearer <key>`, marked sensitive so that it is never printed.
+    authorization: HeaderValue,
+    user_agent: HeaderValue,
+    timeout: Duration,
+}
+
+/// Builds a [`PlainClient`]; see [`PlainClient::builder`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct PlainClientBuilder {
+    api_key: Option<ApiKey>,
+    endpoint: Option<String>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    http_client: Option<reqwest::Client>,
+    allow_insecure_http: bool,
+}
+
+impl PlainClientBuilder {
+    /// The API key (`plainApiKey_...`) of a machine user with `customer:create` and
+    /// `customer:edit`.
+    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey(api_key.into()));
+        self
+    }
+
+    /// The GraphQL endpoint; defaults to [`DEFAULT_ENDPOINT`].
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// How long a whole request may take (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long connecting may take (default 10 s). Ignored with [`Self::http_client`],
+    /// whose own setting applies.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The `User-Agent` to send (default `plain-client-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Sends requests through an existing `reqwest::Client` (its pool, proxy and TLS
+    /// settings). The API key, user agent and timeout are still set on every request.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Allows an `http://` endpoint that is not on a loopback address. The API key would
+    /// travel unencrypted: only for trusted networks.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the client, checking the key and the endpoint.
+    pub fn build(self) -> Result<PlainClient> {
+        let config = |message: String| Error::Config { message };
+        let key = self.api_key.ok_or_else(|| {
+            config(format!(
+                "no API key: pass one to the builder or set {API_KEY_ENV}"
+            ))
+        })?;
+        let key = key.0.trim();
+        if key.is_empty() {
+            return Err(config(format!(
+                "the API key is empty: set {API_KEY_ENV} to a key of a Plain machine user"
+            )));
+        }
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            config("the API key contains characters that cannot be sent in a header".to_owned())
+        })?;
+        authorization.set_sensitive(true);
+
+        let endpoint = parse_endpoint(
+            self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
+            self.allow_insecure_http,
+        )?;
+        let user_agent = self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT);
+        let user_agent = HeaderValue::from_str(user_agent).map_err(|_| {
+            config(format!(
+                "the user agent {user_agent:?} cannot be sent in a header"
+            ))
+        })?;
+        let http = match self.http_client {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| config(format!("cannot set up the HTTP client: {e}")))?,
+        };
+        Ok(PlainClient {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                authorization,
+                user_agent,
+                timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            }),
+        })
+    }
+}
+
+/// Parses the endpoint, refusing plain `http://` except on loopback addresses.
+fn parse_endpoint(endpoint: &str, allow_insecure_http: bool) -> Result<Url> {
+    let url = Url::parse(endpoint).map_err(|e| Error::Config {
+        message: format!(
+            "the endpoint {endpoint:?} is not a URL ({e}): use for example {DEFAULT_ENDPOINT}"
+        ),
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
+        "http" => Err(Error::Config {
+            message: format!(
+                "the endpoint {endpoint} is plain http on a non-loopback host, which would send \
+                 the API key unencrypted: use https"
+            ),
+        }),
+        other => Err(Error::Config {
+            message: format!("the endpoint {endpoint} has scheme {other:?}: use https"),
+        }),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl PlainClient {
+    /// A client for Plain's production API with this API key and default settings.
+    pub fn new(api_key: impl Into<String>) -> Result<Self> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A builder for every setting.
+    pub fn builder() -> PlainClientBuilder {
+        PlainClientBuilder::default()
+    }
+
+    /// A client configured from the environment: the key from `PLAIN_API_KEY`, and the
+    /// endpoint from `PLAIN_API_URL` when it is set.
+    pub fn from_env() -> Result<Self> {
+        let key = std::env::var(API_KEY_ENV).map_err(|_| Error::Config {
+            message: format!(
+                "{API_KEY_ENV} is not set: set it to the API key of a Plain machine user"
+            ),
+        })?;
+        let mut builder = Self::builder().api_key(key);
+        if let Ok(url) = std::env::var(API_URL_ENV) {
+            builder = builder.endpoint(url);
+        }
+        builder.build()
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        self.inner.endpoint.as_str()
+    }
+
+    /// Creates the customer, or updates the one that matches the identifier.
+    ///
+    /// Plain's `MutationError` comes back as [`Error::MutationRejected`]; an answer with
+    /// neither a customer nor an error is an [`Error::Decode`].
+    pub async fn upsert_customer(&self, input: UpsertCustomerInput) -> Result<UpsertedCustomer> {
+        let body = crate::upsert_customer_request(input);
+        let (data, meta) = self.execute::<UpsertCustomer>(&body).await?;
+        crate::upserted(data.upsert_customer, &meta)
+    }
+
+    /// Sends one GraphQL request and decodes its `data`. The one place a request is sent.
+    async fn execute<Q: GraphQLQuery>(
+        &self,
+        body: &QueryBody<Q::Variables>,
+    ) -> Result<(Q::ResponseData, ResponseMeta)> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
+            message: format!("the request cannot be encoded as JSON: {e}"),
+        })?;
+        let inner = &self.inner;
+        let transport = |e: reqwest::Error| Error::Transport {
+            kind: if e.is_timeout() {
+                TransportErrorKind::Timeout
+            } else if e.is_connect() {
+                TransportErrorKind::Connect
+            } else {
+                TransportErrorKind::Other
+            },
+            endpoint: inner.endpoint.to_string(),
+            source: e.without_url(),
+        };
+        let response = inner
+            .http
+            .post(inner.endpoint.clone())
+            .header(AUTHORIZATION, inner.authorization.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, inner.user_agent.clone())
+            .timeout(inner.timeout)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let meta = ResponseMeta::from_headers(response.headers());
+        let body = response.bytes().await.map_err(transport)?;
+        let data = decode::<Q::ResponseData>(status, &meta, &body)?;
+        Ok((data, meta))
+    }
+}
+
+/// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.
+pub(crate) fn request_body(input: UpsertCustomerInput) -> QueryBody<upsert_customer::Variables> {
+    UpsertCustomer::build_query(upsert_customer::Variables { input })
+}

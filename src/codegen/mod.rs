@@ -1,0 +1,212 @@
+//! Code generation for the operations in `graphql/`.
+//!
+//! This module is not part of the library: `build.rs` includes it with `#[path]`, and so do the
+//! tests that prove the vendored schema faithful to Plain's full one. Everything that decides
+//! what the generated Rust looks like lives in [`options`], so the build and the tests cannot
+//! drift apart.
+
+// Each includer uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod validate;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use graphql_client_codegen::deprecation::DeprecationStrategy;
+use graphql_client_codegen::normalization::Normalization;
+use graphql_client_codegen::{CodegenMode, GraphQLClientCodegenOptions};
+
+/// The vendored schema's file name inside the `graphql/` folder.
+pub const SCHEMA_FILE: &str = "schema.graphql";
+
+/// Input types written by hand in `src/input.rs` and used in place of the generated ones.
+///
+/// graphql_client's `skip_serializing_none` switches `skip_serializing_if` on or off for every
+/// optional input field at once. Plain's `onUpdate` needs both at the same time: an absent
+/// wrapper means "keep", while `{"value": null}` inside an `OptionalStringInput` means "clear".
+/// The hand-written types serialize exactly the JSON Plain documents, so generated variables
+/// use them instead (graphql_client's `custom_variable_types`).
+pub const HAND_WRITTEN_INPUTS: &[(&str, &str)] =
+    &[("UpsertCustomerInput", "crate::input::UpsertCustomerInput")];
+
+/// A failure of code generation, with the file it concerns. Its `Display` is the one message
+/// the build prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodegenError {
+    /// The file at fault (an operation, or the schema).
+    pub file: PathBuf,
+    /// What is wrong, naming the field and the type where there is one.
+    pub message: String,
+}
+
+impl fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+impl std::error::Error for CodegenError {}
+
+fn error(file: &Path, message: impl Into<String>) -> CodegenError {
+    CodegenError {
+        file: file.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The operation files in `dir`: every `*.graphql` file but the schema, sorted by name.
+pub fn operation_files(dir: &Path) -> Result<Vec<PathBuf>, CodegenError> {
+    let entries = fs::read_dir(dir).map_err(|e| error(dir, format!("cannot list: {e}")))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| error(dir, format!("cannot list: {e}")))?
+            .path();
+        let is_graphql = path.extension().is_some_and(|ext| ext == "graphql");
+        let is_schema = path.file_name().is_some_and(|name| name == SCHEMA_FILE);
+        if is_graphql && !is_schema {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read(path: &Path) -> Result<String, CodegenError> {
+    fs::read_to_string(path).map_err(|e| error(path, format!("cannot read: {e}")))
+}
+
+/// The codegen options, in one place.
+///
+/// - Names are normalised to Rust conventions (`UpsertResult::Created`, not `CREATED`): the
+///   generated types are part of the public API, and Rust users expect `UpperCamelCase`
+///   variants. The wire strings are unchanged, and every generated enum keeps an
+///   `Other(String)` variant, so a value Plain adds later still parses.
+/// - Deprecated fields are allowed silently. `Customer.status` is deprecated in Plain's schema
+///   but Plain's own recipe selects it and Plain still returns it; `Warn` would put
+///   `#[deprecated]` on the generated field and turn every use into a warning (the build must
+///   be warning-free), `Deny` would refuse the operation. Deprecations are reported where a
+///   maintainer looks: by the schema check in the test suite, not at every compile.
+pub fn options(variable_types: &[String]) -> GraphQLClientCodegenOptions {
+    let mut options = GraphQLClientCodegenOptions::new(CodegenMode::Cli);
+    options.set_module_visibility(syn::parse_quote!(pub));
+    options.set_normalization(Normalization::Rust);
+    options.set_deprecation_strategy(DeprecationStrategy::Allow);
+    options.set_response_derives("Debug, Clone, PartialEq, Eq, Serialize".to_owned());
+    options.set_variables_derives("Debug, Clone, PartialEq, Eq".to_owned());
+    options.set_custom_variable_types(variable_types.to_vec());
+    options
+}
+
+/// The `custom_variable_types` list for one operation: graphql_client takes it by variable
+/// position, so every input-object variable before the last hand-written one needs an entry.
+fn custom_variable_types(
+    file: &Path,
+    operation: &validate::OperationInfo,
+) -> Result<Vec<String>, CodegenError> {
+    let entry = |type_name: &str| {
+        HAND_WRITTEN_INPUTS
+            .iter()
+            .find(|(name, _)| *name == type_name)
+            .map(|(_, path)| (*path).to_owned())
+    };
+    let last = operation
+        .variables
+        .iter()
+        .rposition(|v| entry(&v.type_name).is_some());
+    let Some(last) = last else {
+        return Ok(Vec::new());
+    };
+    operation.variables[..=last]
+        .iter()
+        .map(|v| match entry(&v.type_name) {
+            Some(path) => Ok(path),
+            None if !v.is_input_object => Ok("()".to_owned()),
+            None => Err(error(
+                file,
+                format!(
+                    "variable `${}` of input type `{}` comes before a variable with a \
+                     hand-written input type; declare it after them, or add a hand-written type \
+                     for `{}` to HAND_WRITTEN_INPUTS",
+                    v.name, v.type_name, v.type_name
+                ),
+            )),
+        })
+        .collect()
+}
+
+/// Generates the formatted Rust module for one operation file against a schema.
+///
+/// The operation is validated first, so that an operation that no longer fits the schema is
+/// reported as one message naming the file, the field and the type, instead of a panic inside
+/// graphql_client.
+pub fn generate(schema_file: &Path, operation_file: &Path) -> Result<String, CodegenError> {
+    let schema_text = read(schema_file)?;
+    let operation_text = read(operation_file)?;
+    let schema = validate::parse_schema(&schema_text).map_err(|m| error(schema_file, m))?;
+    let operation = validate::check_operation(&schema, &operation_text)
+        .map_err(|m| error(operation_file, m))?;
+    let variable_types = custom_variable_types(operation_file, &operation)?;
+    let options = options(&variable_types);
+    let tokens = graphql_client_codegen::generate_module_token_stream_from_string(
+        &operation_text,
+        schema_file,
+        options,
+    )
+    .map_err(|e| error(operation_file, e.to_string()))?;
+    let file: syn::File = syn::parse2(tokens).map_err(|e| {
+        error(
+            operation_file,
+            format!("generated code does not parse: {e}"),
+        )
+    })?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// Generates the code of every operation in `dir` against `dir/schema.graphql`.
+pub fn generate_all(dir: &Path) -> Result<String, CodegenError> {
+    generate_all_with_schema(dir, &dir.join(SCHEMA_FILE))
+}
+
+/// Generates the code of every operation in `dir` against the given schema file.
+pub fn generate_all_with_schema(dir: &Path, schema_file: &Path) -> Result<String, CodegenError> {
+    let mut out =
+        String::from("// Generated by build.rs from the files in graphql/. Do not edit.\n\n");
+    for file in operation_files(dir)? {
+        out.push_str(&generate(schema_file, &file)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The body of `build.rs`: generate, write only on change, tell Cargo what to watch.
+pub fn build_script_main() {
+    let dir = Path::new("graphql");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/codegen");
+    println!("cargo:rerun-if-changed={}", dir.join(SCHEMA_FILE).display());
+    // A new operation file is picked up because the folder itself is watched too.
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let files = operation_files(dir).unwrap_or_else(|e| fail(&e));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let code = generate_all(dir).unwrap_or_else(|e| fail(&e));
+    let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
+    let Some(out_dir) = out_dir else {
+        fail(&error(Path::new("build.rs"), "OUT_DIR is not set"))
+    };
+    let target = out_dir.join("operations.rs");
+    if fs::read_to_string(&target).ok().as_deref() != Some(code.as_str()) {
+        fs::write(&target, code)
+            .unwrap_or_else(|e| fail(&error(&target, format!("cannot write: {e}"))));
+    }
+}
+
+/// Stops the build with one readable message and no backtrace.
+fn fail(e: &CodegenError) -> ! {
+    eprintln!("error: {e}");
+    std::process::exit(1)
+}

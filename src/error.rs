@@ -1,0 +1,281 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::MutationError;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One entry of a GraphQL `errors` array: a request Plain refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestError {
+    /// Plain's message.
+    pub message: String,
+    /// `extensions.code`, such as `BAD_USER_INPUT` or `GRAPHQL_VALIDATION_FAILED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// Which part of the transport failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection could be made (DNS, refused, TLS handshake).
+    Connect,
+    /// No complete answer within the configured timeout.
+    Timeout,
+    /// The connection broke while sending or receiving.
+    Other,
+}
+
+/// Everything that can go wrong talking to Plain.
+///
+/// Every variant that came from an answer carries Plain's request id (the `apigw-requestid`
+/// header) when Plain sent one: quote it to Plain's support. [`Error::is_retryable`] says
+/// whether the same request can succeed later.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Plain ran the mutation and refused it (a `MutationError`, in the data of a 200 answer).
+    #[error("Plain rejected the mutation: {}{}", describe_mutation_error(.error), request_id_suffix(.request_id))]
+    MutationRejected {
+        /// Plain's error: message, type, stable code and the fields at fault.
+        error: MutationError,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// Plain refused the request as a whole (GraphQL `errors`), for example because a
+    /// variable does not fit the schema (`BAD_USER_INPUT`).
+    #[error("Plain refused the request (HTTP {status}): {}; check the request against Plain's schema{}", describe_request_errors(.errors), request_id_suffix(.request_id))]
+    Request {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The GraphQL errors, each with its `extensions.code`.
+        errors: Vec<RequestError>,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// The API key was missing, malformed or revoked (HTTP 401).
+    #[error("Plain did not accept the API key ({message}): set PLAIN_API_KEY to a current key of a machine user{}", request_id_suffix(.request_id))]
+    Unauthenticated {
+        /// Plain's message.
+        message: String,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// The API key is valid but lacks a permission (HTTP 403).
+    #[error("the API key lacks a permission ({message}): give its machine user `customer:create` and `customer:edit`{}", request_id_suffix(.request_id))]
+    Forbidden {
+        /// Plain's message.
+        message: String,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// The workspace's rate limit is spent (HTTP 429).
+    #[error("Plain's rate limit is spent (HTTP 429): {}{}", describe_wait(.reset_at, .retry_after), request_id_suffix(.request_id))]
+    RateLimited {
+        /// When the current window ends (`x-ratelimit-reset`), when Plain said.
+        reset_at: Option<SystemTime>,
+        /// How long to wait (`Retry-After`), when Plain said.
+        retry_after: Option<Duration>,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// Plain or a gateway in front of it failed (HTTP 5xx).
+    #[error("Plain answered HTTP {status} (a server error): {message}; try again later, and if it persists contact Plain's support{}", request_id_suffix(.request_id))]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// Plain's message, or the start of the body when it was not JSON.
+        message: String,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// No answer: the connection failed, timed out, or broke.
+    #[error("{}", describe_transport(*.kind, .endpoint))]
+    Transport {
+        /// What failed.
+        kind: TransportErrorKind,
+        /// The endpoint the request went to.
+        endpoint: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The answer was not what Plain's API answers (not JSON, or not the expected shape).
+    #[error("Plain's answer (HTTP {status}) could not be read: {reason}; check the endpoint URL (body starts with {excerpt:?}){}", request_id_suffix(.request_id))]
+    Decode {
+        /// The HTTP status.
+        status: u16,
+        /// What did not fit.
+        reason: String,
+        /// The start of the body, at most 200 characters.
+        excerpt: String,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// The input was not valid; nothing was sent.
+    #[error("invalid input, nothing was sent: {message}")]
+    InvalidInput {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// The client's configuration is not usable (no API key, a bad endpoint URL).
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again later: rate limits, server errors,
+    /// transport failures, Plain's `INTERNAL_SERVER_ERROR` and a `MutationError` of type
+    /// `INTERNAL`. Never bad input, validation, authentication or permission errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::RateLimited { .. } | Error::Server { .. } | Error::Transport { .. } => true,
+            Error::MutationRejected { error, .. } => {
+                error.type_ == crate::MutationErrorType::Internal
+            }
+            Error::Request { errors, .. } => {
+                !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|e| e.code.as_deref() == Some("INTERNAL_SERVER_ERROR"))
+            }
+            _ => false,
+        }
+    }
+
+    /// Plain's request id (`apigw-requestid`), for errors that came from an answer that had one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::MutationRejected { request_id, .. }
+            | Error::Request { request_id, .. }
+            | Error::Unauthenticated { request_id, .. }
+            | Error::Forbidden { request_id, .. }
+            | Error::RateLimited { request_id, .. }
+            | Error::Server { request_id, .. }
+            | Error::Decode { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer the error came from, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::MutationRejected { .. } => Some(200),
+            Error::Request { status, .. }
+            | Error::Server { status, .. }
+            | Error::Decode { status, .. } => Some(*status),
+            Error::Unauthenticated { .. } => Some(401),
+            Error::Forbidden { .. } => Some(403),
+            Error::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+}
+
+fn request_id_suffix(request_id: &Option<String>) -> String {
+    match request_id {
+        Some(id) => format!(" (request id {id})"),
+        None => String::new(),
+    }
+}
+
+fn describe_mutation_error(error: &MutationError) -> String {
+    let mut out = format!(
+        "{} (type {}, code `{}`)",
+        error.message,
+        enum_str(&error.type_),
+        error.code
+    );
+    for field in &error.fields {
+        out.push_str(&format!(
+            "; `{}` {}: {}",
+            field.field,
+            enum_str(&field.type_),
+            field.message
+        ));
+    }
+    out.push_str(match error.type_ {
+        crate::MutationErrorType::Internal => "; try again later",
+        crate::MutationErrorType::Forbidden => "; give the API key's machine user the permission",
+        _ => "; fix the input and send it again",
+    });
+    out
+}
+
+/// The wire string of a generated enum value.
+fn enum_str<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::from("?"),
+    }
+}
+
+fn describe_request_errors(errors: &[RequestError]) -> String {
+    if errors.is_empty() {
+        return String::from("no error message");
+    }
+    errors
+        .iter()
+        .map(|e| match &e.code {
+            Some(code) => format!("{} [{code}]", e.message),
+            None => e.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_wait(reset_at: &Option<SystemTime>, retry_after: &Option<Duration>) -> String {
+    if let Some(wait) = retry_after {
+        return format!("wait {} s before sending more", wait.as_secs_f64().ceil());
+    }
+    match reset_at {
+        Some(at) => format!(
+            "wait until {} before sending more, or lower the request rate",
+            crate::time::format_rfc3339(*at)
+        ),
+        None => String::from("wait a minute before sending more, or lower the request rate"),
+    }
+}
+
+fn describe_transport(kind: TransportErrorKind, endpoint: &str) -> String {
+    match kind {
+        TransportErrorKind::Connect => format!(
+            "could not connect to Plain at {endpoint}: check the network and the endpoint URL \
+             (PLAIN_API_URL)"
+        ),
+        TransportErrorKind::Timeout => format!(
+            "Plain at {endpoint} did not answer in time: try again, or raise the client's timeout"
+        ),
+        TransportErrorKind::Other => {
+            format!("the connection to Plain at {endpoint} broke: try again")
+        }
+    }
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Connect => "connect",
+            TransportErrorKind::Timeout => "timeout",
+            TransportErrorKind::Other => "other",
+        })
+    }
+}
