@@ -85,6 +85,19 @@ pub fn upsert_customer_request(
     client::request_body(input)
 }
 
+/// Decodes an answer to the `upsertCustomer` request exactly as [`PlainClient::upsert_customer`]
+/// does: status first, then Plain's `errors`, then the mutation's own `error`.
+///
+/// Useful to test how your code handles Plain's answers without a server.
+pub fn decode_upsert_customer(
+    status: u16,
+    meta: &ResponseMeta,
+    body: &[u8],
+) -> Result<UpsertedCustomer> {
+    let data = response::decode::<generated::upsert_customer::ResponseData>(status, meta, body)?;
+    upserted(data.upsert_customer, meta)
+}
+
 /// Unwraps the `upsertCustomer` output into a customer or an error.
 fn upserted(
     output: generated::upsert_customer::UpsertCustomerUpsertCustomer,

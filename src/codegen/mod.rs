@@ -10,6 +10,7 @@
 
 pub mod validate;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -156,13 +157,74 @@ pub fn generate(schema_file: &Path, operation_file: &Path) -> Result<String, Cod
         options,
     )
     .map_err(|e| error(operation_file, e.to_string()))?;
-    let file: syn::File = syn::parse2(tokens).map_err(|e| {
+    let mut file: syn::File = syn::parse2(tokens).map_err(|e| {
         error(
             operation_file,
             format!("generated code does not parse: {e}"),
         )
     })?;
+    let timestamps = operation
+        .fragments
+        .iter()
+        .filter(|(_, on)| on.as_str() == OPTIONAL_OBJECT_TYPE)
+        .map(|(name, _)| name.clone())
+        .collect();
+    make_optional(&mut file, timestamps);
     Ok(prettyplease::unparse(&file))
+}
+
+/// The object type whose selections are optional in answers; see [`make_optional`].
+pub const OPTIONAL_OBJECT_TYPE: &str = "DateTime";
+
+/// Makes every response field typed by one of `fragments` (fragments on `DateTime`) an
+/// `Option` that is `None` when the field is absent.
+///
+/// Plain's timestamps are metadata: an answer without one is still a good answer, and Plain's
+/// own documented answers (which select fewer fields than this crate) leave them out. Without
+/// this, graphql_client types a non-null `createdAt` as required, and such an answer would not
+/// parse at all. Only the Rust type changes; the request is the same.
+fn make_optional(file: &mut syn::File, mut fragments: BTreeSet<String>) {
+    if fragments.is_empty() {
+        return;
+    }
+    for item in &mut file.items {
+        let syn::Item::Mod(module) = item else {
+            continue;
+        };
+        let Some((_, items)) = &mut module.content else {
+            continue;
+        };
+        // graphql_client names each use of a fragment with an alias: `type XCreatedAt = Timestamp;`
+        for item in items.iter() {
+            if let syn::Item::Type(alias) = item {
+                if single_ident(&alias.ty).is_some_and(|target| fragments.contains(&target)) {
+                    fragments.insert(alias.ident.to_string());
+                }
+            }
+        }
+        for item in items.iter_mut() {
+            let syn::Item::Struct(structure) = item else {
+                continue;
+            };
+            for field in structure.fields.iter_mut() {
+                if single_ident(&field.ty).is_some_and(|name| fragments.contains(&name)) {
+                    let ty = &field.ty;
+                    field.ty = syn::parse_quote!(Option<#ty>);
+                    field.attrs.push(syn::parse_quote!(#[serde(default)]));
+                }
+            }
+        }
+    }
+}
+
+/// The name of a type that is a single identifier (`Timestamp`), if it is one.
+fn single_ident(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(path) if path.qself.is_none() => {
+            path.path.get_ident().map(ToString::to_string)
+        }
+        _ => None,
+    }
 }
 
 /// Generates the code of every operation in `dir` against `dir/schema.graphql`.

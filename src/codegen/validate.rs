@@ -92,6 +92,8 @@ pub struct OperationInfo {
     pub selected: BTreeSet<(String, String)>,
     /// The selected fields that the schema marks deprecated, with the reason.
     pub deprecated: BTreeMap<(String, String), String>,
+    /// Each fragment of the file, with the type it applies to.
+    pub fragments: BTreeMap<String, String>,
 }
 
 fn deprecation(directives: &[s::Directive<'static, String>]) -> Option<String> {
@@ -401,11 +403,14 @@ pub fn check_operation(schema: &Schema, text: &str) -> Result<OperationInfo, Str
         .map_err(|e| format!("the operation does not parse: {e}"))?
         .into_static();
     let mut fragments = BTreeMap::new();
+    let mut info_fragments = BTreeMap::new();
     let mut operations = Vec::new();
     for definition in &document.definitions {
         match definition {
             q::Definition::Fragment(f) => {
                 fragments.insert(f.name.clone(), f);
+                let q::TypeCondition::On(on) = &f.type_condition;
+                info_fragments.insert(f.name.clone(), on.clone());
             }
             q::Definition::Operation(op) => operations.push(op),
         }
@@ -414,7 +419,10 @@ pub fn check_operation(schema: &Schema, text: &str) -> Result<OperationInfo, Str
         schema,
         fragments,
         variables: BTreeMap::new(),
-        info: OperationInfo::default(),
+        info: OperationInfo {
+            fragments: info_fragments,
+            ..OperationInfo::default()
+        },
         visiting: Vec::new(),
     };
     if operations.is_empty() {
