@@ -1,0 +1,161 @@
+//! Parsing Plain's answers to `upsertCustomer`: documented answers verbatim, every result,
+//! mutation errors and values Plain may add later.
+
+mod common;
+
+use common::{fixture, fixture_json};
+use insta::assert_debug_snapshot;
+use plain_client::{
+    decode_upsert_customer, CustomerStatus, Error, MutationErrorType, MutationFieldErrorType,
+    ResponseMeta, UpsertResult, UpsertedCustomer,
+};
+use serde_json::json;
+
+fn meta() -> ResponseMeta {
+    ResponseMeta {
+        request_id: Some("req-123".to_owned()),
+        ..ResponseMeta::default()
+    }
+}
+
+fn parse(body: &str) -> Result<UpsertedCustomer, Error> {
+    decode_upsert_customer(200, &meta(), body.as_bytes())
+}
+
+#[test]
+fn recipe_create_answer_parses_verbatim() {
+    let upserted = parse(&fixture("recipe_create_response.json")).unwrap();
+    assert_eq!(upserted.result, UpsertResult::Created);
+    assert_eq!(upserted.customer.id, "c_01G8JVJ6A3CX5ZSJ4AVJYC42HW");
+    // The recipe selects no timestamps, so there are none.
+    assert_eq!(upserted.customer.created_at, None);
+    assert_debug_snapshot!(upserted);
+}
+
+#[test]
+fn recipe_upsert_answer_parses_verbatim() {
+    let upserted = parse(&fixture("recipe_upsert_response.json")).unwrap();
+    assert_eq!(upserted.result, UpsertResult::Updated);
+    assert_eq!(upserted.customer.full_name, "Donald Fauntleroy Duck");
+    assert_debug_snapshot!(upserted);
+}
+
+#[test]
+fn sdk_page_answer_with_many_extra_fields_parses() {
+    // The TypeScript SDK page shows the mutation's output as the SDK returns it; on the wire it
+    // sits under `data.upsertCustomer`.
+    let output = fixture_json("sdk_response.json");
+    let body = json!({"data": {"upsertCustomer": output}}).to_string();
+    let upserted = parse(&body).unwrap();
+    assert_eq!(upserted.customer.external_id.as_deref(), Some("c_123"));
+    assert_eq!(
+        upserted.customer.created_at.as_ref().map(|t| t.iso8601.as_str()),
+        Some("2023-06-20T19:49:20.236Z")
+    );
+    assert_eq!(upserted.customer.email.verified_at, None);
+    assert_debug_snapshot!(upserted);
+}
+
+#[test]
+fn noop_answer_with_every_selected_field() {
+    let upserted = parse(&fixture("noop_response.json")).unwrap();
+    assert_eq!(upserted.result, UpsertResult::Noop);
+    assert_eq!(upserted.customer.status, Some(CustomerStatus::Active));
+    assert_debug_snapshot!(upserted);
+    // What `plain upsert-customer` prints: Plain's field names.
+    insta::assert_snapshot!(serde_json::to_string_pretty(&upserted).unwrap());
+}
+
+#[test]
+fn mutation_error_with_field_errors_is_rejected() {
+    let error = parse(&fixture("mutation_error_response.json")).unwrap_err();
+    let Error::MutationRejected {
+        error: rejected,
+        request_id,
+    } = &error
+    else {
+        panic!("expected MutationRejected, got {error:?}");
+    };
+    assert_eq!(rejected.type_, MutationErrorType::Validation);
+    assert_eq!(rejected.code, "input_validation");
+    assert_eq!(rejected.fields[0].type_, MutationFieldErrorType::Required);
+    assert_eq!(request_id.as_deref(), Some("req-123"));
+    assert!(!error.is_retryable());
+    assert_debug_snapshot!(error);
+    insta::assert_snapshot!(error.to_string());
+}
+
+#[test]
+fn unknown_enum_values_parse() {
+    let upserted = parse(&fixture("unknown_enum_values_response.json")).unwrap();
+    assert_eq!(upserted.result, UpsertResult::Other("MERGED".to_owned()));
+    assert_eq!(
+        upserted.customer.status,
+        Some(CustomerStatus::Other("ARCHIVED".to_owned()))
+    );
+    // And they are sent back out as they came.
+    let out = serde_json::to_value(&upserted).unwrap();
+    assert_eq!(out["result"], "MERGED");
+    assert_eq!(out["customer"]["status"], "ARCHIVED");
+    assert_debug_snapshot!(upserted);
+}
+
+#[test]
+fn unknown_mutation_error_types_parse() {
+    let error = parse(&fixture("unknown_error_types_response.json")).unwrap_err();
+    let Error::MutationRejected { error: rejected, .. } = &error else {
+        panic!("expected MutationRejected, got {error:?}");
+    };
+    assert_eq!(rejected.type_, MutationErrorType::Other("QUOTA".to_owned()));
+    assert_eq!(
+        rejected.fields[0].type_,
+        MutationFieldErrorType::Other("LIMIT_EXCEEDED".to_owned())
+    );
+    assert!(!error.is_retryable());
+    insta::assert_snapshot!(error.to_string());
+}
+
+#[test]
+fn internal_mutation_error_is_retryable() {
+    let body = json!({"data": {"upsertCustomer": {"result": null, "customer": null, "error": {
+        "message": "Internal error", "type": "INTERNAL", "code": "internal", "fields": []
+    }}}});
+    let error = parse(&body.to_string()).unwrap_err();
+    assert!(matches!(error, Error::MutationRejected { .. }), "{error:?}");
+    assert!(error.is_retryable());
+}
+
+#[test]
+fn answer_with_neither_customer_nor_error_is_an_error() {
+    for output in [
+        json!({"result": null, "customer": null, "error": null}),
+        json!({}),
+        json!({"result": "CREATED", "customer": null, "error": null}),
+    ] {
+        let body = json!({"data": {"upsertCustomer": output}}).to_string();
+        let error = parse(&body).unwrap_err();
+        let Error::Decode { reason, .. } = &error else {
+            panic!("expected Decode, got {error:?}");
+        };
+        assert!(reason.contains("no customer"), "{reason}");
+        assert_eq!(error.request_id(), Some("req-123"));
+    }
+}
+
+#[test]
+fn a_missing_required_field_is_a_decode_error_with_an_excerpt() {
+    let body = r#"{"data":{"upsertCustomer":{"result":"CREATED","customer":{"id":"c_1"}}}}"#;
+    let error = parse(body).unwrap_err();
+    let Error::Decode {
+        status,
+        reason,
+        excerpt,
+        ..
+    } = &error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!(*status, 200);
+    assert!(reason.contains("missing field"), "{reason}");
+    assert_eq!(excerpt, body);
+}
