@@ -49,6 +49,11 @@ pub use generated::upsert_customer::{
 /// The graphql_client crate the generated code is built on, for [`graphql_client::QueryBody`].
 pub use graphql_client;
 
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// A customer as `upsertCustomer` returns it.
 pub type Customer = generated::upsert_customer::UpsertCustomerUpsertCustomerCustomer;
 

@@ -49,7 +49,11 @@ fn sdk_page_answer_with_many_extra_fields_parses() {
     let upserted = parse(&body).unwrap();
     assert_eq!(upserted.customer.external_id.as_deref(), Some("c_123"));
     assert_eq!(
-        upserted.customer.created_at.as_ref().map(|t| t.iso8601.as_str()),
+        upserted
+            .customer
+            .created_at
+            .as_ref()
+            .map(|t| t.iso8601.as_str()),
         Some("2023-06-20T19:49:20.236Z")
     );
     assert_eq!(upserted.customer.email.verified_at, None);
@@ -103,7 +107,10 @@ fn unknown_enum_values_parse() {
 #[test]
 fn unknown_mutation_error_types_parse() {
     let error = parse(&fixture("unknown_error_types_response.json")).unwrap_err();
-    let Error::MutationRejected { error: rejected, .. } = &error else {
+    let Error::MutationRejected {
+        error: rejected, ..
+    } = &error
+    else {
         panic!("expected MutationRejected, got {error:?}");
     };
     assert_eq!(rejected.type_, MutationErrorType::Other("QUOTA".to_owned()));

@@ -11,7 +11,11 @@ use plain_client::{
 use serde_json::{json, Value};
 
 fn donald() -> OnCreate {
-    OnCreate::new("Donald Duck", EmailAddress::unverified("donald@example.com")).short_name("Donald")
+    OnCreate::new(
+        "Donald Duck",
+        EmailAddress::unverified("donald@example.com"),
+    )
+    .short_name("Donald")
 }
 
 fn by_email() -> CustomerIdentifier {
@@ -90,7 +94,9 @@ fn sdk_page_input_round_trips() {
         OnCreate::new("Donald Duck", EmailAddress::verified("donald@example.com"))
             .short_name("Donald")
             .external_id("c_123")
-            .customer_groups([CustomerGroupIdentifier::CustomerGroupKey("enterprise".into())]),
+            .customer_groups([CustomerGroupIdentifier::CustomerGroupKey(
+                "enterprise".into(),
+            )]),
     )
     .on_update(
         OnUpdate::new()
@@ -102,7 +108,13 @@ fn sdk_page_input_round_trips() {
     assert_eq!(built, input);
     assert_eq!(variables(built.clone())["input"], documented);
     let sent = sent_text(built);
-    assert_eq!(format!("{sent}\n"), format!("{{\n  \"input\": {}\n}}\n", fixture("sdk_input.json").trim_end().replace('\n', "\n  ")));
+    assert_eq!(
+        format!("{sent}\n"),
+        format!(
+            "{{\n  \"input\": {}\n}}\n",
+            fixture("sdk_input.json").trim_end().replace('\n', "\n  ")
+        )
+    );
     assert_snapshot!(sent);
 }
 
@@ -142,7 +154,10 @@ fn keep_set_and_clear_are_distinct_values() {
     )
     .unwrap();
     assert_eq!(clear.on_update.short_name, ClearableUpdate::Clear);
-    assert_eq!(clear.on_update.external_id, ClearableUpdate::Set("u_2".into()));
+    assert_eq!(
+        clear.on_update.external_id,
+        ClearableUpdate::Set("u_2".into())
+    );
     assert_eq!(clear.on_update.full_name, Update::Keep);
     assert_eq!(clear.on_update.email, Update::Keep);
 }
@@ -183,7 +198,12 @@ fn on_create_with_customer_groups_and_tenants() {
 fn request_body_is_query_variables_and_operation_name() {
     let request = upsert_customer_request(UpsertCustomerInput::new(by_email(), donald()));
     let body = serde_json::to_value(&request).unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys.len(), 3, "{keys:?}");
     assert_eq!(body["operationName"], "upsertCustomer");
     assert_eq!(
@@ -253,7 +273,10 @@ fn bad_input_errors_name_the_field_and_the_fix() {
         .map(|(json, expected)| {
             let message = rejection(json);
             assert!(message.contains(expected), "{message} lacks {expected}");
-            assert!(message.starts_with("invalid input, nothing was sent: "), "{message}");
+            assert!(
+                message.starts_with("invalid input, nothing was sent: "),
+                "{message}"
+            );
             message
         })
         .collect();
