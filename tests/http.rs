@@ -370,3 +370,30 @@ fn configuration_errors_say_what_to_fix() {
         "https://core-api.uk.plain.com/graphql/v1"
     );
 }
+
+#[tokio::test]
+async fn from_env_reads_the_key_and_the_endpoint() {
+    let server = ScriptedServer::start(vec![Reply::new(
+        200,
+        fixture("recipe_create_response.json"),
+    )])
+    .await;
+    // The only test in this binary that touches these variables.
+    std::env::remove_var("PLAIN_API_KEY");
+    let missing = PlainClient::from_env().unwrap_err();
+    assert!(
+        missing.to_string().contains("PLAIN_API_KEY is not set"),
+        "{missing}"
+    );
+    std::env::set_var("PLAIN_API_KEY", KEY);
+    std::env::set_var("PLAIN_API_URL", &server.url);
+    let client = PlainClient::from_env().unwrap();
+    std::env::remove_var("PLAIN_API_KEY");
+    std::env::remove_var("PLAIN_API_URL");
+    assert_eq!(client.endpoint(), server.url);
+    client.upsert_customer(input()).await.unwrap();
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}

@@ -282,3 +282,52 @@ fn bad_input_errors_name_the_field_and_the_fix() {
         .collect();
     insta::assert_debug_snapshot!(messages);
 }
+
+/// The top-level JSON objects of a documentation page, in order.
+fn json_blocks(page: &str) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        if line != "{" {
+            continue;
+        }
+        let mut text = String::from(line);
+        let mut depth = 1i32;
+        for line in lines.by_ref() {
+            text.push('\n');
+            text.push_str(line);
+            depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+            if depth == 0 {
+                break;
+            }
+        }
+        blocks.push(serde_json::from_str(&text).unwrap());
+    }
+    blocks
+}
+
+#[test]
+fn fixtures_are_plains_documented_examples() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
+    let Ok(recipe) = std::fs::read_to_string(seeds.join("000_1f1af96c6413e951.txt")) else {
+        eprintln!("{} is not here: nothing to compare with", seeds.display());
+        return;
+    };
+    let blocks = json_blocks(&recipe);
+    let names = [
+        "recipe_create_variables.json",
+        "recipe_create_response.json",
+        "recipe_upsert_variables.json",
+        "recipe_upsert_response.json",
+    ];
+    assert_eq!(blocks.len(), names.len());
+    for (block, name) in blocks.iter().zip(names) {
+        assert_eq!(block, &fixture_json(name), "{name}");
+    }
+    let sdk = std::fs::read_to_string(seeds.join("001_4c0ebdb548f92d9e.txt")).unwrap();
+    let answer = &sdk[sdk.find("Running the above would console.log:").unwrap()..];
+    let start = answer.find('{').unwrap();
+    let end = answer.find("\n}\n").unwrap() + 2;
+    let documented: Value = serde_json::from_str(&answer[start..end]).unwrap();
+    assert_eq!(documented, fixture_json("sdk_response.json"));
+}
