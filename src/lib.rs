@@ -30,6 +30,9 @@ pub mod error;
 mod generated;
 pub mod input;
 pub mod response;
+#[cfg(feature = "testing")]
+#[path = "server/mod.rs"]
+pub mod testing;
 mod time;
 
 use serde::Serialize;

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use plain_client::testing::LocalServer;
 use plain_client::{Error, PlainClient, UpsertCustomerInput};
 
 /// Exit codes, documented in the README. 2 is clap's own, for usage errors.
@@ -31,8 +34,9 @@ struct Cli {
 enum Command {
     /// Create a customer, or update the one that matches the identifier.
     ///
-    /// Reads one UpsertCustomerInput in Plain's documented JSON shape and prints
-    /// {"result": ..., "customer": {...}}. The API key comes from PLAIN_API_KEY.
+    /// Reads an UpsertCustomerInput in Plain's documented JSON shape (or several, one after
+    /// the other, sent in order) and prints {"result": ..., "customer": {...}} for each. The
+    /// API key comes from PLAIN_API_KEY.
     UpsertCustomer {
         /// The input JSON file, or - for standard input.
         #[arg(long, short, value_name = "FILE|-", default_value = "-")]
@@ -43,6 +47,38 @@ enum Command {
         /// The GraphQL endpoint [default: Plain's production API].
         #[arg(long, env = "PLAIN_API_URL", value_name = "URL")]
         api_url: Option<String>,
+        /// Run against a local, in-memory Plain-compatible server started for this run (no key
+        /// needed, nothing leaves the machine).
+        #[arg(long, conflicts_with = "api_url")]
+        local: bool,
+    },
+    /// Run a local, in-memory Plain-compatible server for development and tests.
+    ///
+    /// Prints its endpoint on stdout and serves until interrupted.
+    Serve {
+        /// The port on 127.0.0.1 [default: a free one].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Require this API key (Authorization: Bearer KEY). Without it, no key is checked.
+        #[arg(long, value_name = "KEY")]
+        api_key: Option<String>,
+        /// Allow this many requests per window, with Plain's rate-limit headers and 429s.
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<u64>,
+        /// The rate-limit window in seconds.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 60.0,
+            requires = "rate_limit"
+        )]
+        window: f64,
+        /// Answer this share of requests (0 to 1) with a transient failure (500, 502, 503, 504).
+        #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+        failure_rate: f64,
+        /// Seed for the random failures, for repeatable runs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -130,35 +166,174 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     writeln!(stdout, "{json}").map_err(|e| Failure::Io(format!("cannot write the output: {e}")))
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))
+}
+
+/// Reads one or more inputs, one JSON object after the other.
+fn parse_inputs(text: &str) -> Result<Vec<UpsertCustomerInput>, Failure> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    let mut inputs = Vec::new();
+    let mut start = 0;
+    while let Some(next) = stream.next() {
+        let number = inputs.len() + 1;
+        let prefix = |message: String| {
+            if number == 1 {
+                message
+            } else {
+                format!("input {number}: {message}")
+            }
+        };
+        if let Err(e) = next {
+            return Err(Failure::Plain(Error::InvalidInput {
+                message: prefix(e.to_string()),
+            }));
+        }
+        let end = stream.byte_offset();
+        let input = UpsertCustomerInput::from_json(&text[start..end]).map_err(|e| match e {
+            Error::InvalidInput { message } => Failure::Plain(Error::InvalidInput {
+                message: prefix(message),
+            }),
+            other => Failure::Plain(other),
+        })?;
+        inputs.push(input);
+        start = end;
+    }
+    if inputs.is_empty() {
+        return Err(Failure::Plain(Error::InvalidInput {
+            message: "the input is empty: give an UpsertCustomerInput as JSON".to_owned(),
+        }));
+    }
+    Ok(inputs)
+}
+
+async fn upsert_all(client: &PlainClient, inputs: Vec<UpsertCustomerInput>) -> Result<(), Failure> {
+    for input in inputs {
+        let upserted = client.upsert_customer(input).await?;
+        print_json(&upserted)?;
+    }
+    Ok(())
+}
+
+fn upsert_customer(
+    input: PathBuf,
+    dry_run: bool,
+    api_url: Option<String>,
+    local: bool,
+) -> Result<ExitCode, Failure> {
+    let inputs = parse_inputs(&read_input(&input)?)?;
+    if dry_run {
+        for input in inputs {
+            print_json(&plain_client::upsert_customer_request(input))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = runtime()?;
+    if local {
+        runtime.block_on(async {
+            let server = LocalServer::start()
+                .await
+                .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
+            upsert_all(&server.client()?, inputs).await
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut builder = PlainClient::builder();
+    if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
+        builder = builder.api_key(key);
+    }
+    if let Some(url) = api_url {
+        builder = builder.endpoint(url);
+    }
+    let client = builder.build()?;
+    runtime.block_on(upsert_all(&client, inputs))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+struct ServeOptions {
+    port: u16,
+    api_key: Option<String>,
+    rate_limit: Option<u64>,
+    window: f64,
+    failure_rate: f64,
+    seed: u64,
+}
+
+fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
+    if !(options.window > 0.0 && options.window.is_finite()) {
+        return Err(Failure::Io(
+            "--window must be a positive number of seconds".to_owned(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&options.failure_rate) {
+        return Err(Failure::Io(
+            "--failure-rate must be between 0 and 1".to_owned(),
+        ));
+    }
+    runtime()?.block_on(async {
+        let mut builder = LocalServer::builder()
+            .port(options.port)
+            .failure_rate(options.failure_rate)
+            .seed(options.seed);
+        builder = match options.api_key {
+            Some(key) => builder.api_key(key),
+            None => builder.no_auth(),
+        };
+        if let Some(limit) = options.rate_limit {
+            builder = builder.rate_limit(limit, Duration::from_secs_f64(options.window));
+        }
+        let server = builder
+            .start()
+            .await
+            .map_err(|e| Failure::Io(format!("cannot listen on port {}: {e}", options.port)))?;
+        println!("{}", server.endpoint());
+        let auth = if server.api_key().is_some() {
+            "the API key given"
+        } else {
+            "no API key"
+        };
+        eprintln!(
+            "plain: serving Plain's GraphQL API on {} ({auth} required); Ctrl-C stops",
+            server.endpoint()
+        );
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Failure::Io(format!("cannot wait for Ctrl-C: {e}")))?;
+        let stats = server.stats();
+        eprintln!(
+            "plain: served {} requests ({} answered 429)",
+            stats.requests, stats.rate_limited
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::UpsertCustomer {
             input,
             dry_run,
             api_url,
-        } => {
-            let text = read_input(&input)?;
-            let input = UpsertCustomerInput::from_json(&text)?;
-            if dry_run {
-                print_json(&plain_client::upsert_customer_request(input))?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut builder = PlainClient::builder();
-            if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
-                builder = builder.api_key(key);
-            }
-            if let Some(url) = api_url {
-                builder = builder.endpoint(url);
-            }
-            let client = builder.build()?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))?;
-            let upserted = runtime.block_on(client.upsert_customer(input))?;
-            print_json(&upserted)?;
-            Ok(ExitCode::SUCCESS)
-        }
+            local,
+        } => upsert_customer(input, dry_run, api_url, local),
+        Command::Serve {
+            port,
+            api_key,
+            rate_limit,
+            window,
+            failure_rate,
+            seed,
+        } => serve(ServeOptions {
+            port,
+            api_key,
+            rate_limit,
+            window,
+            failure_rate,
+            seed,
+        }),
     }
 }
 

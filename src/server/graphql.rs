@@ -1,0 +1,568 @@
+//! GraphQL over the local store: parse, validate against the vendored schema, coerce the
+//! variables, execute `upsertCustomer`, and answer with exactly the selected fields.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use graphql_parser::query as q;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::store::{Outcome, Rejection, Store, StoredCustomer};
+use super::validate::{self, Kind, Schema};
+use crate::input::UpsertCustomerInput;
+
+/// The schema the local server speaks: the crate's vendored one.
+fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        validate::parse_schema(include_str!("../../graphql/schema.graphql"))
+            .unwrap_or_else(|e| panic!("the vendored schema does not parse: {e}"))
+    })
+}
+
+/// A request-level failure: HTTP status, `extensions.code` and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFailure {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RequestFailure {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Plain's body for it: `{"errors":[{"message":...,"extensions":{"code":...}}]}`.
+    pub fn body(&self) -> Vec<u8> {
+        error_body(&self.message, self.code)
+    }
+}
+
+/// Plain's body for a request-level error.
+pub fn error_body(message: &str, code: &str) -> Vec<u8> {
+    serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]})
+        .to_string()
+        .into_bytes()
+}
+
+/// A JSON value whose objects keep the order of the selection, as GraphQL answers do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    Null,
+    Bool(bool),
+    Str(String),
+    List(Vec<Out>),
+    Object(Vec<(String, Out)>),
+}
+
+impl Serialize for Out {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Out::Null => serializer.serialize_unit(),
+            Out::Bool(b) => serializer.serialize_bool(*b),
+            Out::Str(s) => serializer.serialize_str(s),
+            Out::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Out::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlRequest {
+    query: String,
+    #[serde(default)]
+    variables: Option<Map<String, Value>>,
+    #[serde(default)]
+    operation_name: Option<String>,
+}
+
+/// Executes one request body against the store. `Ok` is the `data` of a 200 answer.
+pub fn execute(body: &[u8], store: &mut Store, now: SystemTime) -> Result<Out, RequestFailure> {
+    let request: GraphqlRequest = serde_json::from_slice(body).map_err(|e| {
+        RequestFailure::new(
+            400,
+            "GRAPHQL_PARSE_FAILED",
+            format!("The request body is not a GraphQL request (JSON with a `query` string): {e}"),
+        )
+    })?;
+    let document = q::parse_query::<String>(&request.query)
+        .map_err(|e| {
+            RequestFailure::new(
+                400,
+                "GRAPHQL_PARSE_FAILED",
+                format!("Syntax Error: {}", e.to_string().trim()),
+            )
+        })?
+        .into_static();
+    validate::check_operation(schema(), &request.query)
+        .map_err(|e| RequestFailure::new(400, "GRAPHQL_VALIDATION_FAILED", e))?;
+    let operation = select_operation(&document, request.operation_name.as_deref())?;
+    let variables = coerce_variables(operation, request.variables.unwrap_or_default())?;
+    let fragments: BTreeMap<&str, &q::FragmentDefinition<'static, String>> = document
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            q::Definition::Fragment(f) => Some((f.name.as_str(), f)),
+            q::Definition::Operation(_) => None,
+        })
+        .collect();
+    let context = Context {
+        fragments,
+        variables,
+    };
+    let q::OperationDefinition::Mutation(mutation) = operation else {
+        return Err(RequestFailure::new(
+            400,
+            "GRAPHQL_VALIDATION_FAILED",
+            "Only mutations are served here",
+        ));
+    };
+    let mut data = Vec::new();
+    for (key, fields) in context.collect("Mutation", &mutation.selection_set) {
+        let field = fields[0];
+        let value = match field.name.as_str() {
+            "__typename" => Out::Str("Mutation".into()),
+            "upsertCustomer" => {
+                let input = context.argument(field, "input")?;
+                let result = upsert(store, &input, now);
+                context.complete(Object::Output(&result), &fields)
+            }
+            other => {
+                return Err(RequestFailure::new(
+                    400,
+                    "GRAPHQL_VALIDATION_FAILED",
+                    format!("Cannot query field \"{other}\" on type \"Mutation\"."),
+                ))
+            }
+        };
+        data.push((key, value));
+    }
+    Ok(Out::Object(data))
+}
+
+type UpsertResult = Result<(Outcome, StoredCustomer), Rejection>;
+
+fn upsert(store: &mut Store, input: &Value, now: SystemTime) -> UpsertResult {
+    let input: UpsertCustomerInput = match serde_json::from_value(input.clone()) {
+        Ok(input) => input,
+        Err(e) => {
+            let text = e.to_string();
+            let field = if text.contains("identifier") {
+                "identifier"
+            } else {
+                "input"
+            };
+            return Err(Rejection {
+                message: "There was a validation error.".into(),
+                kind: "VALIDATION",
+                code: "input_validation",
+                fields: vec![(field.into(), text, "VALIDATION")],
+            });
+        }
+    };
+    store.upsert(&input, now)
+}
+
+fn select_operation<'a>(
+    document: &'a q::Document<'static, String>,
+    name: Option<&str>,
+) -> Result<&'a q::OperationDefinition<'static, String>, RequestFailure> {
+    let operations: Vec<_> = document
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            q::Definition::Operation(op) => Some(op),
+            q::Definition::Fragment(_) => None,
+        })
+        .collect();
+    let name_of = |op: &q::OperationDefinition<'static, String>| match op {
+        q::OperationDefinition::Query(o) => o.name.clone(),
+        q::OperationDefinition::Mutation(o) => o.name.clone(),
+        q::OperationDefinition::Subscription(o) => o.name.clone(),
+        q::OperationDefinition::SelectionSet(_) => None,
+    };
+    match name {
+        Some(name) => operations
+            .into_iter()
+            .find(|op| name_of(op).as_deref() == Some(name))
+            .ok_or_else(|| {
+                RequestFailure::new(
+                    400,
+                    "OPERATION_RESOLUTION_FAILURE",
+                    format!("Unknown operation named \"{name}\"."),
+                )
+            }),
+        None if operations.len() == 1 => Ok(operations[0]),
+        None => Err(RequestFailure::new(
+            400,
+            "OPERATION_RESOLUTION_FAILURE",
+            "Must provide operation name if query contains multiple operations.",
+        )),
+    }
+}
+
+fn bad_input(message: String) -> RequestFailure {
+    RequestFailure::new(400, "BAD_USER_INPUT", message)
+}
+
+fn coerce_variables(
+    operation: &q::OperationDefinition<'static, String>,
+    mut given: Map<String, Value>,
+) -> Result<Map<String, Value>, RequestFailure> {
+    let definitions = match operation {
+        q::OperationDefinition::Query(o) => &o.variable_definitions,
+        q::OperationDefinition::Mutation(o) => &o.variable_definitions,
+        q::OperationDefinition::Subscription(o) => &o.variable_definitions,
+        q::OperationDefinition::SelectionSet(_) => return Ok(Map::new()),
+    };
+    let mut coerced = Map::new();
+    for definition in definitions {
+        let name = &definition.name;
+        let ty = &definition.var_type;
+        match given.remove(name) {
+            Some(value) => {
+                let value = coerce(ty, value, name).map_err(|e| {
+                    bad_input(format!("Variable \"${name}\" got invalid value; {e}"))
+                })?;
+                coerced.insert(name.clone(), value);
+            }
+            None => {
+                if let Some(default) = &definition.default_value {
+                    coerced.insert(name.clone(), literal(default, &Map::new()));
+                } else if matches!(ty, q::Type::NonNullType(_)) {
+                    return Err(bad_input(format!(
+                        "Variable \"${name}\" of required type \"{ty}\" was not provided."
+                    )));
+                }
+            }
+        }
+    }
+    Ok(coerced)
+}
+
+/// Checks (and, for lists, coerces) a JSON value against an input type.
+fn coerce(ty: &q::Type<'static, String>, value: Value, path: &str) -> Result<Value, String> {
+    match (ty, value) {
+        (q::Type::NonNullType(_), Value::Null) => Err(format!(
+            "Expected non-nullable type \"{ty}\" not to be null at \"{path}\"."
+        )),
+        (q::Type::NonNullType(inner), value) => coerce(inner, value, path),
+        (_, Value::Null) => Ok(Value::Null),
+        (q::Type::ListType(inner), Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| coerce(inner, item, &format!("{path}[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        (q::Type::ListType(inner), value) => Ok(Value::Array(vec![coerce(inner, value, path)?])),
+        (q::Type::NamedType(name), value) => coerce_named(name, value, path),
+    }
+}
+
+fn coerce_named(name: &str, value: Value, path: &str) -> Result<Value, String> {
+    let def = schema()
+        .types
+        .get(name)
+        .ok_or_else(|| format!("Unknown type \"{name}\"."))?;
+    let fits = match (def.kind, name, &value) {
+        (Kind::InputObject, _, Value::Object(_)) => true,
+        (Kind::Scalar, "String", Value::String(_)) => true,
+        (Kind::Scalar, "ID", Value::String(_)) => true,
+        (Kind::Scalar, "ID" | "Int", Value::Number(n)) => n.is_i64(),
+        (Kind::Scalar, "Float", Value::Number(_)) => true,
+        (Kind::Scalar, "Boolean", Value::Bool(_)) => true,
+        (Kind::Enum, _, Value::String(s)) => def.values.contains(s),
+        (Kind::Scalar, custom, _) => !["String", "ID", "Int", "Float", "Boolean"].contains(&custom),
+        _ => false,
+    };
+    if !fits {
+        return Err(format!("{value} at \"{path}\" is not a valid \"{name}\"."));
+    }
+    let Value::Object(mut object) = value else {
+        return Ok(value);
+    };
+    if def.kind != Kind::InputObject {
+        return Ok(Value::Object(object));
+    }
+    let mut out = Map::new();
+    for field in &def.fields {
+        let field_path = format!("{path}.{}", field.name);
+        match object.remove(&field.name) {
+            Some(v) => {
+                out.insert(field.name.clone(), coerce(&field.ty, v, &field_path)?);
+            }
+            None if matches!(field.ty, q::Type::NonNullType(_)) && !field.has_default => {
+                return Err(format!(
+                    "Field \"{}\" of required type \"{}\" was not provided at \"{path}\".",
+                    field.name, field.ty
+                ));
+            }
+            None => {}
+        }
+    }
+    if let Some(unknown) = object.keys().next() {
+        return Err(format!(
+            "Field \"{unknown}\" is not defined by type \"{name}\" at \"{path}\"."
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+/// A literal of the query as JSON, with variables replaced by their values.
+fn literal(value: &q::Value<'static, String>, variables: &Map<String, Value>) -> Value {
+    match value {
+        q::Value::Variable(name) => variables.get(name).cloned().unwrap_or(Value::Null),
+        q::Value::Int(n) => n.as_i64().map(Value::from).unwrap_or(Value::Null),
+        q::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        q::Value::String(s) => Value::String(s.clone()),
+        q::Value::Boolean(b) => Value::Bool(*b),
+        q::Value::Null => Value::Null,
+        q::Value::Enum(e) => Value::String(e.clone()),
+        q::Value::List(items) => {
+            Value::Array(items.iter().map(|v| literal(v, variables)).collect())
+        }
+        q::Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), literal(v, variables)))
+                .collect(),
+        ),
+    }
+}
+
+/// What a selection is made on.
+#[derive(Clone, Copy)]
+enum Object<'a> {
+    Output(&'a UpsertResult),
+    Customer(&'a StoredCustomer),
+    Email(&'a StoredCustomer),
+    DateTime(SystemTime),
+    MutationError(&'a Rejection),
+    FieldError(&'a (String, String, &'static str)),
+}
+
+impl Object<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Object::Output(_) => "UpsertCustomerOutput",
+            Object::Customer(_) => "Customer",
+            Object::Email(_) => "EmailAddress",
+            Object::DateTime(_) => "DateTime",
+            Object::MutationError(_) => "MutationError",
+            Object::FieldError(_) => "MutationFieldError",
+        }
+    }
+}
+
+/// A field's value before its sub-selection is applied.
+enum Resolved<'a> {
+    Leaf(Out),
+    Object(Object<'a>),
+    List(Vec<Object<'a>>),
+}
+
+fn text(s: &str) -> Resolved<'static> {
+    Resolved::Leaf(Out::Str(s.to_owned()))
+}
+
+fn optional_text(s: &Option<String>) -> Resolved<'static> {
+    Resolved::Leaf(s.as_ref().map_or(Out::Null, |s| Out::Str(s.clone())))
+}
+
+fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
+    match (object, field) {
+        (_, "__typename") => text(object.type_name()),
+        (Object::Output(Ok((outcome, _))), "result") => text(outcome.as_str()),
+        (Object::Output(Ok((_, customer))), "customer") => {
+            Resolved::Object(Object::Customer(customer))
+        }
+        (Object::Output(Err(rejection)), "error") => {
+            Resolved::Object(Object::MutationError(rejection))
+        }
+        (Object::Output(_), _) => Resolved::Leaf(Out::Null),
+        (Object::Customer(c), "id") => text(&c.id),
+        (Object::Customer(c), "externalId") => optional_text(&c.external_id),
+        (Object::Customer(c), "fullName") => text(&c.full_name),
+        (Object::Customer(c), "shortName") => optional_text(&c.short_name),
+        (Object::Customer(c), "email") => Resolved::Object(Object::Email(c)),
+        (Object::Customer(c), "createdAt") => Resolved::Object(Object::DateTime(c.created_at)),
+        (Object::Customer(c), "updatedAt") => Resolved::Object(Object::DateTime(c.updated_at)),
+        (Object::Customer(_), "status") => text("IDLE"),
+        (Object::Email(c), "email") => text(&c.email),
+        (Object::Email(c), "isVerified") => Resolved::Leaf(Out::Bool(c.email_verified)),
+        (Object::Email(c), "verifiedAt") => match c.email_verified_at {
+            Some(at) => Resolved::Object(Object::DateTime(at)),
+            None => Resolved::Leaf(Out::Null),
+        },
+        (Object::DateTime(at), "iso8601") => text(&crate::time::format_rfc3339(at)),
+        (Object::DateTime(at), "unixTimestamp") => {
+            let millis = at
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            text(&millis.to_string())
+        }
+        (Object::MutationError(r), "message") => text(&r.message),
+        (Object::MutationError(r), "type") => text(r.kind),
+        (Object::MutationError(r), "code") => text(r.code),
+        (Object::MutationError(r), "fields") => {
+            Resolved::List(r.fields.iter().map(Object::FieldError).collect())
+        }
+        (Object::FieldError(f), "field") => text(&f.0),
+        (Object::FieldError(f), "message") => text(&f.1),
+        (Object::FieldError(f), "type") => text(f.2),
+        // The schema check lets through only the fields above.
+        _ => Resolved::Leaf(Out::Null),
+    }
+}
+
+struct Context<'a> {
+    fragments: BTreeMap<&'a str, &'a q::FragmentDefinition<'static, String>>,
+    variables: Map<String, Value>,
+}
+
+type Field = q::Field<'static, String>;
+
+impl<'a> Context<'a> {
+    /// The argument `name` of `field` as JSON, checked against its type.
+    fn argument(&self, field: &Field, name: &str) -> Result<Value, RequestFailure> {
+        let value = field
+            .arguments
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| literal(v, &self.variables))
+            .unwrap_or(Value::Null);
+        let def = schema().types["Mutation"]
+            .fields
+            .iter()
+            .find(|f| f.name == field.name)
+            .and_then(|f| f.args.iter().find(|a| a.name == name))
+            .ok_or_else(|| bad_input(format!("Unknown argument \"{name}\".")))?;
+        coerce(&def.ty, value, name).map_err(bad_input)
+    }
+
+    /// Whether `@skip`/`@include` keep a selection.
+    fn included(&self, directives: &[q::Directive<'static, String>]) -> bool {
+        directives.iter().all(|d| {
+            let condition = d
+                .arguments
+                .iter()
+                .find(|(n, _)| n == "if")
+                .map(|(_, v)| literal(v, &self.variables));
+            match (d.name.as_str(), condition) {
+                ("skip", Some(Value::Bool(skip))) => !skip,
+                ("include", Some(Value::Bool(include))) => include,
+                _ => true,
+            }
+        })
+    }
+
+    /// GraphQL's CollectFields: the fields of a selection set by response key, in order,
+    /// with fragments on `type_name` spread in.
+    fn collect<'s>(
+        &self,
+        type_name: &str,
+        set: &'s q::SelectionSet<'static, String>,
+    ) -> Vec<(String, Vec<&'s Field>)>
+    where
+        'a: 's,
+    {
+        let mut out: Vec<(String, Vec<&'s Field>)> = Vec::new();
+        self.collect_into(type_name, set, &mut out);
+        out
+    }
+
+    fn collect_into<'s>(
+        &self,
+        type_name: &str,
+        set: &'s q::SelectionSet<'static, String>,
+        out: &mut Vec<(String, Vec<&'s Field>)>,
+    ) where
+        'a: 's,
+    {
+        for selection in &set.items {
+            match selection {
+                q::Selection::Field(field) => {
+                    if !self.included(&field.directives) {
+                        continue;
+                    }
+                    let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, fields)) => fields.push(field),
+                        None => out.push((key, vec![field])),
+                    }
+                }
+                q::Selection::FragmentSpread(spread) => {
+                    let Some(fragment) = self.fragments.get(spread.fragment_name.as_str()) else {
+                        continue;
+                    };
+                    let q::TypeCondition::On(on) = &fragment.type_condition;
+                    if on == type_name && self.included(&spread.directives) {
+                        self.collect_into(type_name, &fragment.selection_set, out);
+                    }
+                }
+                q::Selection::InlineFragment(inline) => {
+                    let applies = match &inline.type_condition {
+                        Some(q::TypeCondition::On(on)) => on == type_name,
+                        None => true,
+                    };
+                    if applies && self.included(&inline.directives) {
+                        self.collect_into(type_name, &inline.selection_set, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the merged sub-selections of `fields` to `object`.
+    fn complete(&self, object: Object<'_>, fields: &[&Field]) -> Out {
+        let mut merged = q::SelectionSet {
+            span: fields[0].selection_set.span,
+            items: Vec::new(),
+        };
+        for field in fields {
+            merged
+                .items
+                .extend(field.selection_set.items.iter().cloned());
+        }
+        let type_name = object.type_name();
+        let mut out = Vec::new();
+        for (key, sub_fields) in self.collect(type_name, &merged) {
+            let value = match resolve(object, &sub_fields[0].name) {
+                Resolved::Leaf(value) => value,
+                Resolved::Object(inner) => self.complete(inner, &sub_fields),
+                Resolved::List(items) => Out::List(
+                    items
+                        .into_iter()
+                        .map(|inner| self.complete(inner, &sub_fields))
+                        .collect(),
+                ),
+            };
+            out.push((key, value));
+        }
+        Out::Object(out)
+    }
+}

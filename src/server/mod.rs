@@ -1,0 +1,675 @@
+//! A local, in-memory server that behaves like Plain's `/graphql/v1` for `upsertCustomer`
+//! (feature `testing`).
+//!
+//! It parses the GraphQL document, validates it against the crate's vendored schema, runs
+//! `upsertCustomer` with Plain's semantics (`CREATED`, `UPDATED`, `NOOP`, unique emails and
+//! external ids, `not_found` for an unknown customer id, validation errors) and answers with
+//! exactly the selected fields. It checks the API key, applies Plain's rate-limit headers and
+//! 429s, tags every answer with an `apigw-requestid`, and can inject faults: scripted answers,
+//! a seeded rate of transient failures, and a fixed delay. Every request is logged, the key
+//! redacted.
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use plain_client::testing::LocalServer;
+//! use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, UpsertCustomerInput, UpsertResult};
+//!
+//! let server = LocalServer::start().await?;
+//! let client = server.client()?;
+//! let input = UpsertCustomerInput::new(
+//!     CustomerIdentifier::email("donald@example.com"),
+//!     OnCreate::new("Donald Duck", EmailAddress::unverified("donald@example.com")),
+//! );
+//! assert_eq!(client.upsert_customer(input.clone()).await?.result, UpsertResult::Created);
+//! assert_eq!(client.upsert_customer(input).await?.result, UpsertResult::Noop);
+//! assert_eq!(server.customers().len(), 1);
+//! assert_eq!(server.requests().len(), 2);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+//! ```
+
+mod graphql;
+mod http;
+mod store;
+#[allow(dead_code)]
+#[path = "../codegen/validate.rs"]
+mod validate;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::client::PlainClient;
+use crate::response::REQUEST_ID_HEADER;
+use http::{HttpAnswer, HttpRequest};
+pub use store::StoredCustomer;
+use store::{Rng, Store};
+
+/// The path Plain serves its GraphQL API on.
+pub const GRAPHQL_PATH: &str = "/graphql/v1";
+
+/// One answer scripted for the next request, consumed in order before normal processing.
+#[derive(Debug, Clone)]
+pub struct ScriptedAnswer {
+    kind: Scripted,
+    delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Scripted {
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    Truncated {
+        status: u16,
+        body: Vec<u8>,
+    },
+    Drop,
+    Normal,
+}
+
+impl ScriptedAnswer {
+    /// An answer with this status and an empty body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            kind: Scripted::Answer {
+                status,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// An answer with a JSON body.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::status(status)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    /// Plain's request-level error: `{"errors":[{"message":...,"extensions":{"code":...}}]}`.
+    pub fn graphql_error(status: u16, code: &str, message: &str) -> Self {
+        Self::status(status)
+            .header("content-type", "application/json")
+            .body(graphql::error_body(message, code))
+    }
+
+    /// A gateway's HTML error page (502, 503, 504 in front of Plain).
+    pub fn gateway(status: u16) -> Self {
+        Self::status(status)
+            .header("content-type", "text/html")
+            .body(format!(
+                "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+            ))
+    }
+
+    /// Replaces the body with these bytes, sent as they are.
+    pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        if let Scripted::Answer { body, .. } | Scripted::Truncated { body, .. } = &mut self.kind {
+            *body = bytes.into();
+        }
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Scripted::Answer { headers, .. } = &mut self.kind {
+            headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Waits this long before answering.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Closes the connection without answering.
+    pub fn drop_connection() -> Self {
+        Self {
+            kind: Scripted::Drop,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Promises more body than it sends, then closes the connection.
+    pub fn truncated(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kind: Scripted::Truncated {
+                status,
+                body: body.into(),
+            },
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Processes the request normally (after [`ScriptedAnswer::delay`], if set).
+    pub fn normal() -> Self {
+        Self {
+            kind: Scripted::Normal,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct LoggedRequest {
+    /// The request id the server answered with.
+    pub request_id: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The headers, names lower-cased, with the `Authorization` value redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON, or as a string when it was not JSON.
+    pub body: serde_json::Value,
+    /// The status answered, or `None` when the connection was dropped or cut.
+    pub status: Option<u16>,
+}
+
+impl LoggedRequest {
+    /// A header's value, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Counts of what the server answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Requests received.
+    pub requests: u64,
+    /// Answers with status 429.
+    pub rate_limited: u64,
+    /// Injected faults (scripted or random).
+    pub faults: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RateLimit {
+    limit: u64,
+    window: Duration,
+}
+
+struct State {
+    store: Store,
+    scripted: VecDeque<ScriptedAnswer>,
+    failure_rate: f64,
+    fault_rng: Rng,
+    delay: Duration,
+    rate_limit: Option<RateLimit>,
+    window_index: u64,
+    window_count: u64,
+    log: Vec<LoggedRequest>,
+    stats: ServerStats,
+    next_request: u64,
+}
+
+struct Shared {
+    api_key: Option<String>,
+    started: SystemTime,
+    instance: String,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Configures and starts a [`LocalServer`].
+#[must_use]
+pub struct LocalServerBuilder {
+    api_key: Option<String>,
+    rate_limit: Option<RateLimit>,
+    failure_rate: f64,
+    seed: u64,
+    delay: Duration,
+    address: SocketAddr,
+}
+
+impl fmt::Debug for LocalServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalServerBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("rate_limit", &self.rate_limit)
+            .field("failure_rate", &self.failure_rate)
+            .field("seed", &self.seed)
+            .field("delay", &self.delay)
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl Default for LocalServerBuilder {
+    fn default() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        let mut rng = Rng::new(seed ^ u64::from(std::process::id()));
+        let key = format!("plainApiKey_local{:016x}", rng.next_u64());
+        Self {
+            api_key: Some(key),
+            rate_limit: None,
+            failure_rate: 0.0,
+            seed,
+            delay: Duration::ZERO,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl LocalServerBuilder {
+    /// The API key requests must carry (`Authorization: Bearer <key>`). By default a random
+    /// key is made; read it with [`LocalServer::api_key`].
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Accepts requests without a key.
+    pub fn no_auth(mut self) -> Self {
+        self.api_key = None;
+        self
+    }
+
+    /// Allows `limit` requests per `window`, as Plain's per-workspace limit does. Without it
+    /// the server does not limit and sends no rate-limit headers.
+    pub fn rate_limit(mut self, limit: u64, window: Duration) -> Self {
+        self.rate_limit = Some(RateLimit { limit, window });
+        self
+    }
+
+    /// Answers this share of requests (0.0 to 1.0) with a transient failure: 500
+    /// `INTERNAL_SERVER_ERROR`, or a gateway's 502, 503 or 504 HTML page.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Seeds the random choices (faults and ids), for repeatable runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Waits this long before every answer.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Listens on this port of 127.0.0.1 (default: a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.address.set_port(port);
+        self
+    }
+
+    /// Listens on this address. Anything but a loopback address exposes the server.
+    pub fn address(mut self, address: SocketAddr) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Starts the server on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<LocalServer> {
+        let listener = TcpListener::bind(self.address).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            api_key: self.api_key,
+            started: SystemTime::now(),
+            instance: format!("{:06x}", self.seed & 0xff_ffff),
+            state: Mutex::new(State {
+                store: Store::new(self.seed),
+                scripted: VecDeque::new(),
+                failure_rate: self.failure_rate,
+                fault_rng: Rng::new(self.seed.rotate_left(17)),
+                delay: self.delay,
+                rate_limit: self.rate_limit,
+                window_index: 0,
+                window_count: 0,
+                log: Vec::new(),
+                stats: ServerStats::default(),
+                next_request: 0,
+            }),
+        });
+        let accepting = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = accepting.clone();
+                connections.spawn(async move {
+                    http::serve_connection(stream, |request| handle(shared.clone(), request)).await;
+                });
+                // Forget connections that have finished.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(LocalServer {
+            endpoint: format!("http://{address}{GRAPHQL_PATH}"),
+            address,
+            shared,
+            task,
+        })
+    }
+}
+
+/// A running local server; it stops when dropped.
+pub struct LocalServer {
+    endpoint: String,
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for LocalServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalServer")
+            .field("endpoint", &self.endpoint)
+            .field(
+                "api_key",
+                &self.shared.api_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LocalServer {
+    /// Starts a server on a free port of 127.0.0.1 with a random API key and no limits.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder for the key, rate limit, faults and address.
+    pub fn builder() -> LocalServerBuilder {
+        LocalServerBuilder::default()
+    }
+
+    /// The GraphQL endpoint, such as `http://127.0.0.1:41234/graphql/v1`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The API key requests must carry, if the server checks one.
+    pub fn api_key(&self) -> Option<&str> {
+        self.shared.api_key.as_deref()
+    }
+
+    /// A client for this server, with its key.
+    pub fn client(&self) -> crate::Result<PlainClient> {
+        self.client_builder().build()
+    }
+
+    /// A client builder set up for this server, to change other settings.
+    pub fn client_builder(&self) -> crate::PlainClientBuilder {
+        PlainClient::builder()
+            .endpoint(self.endpoint.clone())
+            .api_key(self.api_key().unwrap_or("plainApiKey_local"))
+    }
+
+    /// Queues answers for the next requests, in order.
+    pub fn script(&self, answers: impl IntoIterator<Item = ScriptedAnswer>) {
+        self.shared.state().scripted.extend(answers);
+    }
+
+    /// Changes the share of requests answered with a transient failure.
+    pub fn set_failure_rate(&self, rate: f64, seed: u64) {
+        let mut state = self.shared.state();
+        state.failure_rate = rate.clamp(0.0, 1.0);
+        state.fault_rng = Rng::new(seed);
+    }
+
+    /// Changes the delay before every answer.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.state().delay = delay;
+    }
+
+    /// Changes the rate limit (`None` for none); the current window starts over.
+    pub fn set_rate_limit(&self, limit: Option<(u64, Duration)>) {
+        let mut state = self.shared.state();
+        state.rate_limit = limit.map(|(limit, window)| RateLimit { limit, window });
+        state.window_count = 0;
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.state().log.clone()
+    }
+
+    /// Every customer, in the order they were created.
+    pub fn customers(&self) -> Vec<StoredCustomer> {
+        self.shared.state().store.customers().to_vec()
+    }
+
+    /// Counts of what the server answered.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.state().stats
+    }
+}
+
+fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
+    let headers = request
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if name == "authorization" {
+                match value.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} <redacted>"),
+                    None => "<redacted>".to_owned(),
+                }
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let body = serde_json::from_slice(&request.body).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&request.body).into_owned())
+    });
+    LoggedRequest {
+        request_id: request_id.to_owned(),
+        method: request.method.clone(),
+        path: request.path.clone(),
+        headers,
+        body,
+        status: None,
+    }
+}
+
+fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> HttpAnswer {
+    headers.push(("content-type".into(), "application/json".into()));
+    HttpAnswer::Full {
+        status,
+        headers,
+        body,
+        delay: Duration::ZERO,
+    }
+}
+
+/// A transient failure, as Plain or its gateways give them.
+fn random_fault(rng: &mut Rng) -> ScriptedAnswer {
+    match rng.next_u64() % 4 {
+        0 => ScriptedAnswer::graphql_error(500, "INTERNAL_SERVER_ERROR", "Internal server error"),
+        1 => ScriptedAnswer::gateway(502),
+        2 => ScriptedAnswer::gateway(503),
+        _ => ScriptedAnswer::gateway(504),
+    }
+}
+
+/// What the state decided for one request, before any waiting.
+enum Decision {
+    Scripted(ScriptedAnswer),
+    Process,
+}
+
+async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
+    let (request_id, decision, delay, index) = {
+        let mut state = shared.state();
+        state.next_request += 1;
+        state.stats.requests += 1;
+        let request_id = format!("local-{}-{:08}", shared.instance, state.next_request);
+        let index = state.log.len();
+        state.log.push(log_entry(&request, &request_id));
+        let decision = match state.scripted.pop_front() {
+            Some(answer) => Decision::Scripted(answer),
+            None if state.failure_rate > 0.0 && state.fault_rng.next_f64() < state.failure_rate => {
+                let answer = random_fault(&mut state.fault_rng);
+                Decision::Scripted(answer)
+            }
+            None => Decision::Process,
+        };
+        if matches!(&decision, Decision::Scripted(a) if !matches!(a.kind, Scripted::Normal)) {
+            state.stats.faults += 1;
+        }
+        (request_id, decision, state.delay, index)
+    };
+    let mut total_delay = delay;
+    let answer = match decision {
+        Decision::Scripted(scripted) => {
+            total_delay += scripted.delay;
+            match scripted.kind {
+                Scripted::Answer {
+                    status,
+                    mut headers,
+                    body,
+                } => {
+                    if !headers.iter().any(|(n, _)| n == REQUEST_ID_HEADER) {
+                        headers.push((REQUEST_ID_HEADER.into(), request_id.clone()));
+                    }
+                    HttpAnswer::Full {
+                        status,
+                        headers,
+                        body,
+                        delay: Duration::ZERO,
+                    }
+                }
+                Scripted::Truncated { status, body } => HttpAnswer::Truncated {
+                    status,
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        (REQUEST_ID_HEADER.into(), request_id.clone()),
+                    ],
+                    body,
+                },
+                Scripted::Drop => HttpAnswer::Drop,
+                Scripted::Normal => process(&shared, &request, &request_id),
+            }
+        }
+        Decision::Process => process(&shared, &request, &request_id),
+    };
+    if !total_delay.is_zero() {
+        tokio::time::sleep(total_delay).await;
+    }
+    let mut state = shared.state();
+    if let HttpAnswer::Full { status, .. } = &answer {
+        state.log[index].status = Some(*status);
+        if *status == 429 {
+            state.stats.rate_limited += 1;
+        }
+    }
+    answer
+}
+
+/// Normal processing: path, method, key, rate limit, then GraphQL.
+fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnswer {
+    let mut headers = vec![(REQUEST_ID_HEADER.to_owned(), request_id.to_owned())];
+    let path = request.path.split('?').next().unwrap_or_default();
+    if path != GRAPHQL_PATH {
+        let body = graphql::error_body(
+            &format!("No route for {path}; use {GRAPHQL_PATH}"),
+            "NOT_FOUND",
+        );
+        return json_answer(404, headers, body);
+    }
+    if request.method != "POST" {
+        headers.push(("allow".into(), "POST".into()));
+        let body = graphql::error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
+        return json_answer(405, headers, body);
+    }
+    if let Some(key) = &shared.api_key {
+        let expected = format!("Bearer {key}");
+        if request.header("authorization") != Some(expected.as_str()) {
+            let body = graphql::error_body(
+                "Authentication failed: the API key is missing or invalid",
+                "UNAUTHENTICATED",
+            );
+            return json_answer(401, headers, body);
+        }
+    }
+    let now = SystemTime::now();
+    let mut state = shared.state();
+    if let Some(limit) = state.rate_limit {
+        let elapsed = now.duration_since(shared.started).unwrap_or_default();
+        let window_nanos = limit.window.as_nanos().max(1);
+        let index = (elapsed.as_nanos() / window_nanos) as u64;
+        if index != state.window_index {
+            state.window_index = index;
+            state.window_count = 0;
+        }
+        let reset = shared.started + limit.window * (index as u32 + 1);
+        let over = state.window_count >= limit.limit;
+        if !over {
+            state.window_count += 1;
+        }
+        headers.push(("x-ratelimit-limit".into(), limit.limit.to_string()));
+        headers.push((
+            "x-ratelimit-remaining".into(),
+            (limit.limit - state.window_count).to_string(),
+        ));
+        headers.push((
+            "x-ratelimit-reset".into(),
+            crate::time::format_rfc3339(reset),
+        ));
+        if over {
+            let body =
+                graphql::error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
+            return json_answer(429, headers, body);
+        }
+    }
+    match graphql::execute(&request.body, &mut state.store, now) {
+        Ok(data) => {
+            #[derive(Serialize)]
+            struct Answer<'a> {
+                data: &'a graphql::Out,
+            }
+            let body = serde_json::to_vec(&Answer { data: &data })
+                .unwrap_or_else(|_| b"{\"data\":null}".to_vec());
+            json_answer(200, headers, body)
+        }
+        Err(failure) => json_answer(failure.status, headers, failure.body()),
+    }
+}
