@@ -1,0 +1,781 @@
+//! The local Plain-compatible server: protocol, upsert semantics, auth, rate limits, faults,
+//! the request log and the store.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{fixture, fixture_json};
+use plain_client::testing::{LocalServer, ScriptedAnswer};
+use plain_client::{
+    CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, UpsertCustomerInput,
+    UpsertResult,
+};
+use serde_json::{json, Value};
+
+/// Posts a raw body to the server, with its key, and returns status, headers and JSON body.
+async fn post(server: &LocalServer, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    post_with(server, body, server.api_key()).await
+}
+
+async fn post_with(
+    server: &LocalServer,
+    body: &str,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new()
+        .post(server.endpoint())
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, json)
+}
+
+fn graphql(query: &str, variables: Value) -> String {
+    json!({"query": query, "variables": variables}).to_string()
+}
+
+fn recipe(variables: Value) -> String {
+    graphql(&fixture("recipe_mutation.graphql"), variables)
+}
+
+/// The shape of a JSON value: its keys and the kinds of its leaves.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::String(_) => json!("string"),
+        Value::Bool(_) => json!("boolean"),
+        Value::Number(_) => json!("number"),
+        Value::Null => json!("null"),
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn donald() -> UpsertCustomerInput {
+    UpsertCustomerInput::new(
+        CustomerIdentifier::email("donald@example.com"),
+        OnCreate::new(
+            "Donald Duck",
+            EmailAddress::unverified("donald@example.com"),
+        )
+        .short_name("Donald"),
+    )
+}
+
+#[tokio::test]
+async fn plains_documented_requests_get_answers_of_the_documented_shape() {
+    let server = LocalServer::start().await.unwrap();
+    let create = fixture_json("recipe_create_variables.json");
+    let (status, _, body) = post(&server, &recipe(create)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        shape(&body),
+        shape(&fixture_json("recipe_create_response.json"))
+    );
+    assert_eq!(body["data"]["upsertCustomer"]["result"], "CREATED");
+
+    let upsert = fixture_json("recipe_upsert_variables.json");
+    let (status, _, body) = post(&server, &recipe(upsert)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        shape(&body),
+        shape(&fixture_json("recipe_upsert_response.json"))
+    );
+    assert_eq!(body["data"]["upsertCustomer"]["result"], "UPDATED");
+    assert_eq!(
+        body["data"]["upsertCustomer"]["customer"]["fullName"],
+        "Donald Fauntleroy Duck"
+    );
+}
+
+#[tokio::test]
+async fn the_answer_holds_exactly_the_selected_fields_in_order() {
+    let server = LocalServer::start().await.unwrap();
+    let query = "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { \
+                 outcome: result customer { __typename ...Names email { isVerified } } } } \
+                 fragment Names on Customer { fullName id }";
+    let (status, _, body) = post(
+        &server,
+        &graphql(query, fixture_json("recipe_create_variables.json")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    // serde_json sorts keys, so check order on the raw text of a second, identical request.
+    let raw = reqwest::Client::new()
+        .post(server.endpoint())
+        .header(
+            "authorization",
+            format!("Bearer {}", server.api_key().unwrap()),
+        )
+        .body(graphql(query, fixture_json("recipe_create_variables.json")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.starts_with(r#"{"data":{"upsertCustomer":{"outcome":"NOOP","customer":{"__typename":"Customer","fullName":"Donald Duck","id":"c_"#), "{raw}");
+    assert!(
+        raw.ends_with(r#""email":{"isVerified":false}}}}}"#),
+        "{raw}"
+    );
+    let output = &body["data"]["upsertCustomer"];
+    let keys: Vec<&String> = output.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["customer", "outcome"], "{text}");
+    let customer_keys: Vec<&String> = output["customer"].as_object().unwrap().keys().collect();
+    assert_eq!(customer_keys, ["__typename", "email", "fullName", "id"]);
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_a_validation_failure() {
+    let server = LocalServer::start().await.unwrap();
+    for query in [
+        "mutation { deleteCustomer(customerId: \"c_1\") { result } }",
+        "query { customerByEmail(email: \"a@example.com\") { id } }",
+        "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { customer { id avatarUrl } } }",
+    ] {
+        let (status, _, body) = post(&server, &graphql(query, fixture_json("recipe_create_variables.json"))).await;
+        assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{query}: {body}");
+    }
+    assert!(server.customers().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_or_not_graphql_is_a_parse_failure() {
+    let server = LocalServer::start().await.unwrap();
+    for body in [
+        "not json",
+        r#"{"variables": {}}"#,
+        r#"{"query": "mutation {"}"#,
+        r#"{"query": "upsertCustomer"}"#,
+    ] {
+        let (status, _, answer) = post(&server, body).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "GRAPHQL_PARSE_FAILED"),
+            "{body}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_or_ill_typed_variables_are_bad_user_input() {
+    let server = LocalServer::start().await.unwrap();
+    let query = fixture("recipe_mutation.graphql");
+    let mut wrong_type = fixture_json("recipe_create_variables.json");
+    wrong_type["input"]["onCreate"]["fullName"] = json!(42);
+    let mut unknown_field = fixture_json("recipe_create_variables.json");
+    unknown_field["input"]["onCreate"]["nickname"] = json!("Don");
+    let mut missing_field = fixture_json("recipe_create_variables.json");
+    missing_field["input"]["onCreate"]["email"] = json!({"email": "d@example.com"});
+    for (variables, expected) in [
+        (json!({}), "was not provided"),
+        (json!({"input": null}), "not to be null"),
+        (wrong_type, "is not a valid \"String\""),
+        (
+            unknown_field,
+            "Field \"nickname\" is not defined by type \"UpsertCustomerOnCreateInput\"",
+        ),
+        (
+            missing_field,
+            "Field \"isVerified\" of required type \"Boolean!\" was not provided",
+        ),
+    ] {
+        let (status, _, body) = post(&server, &graphql(&query, variables)).await;
+        assert_eq!((status, code(&body)), (400, "BAD_USER_INPUT"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    assert!(server.customers().is_empty());
+}
+
+#[tokio::test]
+async fn created_then_noop_then_updated() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let created = client.upsert_customer(donald()).await.unwrap();
+    assert_eq!(created.result, UpsertResult::Created);
+    let again = client.upsert_customer(donald()).await.unwrap();
+    assert_eq!(again.result, UpsertResult::Noop);
+    assert_eq!(again.customer, created.customer);
+    // Setting a field to the value it has is still a no-op.
+    let same = donald().on_update(OnUpdate::new().full_name("Donald Duck"));
+    assert_eq!(
+        client.upsert_customer(same).await.unwrap().result,
+        UpsertResult::Noop
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let updated = client
+        .upsert_customer(donald().on_update(OnUpdate::new().full_name("Donald Fauntleroy Duck")))
+        .await
+        .unwrap();
+    assert_eq!(updated.result, UpsertResult::Updated);
+    assert_eq!(updated.customer.id, created.customer.id);
+    assert_eq!(updated.customer.full_name, "Donald Fauntleroy Duck");
+    assert_eq!(updated.customer.created_at, created.customer.created_at);
+    assert_ne!(updated.customer.updated_at, created.customer.updated_at);
+    assert_eq!(server.customers().len(), 1);
+}
+
+#[tokio::test]
+async fn value_null_clears_and_absent_keeps() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let input = |on_update: OnUpdate| {
+        UpsertCustomerInput::new(
+            CustomerIdentifier::email("daisy@example.com"),
+            OnCreate::new("Daisy Duck", EmailAddress::unverified("daisy@example.com"))
+                .short_name("Daisy")
+                .external_id("u_7"),
+        )
+        .on_update(on_update)
+    };
+    client
+        .upsert_customer(input(OnUpdate::new()))
+        .await
+        .unwrap();
+    let kept = client
+        .upsert_customer(input(OnUpdate::new()))
+        .await
+        .unwrap();
+    assert_eq!(kept.customer.short_name.as_deref(), Some("Daisy"));
+    let cleared = client
+        .upsert_customer(input(
+            OnUpdate::new().clear_short_name().clear_external_id(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cleared.result, UpsertResult::Updated);
+    assert_eq!(cleared.customer.short_name, None);
+    assert_eq!(cleared.customer.external_id, None);
+    let verified = client
+        .upsert_customer(input(
+            OnUpdate::new().email(EmailAddress::verified("daisy@example.com")),
+        ))
+        .await
+        .unwrap();
+    assert!(verified.customer.email.is_verified);
+    assert!(verified.customer.email.verified_at.is_some());
+}
+
+#[tokio::test]
+async fn identifiers_by_external_id_and_customer_id() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let on_create = || {
+        OnCreate::new(
+            "Gladstone Gander",
+            EmailAddress::unverified("gladstone@example.com"),
+        )
+        .external_id("u_9")
+    };
+    let created = client
+        .upsert_customer(UpsertCustomerInput::new(
+            CustomerIdentifier::external_id("u_9"),
+            on_create(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created.result, UpsertResult::Created);
+    let by_external = client
+        .upsert_customer(
+            UpsertCustomerInput::new(CustomerIdentifier::external_id("u_9"), on_create())
+                .on_update(OnUpdate::new().short_name("Glad")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (by_external.result, by_external.customer.id.as_str()),
+        (UpsertResult::Updated, created.customer.id.as_str())
+    );
+    let by_id = client
+        .upsert_customer(
+            UpsertCustomerInput::new(
+                CustomerIdentifier::customer_id(created.customer.id.clone()),
+                on_create(),
+            )
+            .on_update(OnUpdate::new().clear_short_name()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_id.result, UpsertResult::Updated);
+    assert_eq!(by_id.customer.short_name, None);
+}
+
+fn rejection(error: Error) -> (String, String, Vec<(String, String)>) {
+    let Error::MutationRejected { error, .. } = error else {
+        panic!("expected a mutation error, got {error:?}");
+    };
+    let kind = serde_json::to_value(&error.type_)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fields = error
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                f.field.clone(),
+                serde_json::to_value(&f.type_)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    (kind, error.code, fields)
+}
+
+#[tokio::test]
+async fn an_unknown_customer_id_is_not_found_and_never_creates() {
+    let server = LocalServer::start().await.unwrap();
+    let input = UpsertCustomerInput::new(
+        CustomerIdentifier::customer_id("c_01H3D5NFQCTC41PYXT2BX9MD6A"),
+        OnCreate::new("Nobody", EmailAddress::unverified("nobody@example.com")),
+    );
+    let error = server
+        .client()
+        .unwrap()
+        .upsert_customer(input)
+        .await
+        .unwrap_err();
+    let (kind, code, fields) = rejection(error);
+    assert_eq!((kind.as_str(), code.as_str()), ("VALIDATION", "not_found"));
+    assert_eq!(fields, [("customerId".to_owned(), "NOT_FOUND".to_owned())]);
+    assert!(server.customers().is_empty());
+}
+
+#[tokio::test]
+async fn blank_names_and_emails_without_at_are_validation_errors() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    for name in ["", "   "] {
+        let input = UpsertCustomerInput::new(
+            CustomerIdentifier::email("a@example.com"),
+            OnCreate::new(name, EmailAddress::unverified("a@example.com")),
+        );
+        let (kind, code, fields) = rejection(client.upsert_customer(input).await.unwrap_err());
+        assert_eq!(
+            (kind.as_str(), code.as_str()),
+            ("VALIDATION", "input_validation")
+        );
+        assert_eq!(fields, [("fullName".to_owned(), "REQUIRED".to_owned())]);
+    }
+    let input = UpsertCustomerInput::new(
+        CustomerIdentifier::email("a.example.com"),
+        OnCreate::new("A", EmailAddress::unverified("a.example.com")),
+    );
+    let (kind, code, fields) = rejection(client.upsert_customer(input).await.unwrap_err());
+    assert_eq!(
+        (kind.as_str(), code.as_str()),
+        ("VALIDATION", "input_validation")
+    );
+    assert_eq!(fields, [("email".to_owned(), "VALIDATION".to_owned())]);
+    // And on update.
+    client.upsert_customer(donald()).await.unwrap();
+    let blank = donald().on_update(OnUpdate::new().full_name(" "));
+    let (_, _, fields) = rejection(client.upsert_customer(blank).await.unwrap_err());
+    assert_eq!(fields, [("fullName".to_owned(), "REQUIRED".to_owned())]);
+    assert!(server
+        .customers()
+        .iter()
+        .all(|c| c.full_name == "Donald Duck"));
+}
+
+#[tokio::test]
+async fn emails_and_external_ids_are_unique() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    client.upsert_customer(donald()).await.unwrap();
+    let daisy = |on_create: OnCreate| {
+        UpsertCustomerInput::new(CustomerIdentifier::external_id("u_daisy"), on_create)
+    };
+    // Donald's email for a new customer.
+    let taken = daisy(OnCreate::new(
+        "Daisy Duck",
+        EmailAddress::unverified("DONALD@example.com"),
+    ));
+    let (_, code, _) = rejection(client.upsert_customer(taken).await.unwrap_err());
+    assert_eq!(code, "customer_already_exists_with_email");
+    client
+        .upsert_customer(daisy(
+            OnCreate::new("Daisy Duck", EmailAddress::unverified("daisy@example.com"))
+                .external_id("u_daisy"),
+        ))
+        .await
+        .unwrap();
+    // Daisy's external id for Donald.
+    let steal = donald().on_update(OnUpdate::new().external_id("u_daisy"));
+    let (_, code, _) = rejection(client.upsert_customer(steal).await.unwrap_err());
+    assert_eq!(code, "customer_already_exists_with_external_id");
+    assert_eq!(server.customers().len(), 2);
+}
+
+#[tokio::test]
+async fn ids_look_like_plains_and_timestamps_are_real() {
+    let server = LocalServer::start().await.unwrap();
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let created = server
+        .client()
+        .unwrap()
+        .upsert_customer(donald())
+        .await
+        .unwrap();
+    let after = SystemTime::now() + Duration::from_secs(1);
+    let id = &created.customer.id;
+    assert_eq!(id.len(), 28, "{id}");
+    assert!(id.starts_with("c_"), "{id}");
+    assert!(
+        id[2..]
+            .chars()
+            .all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c)),
+        "{id}"
+    );
+    let created_at = created.customer.created_at.unwrap().iso8601;
+    let at = parse_time(&created_at);
+    assert!(before <= at && at <= after, "{created_at}");
+    let other = server
+        .client()
+        .unwrap()
+        .upsert_customer(UpsertCustomerInput::new(
+            CustomerIdentifier::email("daisy@example.com"),
+            OnCreate::new("Daisy", EmailAddress::unverified("daisy@example.com")),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(other.customer.id, *id);
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` by asking the server's own format back: the formatted
+/// time of a known instant must match, which `time.rs` tests; here only order matters.
+fn parse_time(text: &str) -> SystemTime {
+    let (date, time) = text.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    let t: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    // Days from civil (the algorithm is public domain and tiny).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2];
+    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs)
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_is_unauthenticated() {
+    let server = LocalServer::builder()
+        .api_key("plainApiKey_right")
+        .start()
+        .await
+        .unwrap();
+    let body = recipe(fixture_json("recipe_create_variables.json"));
+    for key in [None, Some("plainApiKey_wrong")] {
+        let (status, headers, answer) = post_with(&server, &body, key).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (401, "UNAUTHENTICATED"),
+            "{answer}"
+        );
+        assert!(headers.contains_key("apigw-requestid"));
+    }
+    let (status, _, _) = post_with(&server, &body, Some("plainApiKey_right")).await;
+    assert_eq!(status, 200);
+    // The client maps it.
+    let wrong = server
+        .client_builder()
+        .api_key("plainApiKey_wrong")
+        .build()
+        .unwrap();
+    let error = wrong.upsert_customer(donald()).await.unwrap_err();
+    assert!(matches!(error, Error::Unauthenticated { .. }), "{error:?}");
+    assert!(error.request_id().unwrap().starts_with("local-"));
+
+    let open = LocalServer::builder().no_auth().start().await.unwrap();
+    assert_eq!(post_with(&open, &body, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn rate_limits_as_plain_does_them() {
+    let server = LocalServer::builder()
+        .rate_limit(2, Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let body = recipe(fixture_json("recipe_create_variables.json"));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(post(&server, &body).await);
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let remaining: Vec<&str> = answers
+        .iter()
+        .map(|a| a.1["x-ratelimit-remaining"].to_str().unwrap())
+        .collect();
+    assert_eq!(remaining, ["1", "0", "0"]);
+    for (_, headers, _) in &answers {
+        assert_eq!(headers["x-ratelimit-limit"], "2");
+        let reset = headers["x-ratelimit-reset"].to_str().unwrap();
+        assert!(reset.ends_with('Z') && reset.len() == 24, "{reset}");
+        assert!(parse_time(reset) > SystemTime::now() - Duration::from_millis(5));
+    }
+    assert_eq!(
+        answers[2].2,
+        json!({"errors":[{"message":"Too Many Requests - Rate limit exceeded","extensions":{"code":"RATE_LIMITED"}}]})
+    );
+    // The client reads the reset time.
+    let error = server
+        .client()
+        .unwrap()
+        .upsert_customer(donald())
+        .await
+        .unwrap_err();
+    let Error::RateLimited {
+        reset_at: Some(reset_at),
+        ..
+    } = error
+    else {
+        panic!("{error:?}");
+    };
+    // After the reset, requests go through again.
+    tokio::time::sleep(
+        reset_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            + Duration::from_millis(20),
+    )
+    .await;
+    assert_eq!(post(&server, &body).await.0, 200);
+    assert_eq!(server.stats().rate_limited, 2);
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_distinct_request_id() {
+    let server = LocalServer::start().await.unwrap();
+    let body = recipe(fixture_json("recipe_create_variables.json"));
+    server.script([ScriptedAnswer::status(500)]);
+    let mut ids = Vec::new();
+    for key in [server.api_key(), None, server.api_key()] {
+        let (_, headers, _) = post_with(&server, &body, key).await;
+        ids.push(headers["apigw-requestid"].to_str().unwrap().to_owned());
+    }
+    let (_, headers, _) = post(&server, "garbage").await;
+    ids.push(headers["apigw-requestid"].to_str().unwrap().to_owned());
+    let logged: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.request_id.clone())
+        .collect();
+    assert_eq!(ids, logged);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+}
+
+#[tokio::test]
+async fn scripted_answers_are_consumed_in_order() {
+    let server = LocalServer::start().await.unwrap();
+    server.script([
+        ScriptedAnswer::graphql_error(500, "INTERNAL_SERVER_ERROR", "boom").header("x-extra", "1"),
+        ScriptedAnswer::gateway(502),
+        ScriptedAnswer::status(200).body(&b"\xff\xfe not json"[..]),
+        ScriptedAnswer::normal().delay(Duration::from_millis(300)),
+    ]);
+    let client = server.client().unwrap();
+    let first = client.upsert_customer(donald()).await.unwrap_err();
+    assert!(
+        matches!(first, Error::Server { status: 500, .. }),
+        "{first:?}"
+    );
+    let second = client.upsert_customer(donald()).await.unwrap_err();
+    assert!(
+        matches!(second, Error::Server { status: 502, .. }),
+        "{second:?}"
+    );
+    let third = client.upsert_customer(donald()).await.unwrap_err();
+    assert!(
+        matches!(third, Error::Decode { status: 200, .. }),
+        "{third:?}"
+    );
+    let started = Instant::now();
+    let fourth = client.upsert_customer(donald()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(fourth.result, UpsertResult::Created);
+    let statuses: Vec<Option<u16>> = server.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(500), Some(502), Some(200), Some(200)]);
+    assert_eq!(server.stats().faults, 3);
+}
+
+#[tokio::test]
+async fn dropped_connections_and_truncated_bodies_are_transport_errors() {
+    let server = LocalServer::start().await.unwrap();
+    server.script([
+        ScriptedAnswer::drop_connection(),
+        ScriptedAnswer::truncated(200, fixture("noop_response.json")),
+    ]);
+    let client = server.client().unwrap();
+    for _ in 0..2 {
+        let error = client.upsert_customer(donald()).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+        assert!(error.is_retryable());
+    }
+    // The server goes on serving.
+    assert_eq!(
+        client.upsert_customer(donald()).await.unwrap().result,
+        UpsertResult::Created
+    );
+    assert_eq!(server.requests()[0].status, None);
+}
+
+#[tokio::test]
+async fn a_seeded_failure_rate_is_transient_and_repeatable() {
+    async fn statuses(seed: u64) -> Vec<u16> {
+        let server = LocalServer::builder()
+            .failure_rate(0.5)
+            .seed(seed)
+            .start()
+            .await
+            .unwrap();
+        let body = recipe(fixture_json("recipe_create_variables.json"));
+        let mut out = Vec::new();
+        for _ in 0..40 {
+            out.push(post(&server, &body).await.0);
+        }
+        out
+    }
+    let first = statuses(7).await;
+    assert_eq!(first, statuses(7).await);
+    let failures: Vec<u16> = first.iter().copied().filter(|s| *s != 200).collect();
+    assert!((8..=32).contains(&failures.len()), "{first:?}");
+    assert!(
+        failures.iter().all(|s| [500, 502, 503, 504].contains(s)),
+        "{first:?}"
+    );
+    assert!(
+        failures.contains(&500) && failures.iter().any(|s| *s != 500),
+        "{first:?}"
+    );
+    assert_ne!(first, statuses(8).await);
+}
+
+#[tokio::test]
+async fn a_fixed_delay_slows_every_answer() {
+    let server = LocalServer::builder()
+        .delay(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    let client = server
+        .client_builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let error = client.upsert_customer(donald()).await.unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    server.set_delay(Duration::ZERO);
+    client.upsert_customer(donald()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_request_log_shows_headers_without_the_key_and_json_bodies() {
+    let server = LocalServer::builder()
+        .api_key("plainApiKey_LOGSECRET")
+        .start()
+        .await
+        .unwrap();
+    let client = server
+        .client_builder()
+        .user_agent("sync-job/1")
+        .build()
+        .unwrap();
+    client.upsert_customer(donald()).await.unwrap();
+    client
+        .upsert_customer(donald().on_update(OnUpdate::new().clear_short_name()))
+        .await
+        .unwrap();
+    let log = server.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].header("authorization"), Some("Bearer <redacted>"));
+    assert_eq!(log[0].header("user-agent"), Some("sync-job/1"));
+    assert_eq!(log[0].method, "POST");
+    assert_eq!(log[0].path, "/graphql/v1");
+    assert_eq!(log[0].body["variables"]["input"]["onUpdate"], json!({}));
+    assert_eq!(
+        log[1].body["variables"]["input"]["onUpdate"],
+        json!({"shortName": {"value": null}})
+    );
+    assert!(!format!("{log:?}").contains("LOGSECRET"));
+    assert!(!format!("{server:?}").contains("LOGSECRET"));
+    // What users snapshot: the bodies their code sent.
+    let bodies: Vec<&Value> = log.iter().map(|r| &r.body["variables"]).collect();
+    insta::assert_json_snapshot!(bodies);
+}
+
+#[tokio::test]
+async fn the_store_can_be_read() {
+    let server = LocalServer::start().await.unwrap();
+    server
+        .client()
+        .unwrap()
+        .upsert_customer(donald())
+        .await
+        .unwrap();
+    let customers = server.customers();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0].email, "donald@example.com");
+    assert_eq!(customers[0].short_name.as_deref(), Some("Donald"));
+}
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let server = LocalServer::start().await.unwrap();
+    let client: PlainClient = server.client().unwrap();
+    let address = server.address();
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(tokio::net::TcpStream::connect(address).await.is_err());
+    let error = client.upsert_customer(donald()).await.unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn only_post_on_the_graphql_path() {
+    let server = LocalServer::start().await.unwrap();
+    let base = server.endpoint().trim_end_matches("/graphql/v1").to_owned();
+    let other = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+    let get = reqwest::Client::new()
+        .get(server.endpoint())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+}
