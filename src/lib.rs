@@ -54,7 +54,7 @@ pub use graphql_client;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "testing"))]
 pub struct ReadmeDoctests;
 
 /// A customer as `upsertCustomer` returns it.

@@ -5,7 +5,8 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{fixture, Reply, ScriptedServer};
+use common::fixture;
+use plain_client::testing::{LocalServer, ScriptedAnswer};
 use serde_json::{json, Value};
 
 const KEY: &str = "plainApiKey_CLISECRET_1234";
@@ -135,46 +136,59 @@ fn usage_errors_are_claps_2() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// A local server expecting [`KEY`], with these answers scripted.
+async fn server_with(answers: impl IntoIterator<Item = ScriptedAnswer>) -> LocalServer {
+    let server = LocalServer::builder().api_key(KEY).start().await.unwrap();
+    server.script(answers);
+    server
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn success_prints_result_and_customer_in_plains_names() {
-    let server = ScriptedServer::start(vec![Reply::new(200, fixture("noop_response.json"))]).await;
+    let server = server_with([]).await;
     let output = plain_async(
         vec![
             "upsert-customer".into(),
             "--input".into(),
             example(),
             "--api-url".into(),
-            server.url.clone(),
+            server.endpoint().to_owned(),
         ],
         vec![("PLAIN_API_KEY", KEY.into())],
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let documented: Value = serde_json::from_str(&fixture("noop_response.json")).unwrap();
-    assert_eq!(printed["result"], "NOOP");
+    assert_eq!(printed["result"], "CREATED");
+    let stored = &server.customers()[0];
+    assert_eq!(printed["customer"]["id"], stored.id.as_str());
+    let keys: Vec<&String> = printed["customer"].as_object().unwrap().keys().collect();
     assert_eq!(
-        printed["customer"],
-        documented["data"]["upsertCustomer"]["customer"]
+        keys,
+        [
+            "createdAt",
+            "email",
+            "externalId",
+            "fullName",
+            "id",
+            "shortName",
+            "status",
+            "updatedAt"
+        ]
     );
-    assert_eq!(
-        server.requests()[0].header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
+    assert_eq!(printed["customer"]["email"]["isVerified"], false);
+    // The server accepted the key: it answers 401 otherwise.
+    assert_eq!(server.requests()[0].status, Some(200));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_endpoint_can_come_from_plain_api_url() {
-    let server = ScriptedServer::start(vec![Reply::new(
-        200,
-        fixture("recipe_create_response.json"),
-    )])
-    .await;
+    let server = server_with([]).await;
     let output = plain_async(
         vec!["upsert-customer".into(), "--input".into(), example()],
         vec![
             ("PLAIN_API_KEY", KEY.into()),
-            ("PLAIN_API_URL", server.url.clone()),
+            ("PLAIN_API_URL", server.endpoint().to_owned()),
         ],
     )
     .await;
@@ -184,18 +198,16 @@ async fn the_endpoint_can_come_from_plain_api_url() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_mutation_exits_4_with_plains_error_as_json() {
-    let server = ScriptedServer::start(vec![Reply::new(
-        200,
-        fixture("mutation_error_response.json"),
-    )])
-    .await;
+    let server =
+        server_with([ScriptedAnswer::status(200).body(fixture("mutation_error_response.json"))])
+            .await;
     let output = plain_async(
         vec![
             "upsert-customer".into(),
             "--input".into(),
             example(),
             "--api-url".into(),
-            server.url.clone(),
+            server.endpoint().to_owned(),
         ],
         vec![("PLAIN_API_KEY", KEY.into())],
     )
@@ -214,14 +226,14 @@ async fn a_rejected_mutation_exits_4_with_plains_error_as_json() {
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_failures_exit_5() {
     for status in [401, 403] {
-        let server = ScriptedServer::start(vec![Reply::new(status, "")]).await;
+        let server = server_with([ScriptedAnswer::status(status)]).await;
         let output = plain_async(
             vec![
                 "upsert-customer".into(),
                 "--input".into(),
                 example(),
                 "--api-url".into(),
-                server.url.clone(),
+                server.endpoint().to_owned(),
             ],
             vec![("PLAIN_API_KEY", KEY.into())],
         )
@@ -240,17 +252,107 @@ async fn auth_failures_exit_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn other_failures_exit_1() {
-    let server = ScriptedServer::start(vec![Reply::new(503, "<html>down</html>")]).await;
+    let server = server_with([ScriptedAnswer::gateway(503)]).await;
     let output = plain_async(
         vec![
             "upsert-customer".into(),
             "--input".into(),
             example(),
             "--api-url".into(),
-            server.url.clone(),
+            server.endpoint().to_owned(),
         ],
         vec![("PLAIN_API_KEY", KEY.into())],
     )
     .await;
     assert_clean_error(&output, 1, "HTTP 503");
+}
+
+#[test]
+fn the_main_job_shows_created_then_noop_then_updated_on_the_local_server() {
+    let three = format!(
+        "{}/examples/donald-three-times.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = plain(&["upsert-customer", "--local", "--input", &three], &[], "");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results: Vec<Value> = serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect();
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["CREATED", "NOOP", "UPDATED"]);
+    assert_eq!(results[0]["customer"]["id"], results[2]["customer"]["id"]);
+    assert_eq!(results[2]["customer"]["fullName"], "Donald Fauntleroy Duck");
+    assert_eq!(results[2]["customer"]["email"]["isVerified"], true);
+}
+
+#[test]
+fn the_second_of_several_inputs_is_named_in_errors() {
+    let output = plain(
+        &["upsert-customer", "--dry-run"],
+        &[],
+        &format!(
+            "{}\n{{\"identifier\": {{}}}}",
+            fixture("../../examples/donald.json")
+        ),
+    );
+    assert_clean_error(&output, 3, "input 2: identifier:");
+}
+
+#[test]
+fn serve_prints_its_endpoint_and_serves_until_stopped() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plain"))
+        .args([
+            "serve",
+            "--api-key",
+            KEY,
+            "--rate-limit",
+            "100",
+            "--window",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut endpoint = String::new();
+    stdout.read_line(&mut endpoint).unwrap();
+    let endpoint = endpoint.trim().to_owned();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") && endpoint.ends_with("/graphql/v1"),
+        "{endpoint}"
+    );
+    let output = plain(
+        &[
+            "upsert-customer",
+            "--input",
+            &example(),
+            "--api-url",
+            &endpoint,
+        ],
+        &[("PLAIN_API_KEY", KEY)],
+        "",
+    );
+    let refused = plain(
+        &[
+            "upsert-customer",
+            "--input",
+            &example(),
+            "--api-url",
+            &endpoint,
+        ],
+        &[("PLAIN_API_KEY", "plainApiKey_wrong")],
+        "",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["result"], "CREATED");
+    assert_eq!(refused.status.code(), Some(5), "{}", stderr(&refused));
 }

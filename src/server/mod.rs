@@ -176,6 +176,9 @@ pub struct LoggedRequest {
     pub headers: Vec<(String, String)>,
     /// The body as JSON, or as a string when it was not JSON.
     pub body: serde_json::Value,
+    /// The body's bytes, exactly as received.
+    #[serde(skip)]
+    pub raw_body: Vec<u8>,
     /// The status answered, or `None` when the connection was dropped or cut.
     pub status: Option<u16>,
 }
@@ -506,6 +509,7 @@ fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
         path: request.path.clone(),
         headers,
         body,
+        raw_body: request.body.clone(),
         status: None,
     }
 }
