@@ -779,3 +779,16 @@ async fn only_post_on_the_graphql_path() {
         .unwrap();
     assert_eq!(get.status().as_u16(), 405);
 }
+
+#[tokio::test]
+async fn scripted_status_headers_and_raw_bytes_arrive_as_scripted() {
+    let server = LocalServer::start().await.unwrap();
+    server.script([ScriptedAnswer::status(418)
+        .header("x-scripted", "yes")
+        .body(&b"{\"half\": "[..])]);
+    let (status, headers, body) = post(&server, "{}").await;
+    assert_eq!(status, 418);
+    assert_eq!(headers["x-scripted"], "yes");
+    assert_eq!(body, Value::String("{\"half\": ".to_owned()));
+    assert!(headers.contains_key("apigw-requestid"));
+}
