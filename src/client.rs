@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use graphql_client::{GraphQLQuery, QueryBody};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -13,7 +13,9 @@ use crate::error::{Error, Result, TransportErrorKind};
 use crate::generated::{upsert_customer, UpsertCustomer};
 use crate::input::UpsertCustomerInput;
 use crate::response::{decode, ResponseMeta};
+use crate::retry::{Idempotency, Pacer, RetryPolicy};
 use crate::UpsertedCustomer;
+use tracing::Instrument;
 
 /// Plain's production endpoint for the Core GraphQL API.
 pub const DEFAULT_ENDPOINT: &str = "https://core-api.uk.plain.com/graphql/v1";
@@ -58,6 +60,9 @@ struct Inner {
     authorization: HeaderValue,
     user_agent: HeaderValue,
     timeout: Duration,
+    retry: RetryPolicy,
+    /// Plain's rate-limit budget, shared by every clone of this client.
+    pacer: Pacer,
 }
 
 /// Builds a [`PlainClient`]; see [`PlainClient::builder`].
@@ -71,6 +76,7 @@ pub struct PlainClientBuilder {
     user_agent: Option<String>,
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
+    retry: Option<RetryPolicy>,
 }
 
 impl PlainClientBuilder {
@@ -113,6 +119,13 @@ impl PlainClientBuilder {
         self
     }
 
+    /// How failures that can succeed later are retried (default: [`RetryPolicy::default`];
+    /// [`RetryPolicy::none`] turns retries off).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// Allows an `http://` endpoint that is not on a loopback address. The API key would
     /// travel unencrypted: only for trusted networks.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
@@ -151,8 +164,11 @@ impl PlainClientBuilder {
         })?;
         let http = match self.http_client {
             Some(http) => http,
+            // No redirects: Plain's endpoint does not redirect, and the key must not follow one.
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(90))
                 .build()
                 .map_err(|e| config(format!("cannot set up the HTTP client: {e}")))?,
         };
@@ -163,6 +179,8 @@ impl PlainClientBuilder {
                 authorization,
                 user_agent,
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                retry: self.retry.unwrap_or_default(),
+                pacer: Pacer::default(),
             }),
         })
     }
@@ -233,32 +251,114 @@ impl PlainClient {
     /// Creates the customer, or updates the one that matches the identifier.
     ///
     /// Plain's `MutationError` comes back as [`Error::MutationRejected`]; an answer with
-    /// neither a customer nor an error is an [`Error::Decode`].
+    /// neither a customer nor an error is an [`Error::Decode`]. Failures that can succeed later
+    /// are retried by the client's [`RetryPolicy`]: `upsertCustomer` is idempotent.
     pub async fn upsert_customer(&self, input: UpsertCustomerInput) -> Result<UpsertedCustomer> {
         let body = crate::upsert_customer_request(input);
-        let (data, meta) = self.execute::<UpsertCustomer>(&body).await?;
-        crate::upserted(data.upsert_customer, &meta)
+        self.execute::<UpsertCustomer, _>(&body, Idempotency::Idempotent, |data, meta| {
+            crate::upserted(data.upsert_customer, meta)
+        })
+        .await
     }
 
-    /// Sends one GraphQL request and decodes its `data`. The one place a request is sent.
-    async fn execute<Q: GraphQLQuery>(
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    /// What the client last heard of Plain's rate-limit budget: requests left in the window
+    /// (less those sent since) and when the window ends.
+    pub fn rate_limit_budget(&self) -> (Option<u64>, Option<SystemTime>) {
+        self.inner.pacer.snapshot()
+    }
+
+    /// Sends one GraphQL request, with retries, and turns its `data` into `T` with `finish`.
+    async fn execute<Q: GraphQLQuery, T>(
         &self,
         body: &QueryBody<Q::Variables>,
-    ) -> Result<(Q::ResponseData, ResponseMeta)> {
+        idempotency: Idempotency,
+        finish: impl Fn(Q::ResponseData, &ResponseMeta) -> Result<T>,
+    ) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
             message: format!("the request cannot be encoded as JSON: {e}"),
         })?;
-        let inner = &self.inner;
-        let transport = |e: reqwest::Error| Error::Transport {
-            kind: if e.is_timeout() {
-                TransportErrorKind::Timeout
-            } else if e.is_connect() {
-                TransportErrorKind::Connect
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let span = tracing::info_span!(
+                "plain.request",
+                operation = body.operation_name,
+                attempt,
+                status = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+                rate_limit_remaining = tracing::field::Empty,
+            );
+            let result = self
+                .send_once::<Q>(&bytes, &span)
+                .instrument(span.clone())
+                .await
+                .and_then(|(data, meta)| finish(data, &meta));
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let retryable = match idempotency {
+                Idempotency::Idempotent => true,
+                Idempotency::NotIdempotent => surely_not_sent(&error),
+            };
+            let wait = if retryable {
+                self.inner.retry.wait(attempt, &error, started, jitter())
             } else {
-                TransportErrorKind::Other
-            },
-            endpoint: inner.endpoint.to_string(),
-            source: e.without_url(),
+                None
+            };
+            let Some(wait) = wait else {
+                span.in_scope(|| tracing::warn!(error = %error, "request failed"));
+                return Err(if attempt > 1 {
+                    Error::GaveUp {
+                        attempts: attempt,
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            };
+            span.in_scope(
+                || tracing::info!(error = %error, wait_ms = wait.as_millis() as u64, "retrying"),
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: wait for the rate-limit budget, send, decode.
+    async fn send_once<Q: GraphQLQuery>(
+        &self,
+        bytes: &[u8],
+        span: &tracing::Span,
+    ) -> Result<(Q::ResponseData, ResponseMeta)> {
+        let inner = &self.inner;
+        let paced = inner.pacer.acquire().await;
+        if !paced.is_zero() {
+            tracing::debug!(
+                waited_ms = paced.as_millis() as u64,
+                "held for the rate limit"
+            );
+        }
+        let sent = Instant::now();
+        let transport = |e: reqwest::Error| {
+            inner.pacer.observe(None);
+            Error::Transport {
+                kind: if e.is_timeout() {
+                    TransportErrorKind::Timeout
+                } else if e.is_connect() {
+                    TransportErrorKind::Connect
+                } else {
+                    TransportErrorKind::Other
+                },
+                endpoint: inner.endpoint.to_string(),
+                source: e.without_url(),
+            }
         };
         let response = inner
             .http
@@ -267,16 +367,54 @@ impl PlainClient {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, inner.user_agent.clone())
             .timeout(inner.timeout)
-            .body(bytes)
+            .body(bytes.to_vec())
             .send()
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
         let meta = ResponseMeta::from_headers(response.headers());
         let body = response.bytes().await.map_err(transport)?;
+        inner.pacer.observe(Some(&meta));
+        span.record("status", status);
+        span.record("latency_ms", sent.elapsed().as_millis() as u64);
+        if let Some(id) = &meta.request_id {
+            span.record("request_id", id.as_str());
+        }
+        if let Some(remaining) = meta.rate_limit_remaining {
+            span.record("rate_limit_remaining", remaining);
+        }
+        tracing::debug!(status, "answered");
         let data = decode::<Q::ResponseData>(status, &meta, &body)?;
         Ok((data, meta))
     }
+}
+
+/// Whether a failed request surely never reached Plain's API, so that even a request that is
+/// not idempotent may be sent again.
+fn surely_not_sent(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::RateLimited { .. }
+            | Error::Transport {
+                kind: TransportErrorKind::Connect,
+                ..
+            }
+    )
+}
+
+/// A number in `[0, 1)` for jittering waits; spread, not secret.
+fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
+    let nanos = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15 ^ u64::from(nanos), Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.

@@ -126,6 +126,15 @@ pub enum Error {
         request_id: Option<String>,
     },
 
+    /// Retries ran out: the request was sent `attempts` times and failed each time.
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp {
+        /// How many times the request was sent.
+        attempts: u32,
+        /// The last failure, with its request id.
+        last: Box<Error>,
+    },
+
     /// The input was not valid; nothing was sent.
     #[error("invalid input, nothing was sent: {message}")]
     InvalidInput {
@@ -147,7 +156,9 @@ impl Error {
     /// `INTERNAL`. Never bad input, validation, authentication or permission errors.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Server { .. } | Error::Transport { .. } => true,
+            Error::RateLimited { .. } | Error::Transport { .. } => true,
+            Error::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            Error::GaveUp { last, .. } => last.is_retryable(),
             Error::MutationRejected { error, .. } => {
                 error.type_ == crate::MutationErrorType::Internal
             }
@@ -171,7 +182,24 @@ impl Error {
             | Error::RateLimited { request_id, .. }
             | Error::Server { request_id, .. }
             | Error::Decode { request_id, .. } => request_id.as_deref(),
+            Error::GaveUp { last, .. } => last.request_id(),
             _ => None,
+        }
+    }
+
+    /// The failure itself: for [`Error::GaveUp`], the last attempt's error; otherwise `self`.
+    pub fn last_cause(&self) -> &Error {
+        match self {
+            Error::GaveUp { last, .. } => last.last_cause(),
+            other => other,
+        }
+    }
+
+    /// How many times the request was sent (1 unless it was retried).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Error::GaveUp { attempts, .. } => *attempts,
+            _ => 1,
         }
     }
 
@@ -185,6 +213,7 @@ impl Error {
             Error::Unauthenticated { .. } => Some(401),
             Error::Forbidden { .. } => Some(403),
             Error::RateLimited { .. } => Some(429),
+            Error::GaveUp { last, .. } => last.status(),
             _ => None,
         }
     }

@@ -30,6 +30,7 @@ pub mod error;
 mod generated;
 pub mod input;
 pub mod response;
+pub mod retry;
 #[cfg(feature = "testing")]
 #[path = "server/mod.rs"]
 pub mod testing;
@@ -44,6 +45,7 @@ pub use input::{
     TenantIdentifier, Update, UpsertCustomerInput,
 };
 pub use response::ResponseMeta;
+pub use retry::{Idempotency, RetryPolicy};
 
 pub use generated::upsert_customer::{
     CustomerStatus, MutationErrorType, MutationFieldErrorType, Timestamp, UpsertResult,

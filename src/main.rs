@@ -108,12 +108,15 @@ impl From<Error> for Failure {
 
 impl Failure {
     fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Io(_) | Failure::Plain(Error::InvalidInput { .. }) => exit::INVALID_INPUT,
-            Failure::Plain(Error::MutationRejected { .. }) => exit::REJECTED,
-            Failure::Plain(Error::Unauthenticated { .. } | Error::Forbidden { .. }) => exit::AUTH,
-            Failure::Plain(Error::Config { .. }) => exit::INVALID_INPUT,
-            Failure::Plain(_) => exit::FAILURE,
+        let error = match self {
+            Failure::Io(_) => return exit::INVALID_INPUT,
+            Failure::Plain(error) => error.last_cause(),
+        };
+        match error {
+            Error::InvalidInput { .. } | Error::Config { .. } => exit::INVALID_INPUT,
+            Error::MutationRejected { .. } => exit::REJECTED,
+            Error::Unauthenticated { .. } | Error::Forbidden { .. } => exit::AUTH,
+            _ => exit::FAILURE,
         }
     }
 }
@@ -134,7 +137,11 @@ fn report(failure: &Failure) {
         }
     };
     let _ = writeln!(stderr, "plain: error: {line}");
-    if let Failure::Plain(Error::MutationRejected { error, .. }) = failure {
+    let last = match failure {
+        Failure::Plain(error) => Some(error.last_cause()),
+        Failure::Io(_) => None,
+    };
+    if let Some(Error::MutationRejected { error, .. }) = last {
         if let Ok(json) = serde_json::to_string(error) {
             let _ = writeln!(stderr, "{json}");
         }

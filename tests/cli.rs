@@ -252,7 +252,7 @@ async fn auth_failures_exit_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn other_failures_exit_1() {
-    let server = server_with([ScriptedAnswer::gateway(503)]).await;
+    let server = server_with((0..5).map(|_| ScriptedAnswer::gateway(503))).await;
     let output = plain_async(
         vec![
             "upsert-customer".into(),

@@ -1,5 +1,6 @@
-//! The client against a real HTTP server on 127.0.0.1: what it sends, and how each class of
-//! answer maps to a result or an error.
+//! The client against a real HTTP server on 127.0.0.1 (the local server): what it sends, and
+//! how each class of answer maps to a result or an error, one attempt each (retries are tested
+//! in `tests/resilience.rs`).
 
 mod common;
 
@@ -9,7 +10,7 @@ use common::fixture;
 use plain_client::testing::{LocalServer, ScriptedAnswer};
 use plain_client::{
     upsert_customer_request, CustomerIdentifier, EmailAddress, Error, OnCreate, PlainClient,
-    TransportErrorKind, UpsertCustomerInput, UpsertResult,
+    RetryPolicy, TransportErrorKind, UpsertCustomerInput, UpsertResult,
 };
 use serde_json::json;
 
@@ -28,6 +29,7 @@ fn input() -> UpsertCustomerInput {
 fn client(server: &LocalServer) -> PlainClient {
     PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint(server.endpoint())
         .build()
         .unwrap()
@@ -84,6 +86,7 @@ async fn a_custom_user_agent_and_http_client_are_used() {
     let server = server_with([]).await;
     let client = PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint(server.endpoint())
         .user_agent("acme-sync/2.1")
         .http_client(reqwest::Client::new())
@@ -285,6 +288,7 @@ async fn connection_refused_is_a_connect_error() {
     drop(listener);
     let client = PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint(url)
         .build()
         .unwrap();
@@ -302,6 +306,7 @@ async fn a_slow_answer_is_a_timeout() {
     let server = server_with([ScriptedAnswer::normal().delay(Duration::from_secs(3))]).await;
     let client = PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint(server.endpoint())
         .timeout(Duration::from_millis(300))
         .build()
@@ -336,12 +341,14 @@ fn configuration_errors_say_what_to_fix() {
     assert!(empty.to_string().contains("empty"), "{empty}");
     let not_url = PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint("core-api.uk.plain.com")
         .build()
         .unwrap_err();
     assert!(not_url.to_string().contains("not a URL"), "{not_url}");
     let insecure = PlainClient::builder()
         .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
         .endpoint("http://example.com/graphql/v1")
         .build()
         .unwrap_err();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use common::{fixture, fixture_json};
 use plain_client::testing::{LocalServer, ScriptedAnswer};
 use plain_client::{
-    CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, UpsertCustomerInput,
-    UpsertResult,
+    CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, RetryPolicy,
+    UpsertCustomerInput, UpsertResult,
 };
 use serde_json::{json, Value};
 
@@ -64,6 +64,15 @@ fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_default()
+}
+
+/// A client for `server` that sends every request once: these tests look at single answers.
+fn once(server: &LocalServer) -> PlainClient {
+    server
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 fn donald() -> UpsertCustomerInput {
@@ -208,7 +217,7 @@ async fn missing_or_ill_typed_variables_are_bad_user_input() {
 #[tokio::test]
 async fn created_then_noop_then_updated() {
     let server = LocalServer::start().await.unwrap();
-    let client = server.client().unwrap();
+    let client = once(&server);
     let created = client.upsert_customer(donald()).await.unwrap();
     assert_eq!(created.result, UpsertResult::Created);
     let again = client.upsert_customer(donald()).await.unwrap();
@@ -236,7 +245,7 @@ async fn created_then_noop_then_updated() {
 #[tokio::test]
 async fn value_null_clears_and_absent_keeps() {
     let server = LocalServer::start().await.unwrap();
-    let client = server.client().unwrap();
+    let client = once(&server);
     let input = |on_update: OnUpdate| {
         UpsertCustomerInput::new(
             CustomerIdentifier::email("daisy@example.com"),
@@ -277,7 +286,7 @@ async fn value_null_clears_and_absent_keeps() {
 #[tokio::test]
 async fn identifiers_by_external_id_and_customer_id() {
     let server = LocalServer::start().await.unwrap();
-    let client = server.client().unwrap();
+    let client = once(&server);
     let on_create = || {
         OnCreate::new(
             "Gladstone Gander",
@@ -366,7 +375,7 @@ async fn an_unknown_customer_id_is_not_found_and_never_creates() {
 #[tokio::test]
 async fn blank_names_and_emails_without_at_are_validation_errors() {
     let server = LocalServer::start().await.unwrap();
-    let client = server.client().unwrap();
+    let client = once(&server);
     for name in ["", "   "] {
         let input = UpsertCustomerInput::new(
             CustomerIdentifier::email("a@example.com"),
@@ -403,7 +412,7 @@ async fn blank_names_and_emails_without_at_are_validation_errors() {
 #[tokio::test]
 async fn emails_and_external_ids_are_unique() {
     let server = LocalServer::start().await.unwrap();
-    let client = server.client().unwrap();
+    let client = once(&server);
     client.upsert_customer(donald()).await.unwrap();
     let daisy = |on_create: OnCreate| {
         UpsertCustomerInput::new(CustomerIdentifier::external_id("u_daisy"), on_create)
@@ -547,12 +556,7 @@ async fn rate_limits_as_plain_does_them() {
         json!({"errors":[{"message":"Too Many Requests - Rate limit exceeded","extensions":{"code":"RATE_LIMITED"}}]})
     );
     // The client reads the reset time.
-    let error = server
-        .client()
-        .unwrap()
-        .upsert_customer(donald())
-        .await
-        .unwrap_err();
+    let error = once(&server).upsert_customer(donald()).await.unwrap_err();
     let Error::RateLimited {
         reset_at: Some(reset_at),
         ..
@@ -604,7 +608,7 @@ async fn scripted_answers_are_consumed_in_order() {
         ScriptedAnswer::status(200).body(&b"\xff\xfe not json"[..]),
         ScriptedAnswer::normal().delay(Duration::from_millis(300)),
     ]);
-    let client = server.client().unwrap();
+    let client = once(&server);
     let first = client.upsert_customer(donald()).await.unwrap_err();
     assert!(
         matches!(first, Error::Server { status: 500, .. }),
@@ -636,7 +640,7 @@ async fn dropped_connections_and_truncated_bodies_are_transport_errors() {
         ScriptedAnswer::drop_connection(),
         ScriptedAnswer::truncated(200, fixture("noop_response.json")),
     ]);
-    let client = server.client().unwrap();
+    let client = once(&server);
     for _ in 0..2 {
         let error = client.upsert_customer(donald()).await.unwrap_err();
         assert!(matches!(error, Error::Transport { .. }), "{error:?}");
@@ -690,6 +694,7 @@ async fn a_fixed_delay_slows_every_answer() {
         .unwrap();
     let client = server
         .client_builder()
+        .retry_policy(RetryPolicy::none())
         .timeout(Duration::from_millis(100))
         .build()
         .unwrap();
@@ -752,7 +757,7 @@ async fn the_store_can_be_read() {
 #[tokio::test]
 async fn dropping_the_server_stops_it() {
     let server = LocalServer::start().await.unwrap();
-    let client: PlainClient = server.client().unwrap();
+    let client: PlainClient = once(&server);
     let address = server.address();
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
