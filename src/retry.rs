@@ -146,10 +146,14 @@ pub enum Idempotency {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pacer {
     state: Arc<Mutex<Budget>>,
+    answered: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
 struct Budget {
+    /// Whether any answer has come back yet. Until one does, the budget is unknown and one
+    /// request at a time goes out, so that a burst at start-up cannot overrun a small limit.
+    heard: bool,
     /// Requests allowed per window (`x-ratelimit-limit`).
     limit: Option<u64>,
     /// Requests left in the current window, less the ones sent since Plain said so.
@@ -158,6 +162,13 @@ struct Budget {
     reset_at: Option<SystemTime>,
     /// Requests sent and not answered yet.
     in_flight: u64,
+}
+
+/// What a request waiting for the budget does next.
+enum Step {
+    Go,
+    AwaitFirstAnswer,
+    Sleep(Duration),
 }
 
 /// How long to poll when the budget is spent and the reset time is not known yet.
@@ -172,32 +183,12 @@ impl Pacer {
     pub(crate) async fn acquire(&self) -> Duration {
         let mut waited = Duration::ZERO;
         loop {
-            let wait = {
-                let mut budget = self.budget();
-                let now = SystemTime::now();
-                if budget.reset_at.is_some_and(|reset| now >= reset) {
-                    // A new window: Plain's limit applies afresh.
-                    budget.reset_at = None;
-                    budget.remaining = budget.limit;
-                }
-                match budget.remaining {
-                    None => None,
-                    Some(0) => Some(match budget.reset_at {
-                        Some(reset) => reset.duration_since(now).unwrap_or_default() + RESET_MARGIN,
-                        None => UNKNOWN_RESET_POLL,
-                    }),
-                    Some(left) => {
-                        budget.remaining = Some(left - 1);
-                        None
-                    }
-                }
-            };
-            match wait {
-                None => {
-                    self.budget().in_flight += 1;
-                    return waited;
-                }
-                Some(wait) => {
+            let first_answer = self.answered.notified();
+            let step = self.try_take(SystemTime::now());
+            match step {
+                Step::Go => return waited,
+                Step::AwaitFirstAnswer => first_answer.await,
+                Step::Sleep(wait) => {
                     waited += wait;
                     tokio::time::sleep(wait).await;
                 }
@@ -205,13 +196,47 @@ impl Pacer {
         }
     }
 
+    /// Takes one request from the budget if it allows, or says what to wait for.
+    fn try_take(&self, now: SystemTime) -> Step {
+        let mut budget = self.budget();
+        if !budget.heard && budget.in_flight > 0 {
+            return Step::AwaitFirstAnswer;
+        }
+        if budget.reset_at.is_some_and(|reset| now >= reset) {
+            // A new window: Plain's limit applies afresh.
+            budget.reset_at = None;
+            budget.remaining = budget.limit;
+        }
+        match budget.remaining {
+            Some(0) => {
+                return Step::Sleep(match budget.reset_at {
+                    Some(reset) => reset.duration_since(now).unwrap_or_default() + RESET_MARGIN,
+                    None => UNKNOWN_RESET_POLL,
+                })
+            }
+            Some(left) => budget.remaining = Some(left - 1),
+            None => {}
+        }
+        budget.in_flight += 1;
+        Step::Go
+    }
+
     /// Takes in what an answer's headers say (or that no answer came).
     pub(crate) fn observe(&self, meta: Option<&ResponseMeta>) {
         let mut budget = self.budget();
         budget.in_flight = budget.in_flight.saturating_sub(1);
         let Some(meta) = meta else {
+            if !budget.heard {
+                // No answer: let the next request probe.
+                drop(budget);
+                self.answered.notify_waiters();
+            }
             return;
         };
+        if !budget.heard {
+            budget.heard = true;
+            self.answered.notify_waiters();
+        }
         if meta.rate_limit.is_some() {
             budget.limit = meta.rate_limit;
         }

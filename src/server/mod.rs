@@ -203,6 +203,8 @@ pub struct ServerStats {
     pub rate_limited: u64,
     /// Injected faults (scripted or random).
     pub faults: u64,
+    /// TCP connections accepted.
+    pub connections: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -363,6 +365,7 @@ impl LocalServerBuilder {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepting.state().stats.connections += 1;
                 let shared = accepting.clone();
                 connections.spawn(async move {
                     http::serve_connection(stream, |request| handle(shared.clone(), request)).await;
