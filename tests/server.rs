@@ -157,7 +157,7 @@ async fn an_unknown_field_is_a_validation_failure() {
     for query in [
         "mutation { deleteCustomer(customerId: \"c_1\") { result } }",
         "query { customerByEmail(email: \"a@example.com\") { id } }",
-        "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { customer { id avatarUrl } } }",
+        "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { customer { id nickname } } }",
     ] {
         let (status, _, body) = post(&server, &graphql(query, fixture_json("recipe_create_variables.json"))).await;
         assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{query}: {body}");
