@@ -45,7 +45,7 @@ pub use input::{
     TenantIdentifier, Update, UpsertCustomerInput,
 };
 pub use response::ResponseMeta;
-pub use retry::{Idempotency, RetryPolicy};
+pub use retry::RetryPolicy;
 
 pub use generated::upsert_customer::{
     CustomerStatus, MutationErrorType, MutationFieldErrorType, Timestamp, UpsertResult,

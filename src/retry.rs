@@ -4,7 +4,7 @@
 //! finds the customer the first attempt created or updated and answers `NOOP` (or the same
 //! change), never a duplicate. Every operation this client sends today is an upsert. A future
 //! operation that is not idempotent (one that creates a thread or sends a message, say) must
-//! be sent with [`Idempotency::NotIdempotent`], which never retries once a request may have
+//! be sent with `Idempotency::NotIdempotent`, which never retries once a request may have
 //! reached Plain.
 
 use std::sync::{Arc, Mutex};
@@ -135,7 +135,8 @@ const RESET_MARGIN: Duration = Duration::from_millis(50);
 
 /// Whether sending a request twice is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idempotency {
+#[allow(dead_code)]
+pub(crate) enum Idempotency {
     /// Sending it again has the same effect as sending it once (`upsertCustomer`).
     Idempotent,
     /// Sending it again may repeat its effect: retried only when it surely did not reach Plain.
