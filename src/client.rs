@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +64,27 @@ struct Inner {
     retry: RetryPolicy,
     /// Plain's rate-limit budget, shared by every clone of this client.
     pacer: Pacer,
+    counters: Counters,
+}
+
+/// Running counts, shared by every clone of a client.
+#[derive(Debug, Default)]
+struct Counters {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// What a client has done so far (all its clones together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Requests sent, retries included.
+    pub attempts: u64,
+    /// Requests sent again after a failure.
+    pub retries: u64,
+    /// Answers with HTTP 429.
+    pub rate_limited: u64,
 }
 
 /// Builds a [`PlainClient`]; see [`PlainClient::builder`].
@@ -181,6 +203,7 @@ impl PlainClientBuilder {
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 retry: self.retry.unwrap_or_default(),
                 pacer: Pacer::default(),
+                counters: Counters::default(),
             }),
         })
     }
@@ -266,6 +289,16 @@ impl PlainClient {
         self.inner.retry
     }
 
+    /// Requests sent, retries made and 429 answers seen, by this client and its clones.
+    pub fn stats(&self) -> ClientStats {
+        let counters = &self.inner.counters;
+        ClientStats {
+            attempts: counters.attempts.load(Ordering::Relaxed),
+            retries: counters.retries.load(Ordering::Relaxed),
+            rate_limited: counters.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
     /// What the client last heard of Plain's rate-limit budget: requests left in the window
     /// (less those sent since) and when the window ends.
     pub fn rate_limit_budget(&self) -> (Option<u64>, Option<SystemTime>) {
@@ -327,6 +360,7 @@ impl PlainClient {
             span.in_scope(
                 || tracing::info!(error = %error, wait_ms = wait.as_millis() as u64, "retrying"),
             );
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
         }
     }
@@ -346,6 +380,7 @@ impl PlainClient {
             );
         }
         let sent = Instant::now();
+        inner.counters.attempts.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| {
             inner.pacer.observe(None);
             Error::Transport {
@@ -372,6 +407,9 @@ impl PlainClient {
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
+        if status == 429 {
+            inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         let meta = ResponseMeta::from_headers(response.headers());
         let body = response.bytes().await.map_err(transport)?;
         inner.pacer.observe(Some(&meta));

@@ -135,6 +135,10 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// The request's task was stopped before it finished (its runtime is shutting down).
+    #[error("the request was interrupted before Plain answered: send it again")]
+    Interrupted,
+
     /// The input was not valid; nothing was sent.
     #[error("invalid input, nothing was sent: {message}")]
     InvalidInput {
@@ -156,7 +160,7 @@ impl Error {
     /// `INTERNAL`. Never bad input, validation, authentication or permission errors.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Transport { .. } => true,
+            Error::RateLimited { .. } | Error::Transport { .. } | Error::Interrupted => true,
             Error::Server { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             Error::GaveUp { last, .. } => last.is_retryable(),
             Error::MutationRejected { error, .. } => {

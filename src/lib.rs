@@ -25,6 +25,7 @@
 //!   ([`error`]) and the decoding of answers ([`response`]).
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod client;
 pub mod error;
 mod generated;
@@ -38,7 +39,8 @@ mod time;
 
 use serde::Serialize;
 
-pub use client::{PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT};
+pub use bulk::{BulkOutcome, Cancel};
+pub use client::{ClientStats, PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT};
 pub use error::{Error, RequestError, Result, TransportErrorKind};
 pub use input::{
     ClearableUpdate, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cli;
+
+use cli::records::Format;
 use std::time::Duration;
 
 use plain_client::testing::LocalServer;
@@ -20,6 +24,10 @@ mod exit {
     pub const REJECTED: u8 = 4;
     /// The API key was refused or lacks a permission.
     pub const AUTH: u8 = 5;
+    /// `sync-customers`: some records failed or were not attempted (see the rejects file).
+    pub const SOME_FAILED: u8 = 6;
+    /// `sync-customers` was interrupted (Ctrl-C); what was not sent is in the rejects file.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Talk to Plain's Core GraphQL API.
@@ -51,6 +59,41 @@ enum Command {
         /// needed, nothing leaves the machine).
         #[arg(long, conflicts_with = "api_url")]
         local: bool,
+    },
+    /// Upsert every customer of a file, as fast as Plain's rate limit allows.
+    ///
+    /// Reads JSON Lines (one UpsertCustomerInput per line, or a rejects file from an earlier
+    /// run) or CSV (columns email, full_name, short_name, external_id, verified). Every record
+    /// is accounted for: it succeeds, or lands in the rejects file with its line number.
+    SyncCustomers {
+        /// The input file, or - for standard input.
+        #[arg(default_value = "-", value_name = "FILE|-")]
+        file: PathBuf,
+        /// The input format [default: csv for a .csv file, else jsonl].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// How many requests are in flight at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        concurrency: u16,
+        /// Write every record that failed (or was not attempted) here, as JSON Lines with its
+        /// line number, input and error; give this file back as input to retry them.
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+        /// Write one JSON line per record here: line number, result, customer id.
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// The GraphQL endpoint [default: Plain's production API].
+        #[arg(long, env = "PLAIN_API_URL", value_name = "URL")]
+        api_url: Option<String>,
+        /// Run against a local, in-memory Plain-compatible server started for this run.
+        #[arg(long, conflicts_with = "api_url")]
+        local: bool,
+        /// How many times a record is sent at most before it counts as failed.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        max_attempts: u32,
+        /// Print no progress, and the summary only when something failed.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run a local, in-memory Plain-compatible server for development and tests.
     ///
@@ -248,14 +291,7 @@ fn upsert_customer(
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut builder = PlainClient::builder();
-    if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
-        builder = builder.api_key(key);
-    }
-    if let Some(url) = api_url {
-        builder = builder.endpoint(url);
-    }
-    let client = builder.build()?;
+    let client = client(api_url, plain_client::RetryPolicy::default())?;
     runtime.block_on(upsert_all(&client, inputs))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -318,8 +354,81 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
     })
 }
 
+fn client(
+    api_url: Option<String>,
+    policy: plain_client::RetryPolicy,
+) -> Result<PlainClient, Failure> {
+    let mut builder = PlainClient::builder().retry_policy(policy);
+    if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
+        builder = builder.api_key(key);
+    }
+    if let Some(url) = api_url {
+        builder = builder.endpoint(url);
+    }
+    Ok(builder.build()?)
+}
+
+fn sync_customers(
+    options: cli::sync::SyncOptions,
+    api_url: Option<String>,
+    local: bool,
+    max_attempts: u32,
+) -> Result<ExitCode, Failure> {
+    let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))?;
+    let summary = runtime.block_on(async {
+        let server = if local {
+            let server = LocalServer::start()
+                .await
+                .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
+            Some(server)
+        } else {
+            None
+        };
+        let client = match &server {
+            Some(server) => server.client_builder().retry_policy(policy).build()?,
+            None => client(api_url, policy)?,
+        };
+        cli::sync::run(client, options).await.map_err(Failure::Io)
+    })?;
+    Ok(if summary.interrupted {
+        ExitCode::from(exit::INTERRUPTED)
+    } else if summary.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::SOME_FAILED)
+    })
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
+        Command::SyncCustomers {
+            file,
+            format,
+            concurrency,
+            rejects,
+            results,
+            api_url,
+            local,
+            max_attempts,
+            quiet,
+        } => sync_customers(
+            cli::sync::SyncOptions {
+                file,
+                format,
+                concurrency: usize::from(concurrency),
+                rejects,
+                results,
+                quiet,
+            },
+            api_url,
+            local,
+            max_attempts,
+        ),
         Command::UpsertCustomer {
             input,
             dry_run,

@@ -1,0 +1,141 @@
+//! Many upserts: bounded concurrency, one outcome per input, nothing lost.
+//!
+//! [`PlainClient::upsert_customers`] pulls inputs only as capacity frees up, so memory is
+//! bounded by the concurrency, not by the number of records. Each request runs in its own task
+//! with the client's retry policy and shared rate-limit pacing. A [`Cancel`] handle stops the
+//! intake: requests already sent still finish (or fail) and are reported; inputs never taken
+//! are never reported, so a caller knows exactly what was not attempted.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::stream::{self, Stream, StreamExt};
+
+use crate::client::PlainClient;
+use crate::error::Result;
+use crate::input::UpsertCustomerInput;
+use crate::UpsertedCustomer;
+
+/// The outcome of one input of a bulk upsert.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BulkOutcome {
+    /// The input's position in what was given, from 0.
+    pub index: usize,
+    /// What Plain answered for it, after retries.
+    pub result: Result<UpsertedCustomer>,
+}
+
+/// Stops a bulk upsert from taking more inputs. Cheap to clone; all clones are one handle.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Cancel {
+    /// A handle that has not been used.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the intake: no input is taken after this; requests in flight finish.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// Ends a stream of inputs as soon as the handle is cancelled, without taking another item.
+struct Intake<S> {
+    inner: S,
+    cancel: Cancel,
+}
+
+impl<S: Stream + Unpin> Stream for Intake<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        // Checked before each pull: an input stream that is waiting for its next item ends at
+        // the next item after cancellation, which it drops untaken.
+        if self.cancel.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(_)) if self.cancel.is_cancelled() => Poll::Ready(None),
+            other => other,
+        }
+    }
+}
+
+impl PlainClient {
+    /// Upserts every input of an iterator, at most `concurrency` at a time, yielding one
+    /// [`BulkOutcome`] per input as each completes (not in input order: use `index`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: plain_client::PlainClient, inputs: Vec<plain_client::UpsertCustomerInput>) {
+    /// use futures_util::StreamExt;
+    ///
+    /// let mut outcomes = client.upsert_customers(inputs, 8, plain_client::bulk::Cancel::new());
+    /// while let Some(outcome) = outcomes.next().await {
+    ///     match outcome.result {
+    ///         Ok(upserted) => println!("{} {:?}", outcome.index, upserted.result),
+    ///         Err(error) => eprintln!("{}: {error}", outcome.index),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn upsert_customers<I>(
+        &self,
+        inputs: I,
+        concurrency: usize,
+        cancel: Cancel,
+    ) -> impl Stream<Item = BulkOutcome> + Send + 'static
+    where
+        I: IntoIterator<Item = UpsertCustomerInput>,
+        I::IntoIter: Send + 'static,
+    {
+        self.upsert_customers_stream(stream::iter(inputs), concurrency, cancel)
+    }
+
+    /// Like [`PlainClient::upsert_customers`], for inputs that arrive as a stream (read from a
+    /// file or a queue, say). The stream is polled only when a slot is free.
+    pub fn upsert_customers_stream<S>(
+        &self,
+        inputs: S,
+        concurrency: usize,
+        cancel: Cancel,
+    ) -> impl Stream<Item = BulkOutcome> + Send + 'static
+    where
+        S: Stream<Item = UpsertCustomerInput> + Send + 'static,
+    {
+        let client = self.clone();
+        let intake = Intake {
+            inner: Box::pin(inputs),
+            cancel,
+        };
+        intake
+            .enumerate()
+            .map(move |(index, input)| {
+                let client = client.clone();
+                // A task per request: dropping the stream does not cut a request off midway.
+                let task = tokio::spawn(async move { client.upsert_customer(input).await });
+                async move {
+                    let result = match task.await {
+                        Ok(result) => result,
+                        Err(join) if join.is_panic() => {
+                            std::panic::resume_unwind(join.into_panic())
+                        }
+                        Err(_) => Err(crate::Error::Interrupted),
+                    };
+                    BulkOutcome { index, result }
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+    }
+}

@@ -1,0 +1,4 @@
+//! The parts of the `plain` command line that are more than argument handling.
+
+pub mod records;
+pub mod sync;

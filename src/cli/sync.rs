@@ -1,0 +1,430 @@
+//! `plain sync-customers`: every record of a file upserted at the rate Plain allows, every
+//! record accounted for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use plain_client::{Cancel, Error, PlainClient, UpsertCustomerInput, UpsertResult};
+use serde_json::{json, Value};
+
+use super::records::{self, Format, Record};
+
+/// What the run was asked to do.
+pub struct SyncOptions {
+    pub file: PathBuf,
+    pub format: Option<Format>,
+    pub concurrency: usize,
+    pub rejects: Option<PathBuf>,
+    pub results: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// How the run ended.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub created: u64,
+    pub updated: u64,
+    pub noop: u64,
+    pub other: u64,
+    pub failed: u64,
+    pub malformed: u64,
+    pub not_attempted: u64,
+    pub failures_by_code: BTreeMap<String, u64>,
+    pub interrupted: bool,
+}
+
+impl Summary {
+    fn done(&self) -> u64 {
+        self.created + self.updated + self.noop + self.other + self.failed + self.malformed
+    }
+
+    /// Whether every record succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.failed == 0 && self.malformed == 0 && self.not_attempted == 0 && !self.interrupted
+    }
+}
+
+/// A JSON Lines file the run writes (rejects or results), or nothing.
+struct Sink(Option<BufWriter<File>>);
+
+impl Sink {
+    fn create(path: Option<&Path>) -> Result<Self, String> {
+        match path {
+            None => Ok(Self(None)),
+            Some(path) => File::create(path)
+                .map(|f| Self(Some(BufWriter::new(f))))
+                .map_err(|e| format!("cannot create {}: {e}", path.display())),
+        }
+    }
+
+    fn write(&mut self, value: &Value) -> Result<(), String> {
+        let Some(writer) = &mut self.0 else {
+            return Ok(());
+        };
+        serde_json::to_writer(&mut *writer, value)
+            .map_err(|e| e.to_string())
+            .and_then(|()| writer.write_all(b"\n").map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot write: {e}"))
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        match &mut self.0 {
+            Some(writer) => writer.flush().map_err(|e| format!("cannot write: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn error_json(error: &Error) -> Value {
+    let last = error.last_cause();
+    let mut out = json!({
+        "message": error.to_string(),
+        "code": error_code(error),
+        "attempts": error.attempts(),
+    });
+    if let Error::MutationRejected {
+        error: rejected, ..
+    } = last
+    {
+        out["mutationError"] = serde_json::to_value(rejected).unwrap_or(Value::Null);
+    }
+    if let Some(id) = error.request_id() {
+        out["requestId"] = Value::String(id.to_owned());
+    }
+    out
+}
+
+/// A short, stable name for the kind of failure, for the summary and the rejects file.
+fn error_code(error: &Error) -> String {
+    match error.last_cause() {
+        Error::MutationRejected { error, .. } => error.code.clone(),
+        Error::Request { errors, .. } => errors
+            .iter()
+            .find_map(|e| e.code.clone())
+            .unwrap_or_else(|| "request_error".to_owned()),
+        Error::Unauthenticated { .. } => "unauthenticated".to_owned(),
+        Error::Forbidden { .. } => "forbidden".to_owned(),
+        Error::RateLimited { .. } => "rate_limited".to_owned(),
+        Error::Server { status, .. } => format!("http_{status}"),
+        Error::Transport { kind, .. } => format!("transport_{kind}"),
+        Error::Decode { .. } => "undecodable_answer".to_owned(),
+        Error::InvalidInput { .. } => "invalid_input".to_owned(),
+        _ => "other".to_owned(),
+    }
+}
+
+/// Opens the input: a file, or standard input for `-`.
+fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    File::open(path)
+        .map(|f| Box::new(BufReader::with_capacity(256 * 1024, f)) as Box<dyn BufRead + Send>)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn records(path: &Path, format: Format) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
+    let reader = open(path)?;
+    match format {
+        Format::Jsonl => Ok(Box::new(records::jsonl(reader))),
+        Format::Csv => records::csv(reader),
+    }
+}
+
+/// Counts the records of a file (for the progress bar's total); `None` for standard input.
+fn count(path: &Path, format: Format) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let reader = BufReader::new(File::open(path).ok()?);
+    let lines = reader
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64;
+    Some(match format {
+        Format::Jsonl => lines,
+        Format::Csv => lines.saturating_sub(1),
+    })
+}
+
+/// Shows how far the run is: a bar on a terminal, a line every few seconds otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    started: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool, total: Option<u64>) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
+            let bar = match total {
+                Some(total) => indicatif::ProgressBar::new(total),
+                None => indicatif::ProgressBar::no_length(),
+            };
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} records  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Self {
+            bar,
+            last_line: Instant::now(),
+            started: Instant::now(),
+            quiet,
+        }
+    }
+
+    fn update(&mut self, summary: &Summary) {
+        let counts = format!(
+            "created {} updated {} unchanged {} failed {}",
+            summary.created,
+            summary.updated,
+            summary.noop,
+            summary.failed + summary.malformed
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(summary.done());
+            bar.set_message(counts);
+            return;
+        }
+        if self.quiet || self.last_line.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.last_line = Instant::now();
+        let rate = summary.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!("plain: {} records, {rate:.0}/s: {counts}", summary.done());
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs the sync; the summary says what happened to every record.
+pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, String> {
+    let format = options.format.unwrap_or_else(|| {
+        let csv = options
+            .file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if csv {
+            Format::Csv
+        } else {
+            Format::Jsonl
+        }
+    });
+    let started = Instant::now();
+    let mut rejects = Sink::create(options.rejects.as_deref())?;
+    let mut results = Sink::create(options.results.as_deref())?;
+    let total = if options.quiet || !std::io::stderr().is_terminal() {
+        None
+    } else {
+        count(&options.file, format)
+    };
+    let mut progress = Progress::new(options.quiet, total);
+    let concurrency = options.concurrency.max(1);
+
+    // Records are read on their own thread and handed over through a small queue, so that
+    // memory stays bounded and a slow disk or pipe never blocks the requests.
+    let source = records(&options.file, format)?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Record>(concurrency * 2 + 16);
+    let reader = std::thread::spawn(move || {
+        for record in source {
+            if sender.blocking_send(record).is_err() {
+                return;
+            }
+        }
+    });
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+
+    let cancel = Cancel::new();
+    let interrupt = cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.cancel();
+        }
+    });
+
+    let mut summary = Summary::default();
+    // The records taken but not yet answered, by their position among the inputs sent.
+    let in_flight: Arc<Mutex<HashMap<usize, (u64, UpsertCustomerInput)>>> = Arc::default();
+    let malformed: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let inputs = {
+        let receiver = receiver.clone();
+        let in_flight = in_flight.clone();
+        let malformed = malformed.clone();
+        let mut next = 0usize;
+        stream::unfold(receiver, |receiver| async move {
+            let record = receiver.lock().await.recv().await;
+            record.map(|r| (r, receiver))
+        })
+        .filter_map(move |record| {
+            let item = match record.input {
+                Ok(input) => {
+                    let index = next;
+                    next += 1;
+                    lock(&in_flight).insert(index, (record.line, input.clone()));
+                    Some(input)
+                }
+                Err(rejected) => {
+                    lock(&malformed).push(Record {
+                        line: record.line,
+                        input: Err(rejected),
+                    });
+                    None
+                }
+            };
+            futures_util::future::ready(item)
+        })
+    };
+    let mut outcomes =
+        Box::pin(client.upsert_customers_stream(inputs, concurrency, cancel.clone()));
+    loop {
+        let outcome = outcomes.next().await;
+        for record in lock(&malformed).drain(..) {
+            if let Err(rejected) = record.input {
+                summary.malformed += 1;
+                *summary
+                    .failures_by_code
+                    .entry("malformed".to_owned())
+                    .or_default() += 1;
+                rejects.write(&json!({
+                    "line": record.line,
+                    "input": rejected.raw,
+                    "error": {"message": rejected.message, "code": "malformed"},
+                    "status": "failed",
+                }))?;
+            }
+        }
+        let Some(outcome) = outcome else {
+            break;
+        };
+        let Some((line, input)) = lock(&in_flight).remove(&outcome.index) else {
+            continue;
+        };
+        match outcome.result {
+            Ok(upserted) => {
+                match upserted.result {
+                    UpsertResult::Created => summary.created += 1,
+                    UpsertResult::Updated => summary.updated += 1,
+                    UpsertResult::Noop => summary.noop += 1,
+                    _ => summary.other += 1,
+                }
+                results.write(&json!({
+                    "line": line,
+                    "result": upserted.result,
+                    "customerId": upserted.customer.id,
+                }))?;
+            }
+            Err(error) => {
+                summary.failed += 1;
+                *summary
+                    .failures_by_code
+                    .entry(error_code(&error))
+                    .or_default() += 1;
+                rejects.write(&json!({
+                    "line": line,
+                    "input": input,
+                    "error": error_json(&error),
+                    "status": "failed",
+                }))?;
+                results.write(
+                    &json!({"line": line, "result": "FAILED", "error": error_code(&error)}),
+                )?;
+            }
+        }
+        progress.update(&summary);
+    }
+    ctrl_c.abort();
+    summary.interrupted = cancel.is_cancelled();
+    // Dropping the stream releases the queue it may have been waiting on.
+    drop(outcomes);
+
+    // Whatever was taken and never sent, then whatever was never read: not attempted.
+    let mut left: Vec<(u64, Value)> = lock(&in_flight)
+        .drain()
+        .map(|(_, (line, input))| (line, serde_json::to_value(input).unwrap_or(Value::Null)))
+        .collect();
+    left.sort_by_key(|(line, _)| *line);
+    // The reader goes on to the end of the input, so that every record is listed.
+    let mut receiver = receiver.lock().await;
+    while let Some(record) = receiver.recv().await {
+        let raw = match record.input {
+            Ok(input) => serde_json::to_value(input).unwrap_or(Value::Null),
+            Err(rejected) => rejected.raw,
+        };
+        left.push((record.line, raw));
+    }
+    drop(receiver);
+    let _ = reader.join();
+    for (line, input) in left {
+        summary.not_attempted += 1;
+        rejects.write(&json!({
+            "line": line,
+            "input": input,
+            "error": {"message": "not sent: the run was interrupted", "code": "not_attempted"},
+            "status": "not_attempted",
+        }))?;
+    }
+    rejects.finish()?;
+    results.finish()?;
+    progress.finish();
+    if !options.quiet || !summary.all_succeeded() {
+        report(&summary, &client, started.elapsed());
+    }
+    Ok(summary)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The final summary on stderr.
+fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
+    let stats = client.stats();
+    let seconds = elapsed.as_secs_f64();
+    let done = summary.done();
+    let mut line = format!(
+        "plain: {done} records in {seconds:.1} s ({:.1}/s): created {}, updated {}, unchanged {}",
+        done as f64 / seconds.max(1e-9),
+        summary.created,
+        summary.updated,
+        summary.noop,
+    );
+    if summary.other > 0 {
+        line.push_str(&format!(", other results {}", summary.other));
+    }
+    let failed = summary.failed + summary.malformed;
+    line.push_str(&format!(", failed {failed}"));
+    if !summary.failures_by_code.is_empty() {
+        let codes: Vec<String> = summary
+            .failures_by_code
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        line.push_str(&format!(" ({})", codes.join(", ")));
+    }
+    if summary.not_attempted > 0 {
+        line.push_str(&format!(", not attempted {}", summary.not_attempted));
+    }
+    line.push_str(&format!(
+        "; {} requests, {} retries, {} answered 429",
+        stats.attempts, stats.retries, stats.rate_limited
+    ));
+    if summary.interrupted {
+        line.push_str("; interrupted");
+    }
+    eprintln!("{line}");
+}
