@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use plain_client::testing::{LocalServer, ScriptedAnswer};
+use plain_client::testing::{format_timestamp, LocalServer, ScriptedAnswer};
 use plain_client::{
     CustomerIdentifier, EmailAddress, Error, OnCreate, PlainClient, RetryPolicy,
     TransportErrorKind, UpsertCustomerInput, UpsertResult,
@@ -119,30 +119,6 @@ impl Case {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Plain writes `x-ratelimit-reset`.
-fn iso(time: SystemTime) -> String {
-    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap();
-    let secs = since.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let of_day = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since.subsec_millis()
-    )
-}
-
 fn rate_limited() -> ScriptedAnswer {
     ScriptedAnswer::graphql_error(
         429,
@@ -159,7 +135,7 @@ async fn a_429_with_a_reset_two_seconds_ahead_waits_until_the_reset() {
     c.server.script([rate_limited()
         .header("x-ratelimit-limit", "450")
         .header("x-ratelimit-remaining", "0")
-        .header("x-ratelimit-reset", &iso(reset))]);
+        .header("x-ratelimit-reset", &format_timestamp(reset))]);
     let outcome = c.run().await;
     let waited = started.elapsed();
     assert_eq!(outcome.as_ref().unwrap().result, UpsertResult::Created);
@@ -192,7 +168,7 @@ async fn a_429_whose_reset_is_beyond_the_longest_wait_is_capped() {
         .max_attempts(2)
         .max_delay(Duration::from_millis(300));
     let c = case_with(
-        vec![rate_limited().header("x-ratelimit-reset", &iso(reset))],
+        vec![rate_limited().header("x-ratelimit-reset", &format_timestamp(reset))],
         policy,
     )
     .await;

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{fixture, fixture_json};
-use plain_client::testing::{LocalServer, ScriptedAnswer};
+use plain_client::testing::{parse_timestamp, LocalServer, ScriptedAnswer};
 use plain_client::{
     CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, RetryPolicy,
     UpsertCustomerInput, UpsertResult,
@@ -473,24 +473,8 @@ async fn ids_look_like_plains_and_timestamps_are_real() {
     assert_ne!(other.customer.id, *id);
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` by asking the server's own format back: the formatted
-/// time of a known instant must match, which `time.rs` tests; here only order matters.
 fn parse_time(text: &str) -> SystemTime {
-    let (date, time) = text.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    let t: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
-    // Days from civil (the algorithm is public domain and tiny).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2];
-    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs)
+    parse_timestamp(text).unwrap_or_else(|| panic!("not a timestamp: {text}"))
 }
 
 #[tokio::test]

@@ -51,6 +51,18 @@ use http::{HttpAnswer, HttpRequest};
 pub use store::StoredCustomer;
 use store::{Rng, Store};
 
+/// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
+/// scripting answers such as a 429 whose window ends at a given time.
+pub fn format_timestamp(time: SystemTime) -> String {
+    crate::time::format_rfc3339(time)
+}
+
+/// Parses a time in the shape Plain uses (`2026-01-06T15:30:00.000Z`), as found in
+/// `x-ratelimit-reset` or a `DateTime`'s `iso8601`.
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    crate::time::parse_rfc3339_utc(text)
+}
+
 /// The path Plain serves its GraphQL API on.
 pub const GRAPHQL_PATH: &str = "/graphql/v1";
 

@@ -59,6 +59,26 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    fn email_taken() -> Self {
+        Self::validation(
+            "customer_already_exists_with_email",
+            "A customer with this email already exists.",
+            "email",
+            "VALIDATION",
+            "Email is already in use",
+        )
+    }
+
+    fn external_id_taken() -> Self {
+        Self::validation(
+            "customer_already_exists_with_external_id",
+            "A customer with this external id already exists.",
+            "externalId",
+            "VALIDATION",
+            "External id is already in use",
+        )
+    }
+
     fn validation(
         code: &'static str,
         message: &str,
@@ -245,23 +265,11 @@ impl Store {
         required_name(&on_create.full_name, "fullName")?;
         check_email(&on_create.email, "email")?;
         if self.email_taken(&on_create.email.email, None) {
-            return Err(Rejection::validation(
-                "customer_already_exists_with_email",
-                "A customer with this email already exists.",
-                "email",
-                "VALIDATION",
-                "Email is already in use",
-            ));
+            return Err(Rejection::email_taken());
         }
         if let Some(external_id) = &on_create.external_id {
             if self.external_id_taken(external_id, None) {
-                return Err(Rejection::validation(
-                    "customer_already_exists_with_external_id",
-                    "A customer with this external id already exists.",
-                    "externalId",
-                    "VALIDATION",
-                    "External id is already in use",
-                ));
+                return Err(Rejection::external_id_taken());
             }
         }
         let customer = StoredCustomer {
@@ -305,13 +313,7 @@ impl Store {
         if let Update::Set(email) = &on_update.email {
             check_email(email, "email")?;
             if self.email_taken(&email.email, Some(index)) {
-                return Err(Rejection::validation(
-                    "customer_already_exists_with_email",
-                    "A customer with this email already exists.",
-                    "email",
-                    "VALIDATION",
-                    "Email is already in use",
-                ));
+                return Err(Rejection::email_taken());
             }
             if email.is_verified != next.email_verified {
                 next.email_verified_at = email.is_verified.then_some(now);
@@ -322,13 +324,7 @@ impl Store {
         match &on_update.external_id {
             ClearableUpdate::Set(id) => {
                 if self.external_id_taken(id, Some(index)) {
-                    return Err(Rejection::validation(
-                        "customer_already_exists_with_external_id",
-                        "A customer with this external id already exists.",
-                        "externalId",
-                        "VALIDATION",
-                        "External id is already in use",
-                    ));
+                    return Err(Rejection::external_id_taken());
                 }
                 next.external_id = Some(id.clone());
             }
