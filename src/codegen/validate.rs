@@ -42,6 +42,8 @@ pub struct FieldDef {
     pub args: Vec<FieldDef>,
     /// Whether it has a default value (arguments and input fields).
     pub has_default: bool,
+    /// The default value as written in the schema, when it has one.
+    pub default: Option<String>,
     /// The deprecation reason, when deprecated.
     pub deprecated: Option<String>,
 }
@@ -55,6 +57,8 @@ pub struct TypeDef {
     pub fields: Vec<FieldDef>,
     /// Enum values, in schema order.
     pub values: Vec<String>,
+    /// The deprecated enum values, with the reason.
+    pub deprecated_values: BTreeMap<String, String>,
     /// Member types (unions) or implementations (interfaces).
     pub possible: BTreeSet<String>,
 }
@@ -115,6 +119,7 @@ fn input_value(v: &s::InputValue<'static, String>) -> FieldDef {
         ty: v.value_type.clone(),
         args: Vec::new(),
         has_default: v.default_value.is_some(),
+        default: v.default_value.as_ref().map(ToString::to_string),
         deprecated: deprecation(&v.directives),
     }
 }
@@ -125,6 +130,7 @@ fn field(f: &s::Field<'static, String>) -> FieldDef {
         ty: f.field_type.clone(),
         args: f.arguments.iter().map(input_value).collect(),
         has_default: false,
+        default: None,
         deprecated: deprecation(&f.directives),
     }
 }
@@ -134,6 +140,7 @@ fn type_def(kind: Kind) -> TypeDef {
         kind,
         fields: Vec::new(),
         values: Vec::new(),
+        deprecated_values: BTreeMap::new(),
         possible: BTreeSet::new(),
     }
 }
@@ -190,6 +197,11 @@ pub fn parse_schema(text: &str) -> Result<Schema, String> {
                 s::TypeDefinition::Enum(t) => {
                     let mut def = type_def(Kind::Enum);
                     def.values = t.values.iter().map(|v| v.name.clone()).collect();
+                    def.deprecated_values = t
+                        .values
+                        .iter()
+                        .filter_map(|v| Some((v.name.clone(), deprecation(&v.directives)?)))
+                        .collect();
                     (&t.name, def)
                 }
                 s::TypeDefinition::InputObject(t) => {
