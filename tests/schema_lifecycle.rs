@@ -1,0 +1,540 @@
+//! The schema lifecycle: `plain-schema update` and `check`, and the reduction and change report
+//! behind them (`src/codegen/reduce.rs`).
+//!
+//! - Reducing Plain's full schema (or the hand-made stand-in in `tests/fixtures/schemas/`)
+//!   writes the committed `graphql/schema.graphql` byte for byte.
+//! - Each kind of change is classified: breaking ones quote the message the build fails with.
+//! - A new operation file extends the vendored schema, and gets its own generated module.
+//! - `check` exits 0 when the vendored file is current, 1 with the report when it is stale.
+//!
+//! Only the tests of the committed file read `graphql/schema.graphql` (CI also runs the suite
+//! with Plain's full schema in its place); the others start from the reduction of the
+//! hand-made full schema.
+
+#[path = "../src/codegen/mod.rs"]
+mod codegen;
+#[path = "../src/codegen/reduce.rs"]
+mod reduce;
+
+// `reduce` finds the schema model as `super::validate`.
+use codegen::validate;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use graphql_parser::schema as s;
+
+use reduce::{Change, Report, Severity};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn graphql_dir() -> PathBuf {
+    root().join("graphql")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/schemas").join(name)
+}
+
+/// The vendored schema the committed operations need, reduced from the hand-made full schema.
+fn vendored() -> String {
+    let full = fs::read_to_string(fixture("full.graphql")).unwrap();
+    reduce::reduce(&full, &operations(&graphql_dir())).unwrap()
+}
+
+/// The committed `graphql/schema.graphql`, unless something else stands in its place.
+fn committed() -> Option<String> {
+    let text = fs::read_to_string(graphql_dir().join("schema.graphql")).unwrap();
+    if text.starts_with(reduce::HEADER) {
+        Some(text)
+    } else {
+        eprintln!("graphql/schema.graphql is not a vendored schema: nothing to compare with");
+        None
+    }
+}
+
+/// Plain's full schema `name`, when it is here (CI has it).
+fn plains(name: &str) -> Option<PathBuf> {
+    let path = root().join("../shared/plain").join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("{} is not here: nothing to compare with", path.display());
+        None
+    }
+}
+
+/// The full schemas to reduce: the hand-made one, and Plain's when it is here.
+fn full_schemas() -> Vec<PathBuf> {
+    let mut schemas = vec![fixture("full.graphql")];
+    schemas.extend(plains("schema.graphql"));
+    schemas
+}
+
+fn operations(dir: &Path) -> Vec<reduce::Operation> {
+    codegen::operation_files(dir)
+        .unwrap()
+        .into_iter()
+        .map(|path| reduce::Operation {
+            name: path.file_name().unwrap().to_string_lossy().into_owned(),
+            text: fs::read_to_string(&path).unwrap(),
+        })
+        .collect()
+}
+
+/// A fresh copy of `graphql/` in a temporary folder, unique to `name`, with [`vendored`] as
+/// its schema.
+fn copy_of_graphql(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plain-schema-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    for entry in fs::read_dir(graphql_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    fs::write(dir.join("schema.graphql"), vendored()).unwrap();
+    dir
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn plain_schema(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_plain-schema"))
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs `update --from full` on `dir` and returns its report.
+fn update(full: &Path, dir: &Path) -> String {
+    let run = plain_schema(&[
+        "update",
+        "--from",
+        path_str(full),
+        "--graphql-dir",
+        path_str(dir),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    run.stdout
+}
+
+/// The update of the vendored schema by the full schema `text`, for the committed operations.
+fn update_with(text: &str) -> reduce::Update {
+    reduce::update(text, &vendored(), &operations(&graphql_dir())).unwrap()
+}
+
+/// The name a definition gives its type, if it is a type definition.
+fn defined_type<'a>(definition: &'a s::Definition<'static, String>) -> Option<&'a str> {
+    use s::TypeDefinition as T;
+    let s::Definition::TypeDefinition(t) = definition else {
+        return None;
+    };
+    Some(match t {
+        T::Scalar(t) => &t.name,
+        T::Object(t) => &t.name,
+        T::Interface(t) => &t.name,
+        T::Union(t) => &t.name,
+        T::Enum(t) => &t.name,
+        T::InputObject(t) => &t.name,
+    })
+}
+
+/// The hand-made full schema with the definitions of the variant `name` in place of its own.
+fn variant(name: &str) -> String {
+    let parse = |path: PathBuf| {
+        s::parse_schema::<String>(&fs::read_to_string(path).unwrap())
+            .unwrap()
+            .into_static()
+    };
+    let mut full = parse(fixture("full.graphql"));
+    for definition in parse(fixture(name)).definitions {
+        let slot = full
+            .definitions
+            .iter_mut()
+            .find(|d| defined_type(d) == defined_type(&definition))
+            .unwrap_or_else(|| panic!("{name}: no such type in full.graphql"));
+        *slot = definition;
+    }
+    full.to_string()
+}
+
+fn fixture_update(name: &str) -> reduce::Update {
+    update_with(&variant(name))
+}
+
+/// The changes as `SEVERITY subject: what` lines.
+fn lines(report: &Report) -> Vec<String> {
+    report
+        .changes
+        .iter()
+        .map(|c| format!("{} {}: {}", c.severity, c.subject, c.what))
+        .collect()
+}
+
+/// Code generation of upsertCustomer against the schema text `schema`.
+fn generate(schema: &str, name: &str) -> Result<String, codegen::CodegenError> {
+    let dir = copy_of_graphql(name);
+    fs::write(dir.join("schema.graphql"), schema).unwrap();
+    let result = codegen::generate(
+        &dir.join("schema.graphql"),
+        &dir.join("upsertCustomer.graphql"),
+    );
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
+
+/// The line of `Customer.fullName` in the vendored schema, where it comes first (before the same
+/// line in `UpsertCustomerOnCreateInput`).
+const FULL_NAME: &str = "  fullName: String!\n";
+
+#[test]
+fn update_from_plains_full_schema_writes_the_committed_file() {
+    let (Some(full), Some(committed)) = (plains("schema.graphql"), committed()) else {
+        return;
+    };
+    let dir = copy_of_graphql("from-plain");
+    fs::remove_file(dir.join("schema.graphql")).unwrap();
+    let report = update(&full, &dir);
+    assert_eq!(
+        fs::read_to_string(dir.join("schema.graphql")).unwrap(),
+        committed
+    );
+    assert!(report.contains("upsertCustomer.graphql: ok"), "{report}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_hand_made_full_schema_reduces_to_the_committed_file() {
+    let full = fs::read_to_string(fixture("full.graphql")).unwrap();
+    let reduced = reduce::reduce(&full, &operations(&graphql_dir())).unwrap();
+    if let Some(committed) = committed() {
+        assert_eq!(reduced, committed);
+    }
+    // What the stand-in has beyond the operations' needs is gone.
+    for unused in [
+        "avatarUrl",
+        "Company",
+        "Query",
+        "deleteCustomer",
+        "@tag",
+        "\"\"\"",
+        "Node",
+    ] {
+        assert!(
+            full.contains(unused) && !reduced.contains(unused),
+            "{unused}"
+        );
+    }
+}
+
+#[test]
+fn to_the_2026_03_28_schema_and_back() {
+    let (Some(old), Some(current)) = (
+        plains("schema-2026-03-28.graphql"),
+        plains("schema.graphql"),
+    ) else {
+        return;
+    };
+    let dir = copy_of_graphql("and-back");
+    let to_old = update(&old, &dir);
+    let reduced_old = fs::read_to_string(dir.join("schema.graphql")).unwrap();
+    let back = update(&current, &dir);
+    // Back where it started.
+    assert_eq!(
+        fs::read_to_string(dir.join("schema.graphql")).unwrap(),
+        vendored()
+    );
+    let _ = fs::remove_dir_all(&dir);
+    // The report speaks of exactly the difference between the two reduced files.
+    assert_eq!(to_old.contains("changes: none"), reduced_old == vendored());
+    insta::assert_snapshot!("update_to_2026_03_28", to_old);
+    insta::assert_snapshot!("update_back_to_current", back);
+}
+
+#[test]
+fn a_removed_selected_field_is_breaking_and_fails_code_generation() {
+    let update = fixture_update("removed_selected_field.graphql");
+    let report = &update.report;
+    assert_eq!(
+        report.changes,
+        [Change {
+            severity: Severity::Breaking,
+            subject: "field Customer.fullName".into(),
+            what: "removed".into(),
+            notes: vec![
+                "upsertCustomer.graphql: 8:7: field `fullName` does not exist on type `Customer`"
+                    .into()
+            ],
+        }]
+    );
+    assert_eq!(
+        report.operations,
+        [(
+            "upsertCustomer.graphql".to_owned(),
+            Some("8:7: field `fullName` does not exist on type `Customer`".to_owned())
+        )]
+    );
+    // What still exists is reduced: only the field is gone.
+    assert_eq!(update.schema, vendored().replacen(FULL_NAME, "", 1));
+    let error = generate(&update.schema, "removed-field").unwrap_err();
+    assert!(error.file.ends_with("upsertCustomer.graphql"), "{error}");
+    assert!(
+        error
+            .message
+            .ends_with("field `fullName` does not exist on type `Customer`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_changed_argument_type_is_breaking_and_fails_code_generation() {
+    let update = fixture_update("changed_argument_type.graphql");
+    let expected = "2:3: argument `input` of field `upsertCustomer` on type `Mutation` expects \
+                    `[UpsertCustomerInput!]!`, but `$input` is `UpsertCustomerInput!`";
+    assert_eq!(
+        update.report.changes,
+        [Change {
+            severity: Severity::Breaking,
+            subject: "argument Mutation.upsertCustomer(input:)".into(),
+            what: "type UpsertCustomerInput! -> [UpsertCustomerInput!]!".into(),
+            notes: vec![format!("upsertCustomer.graphql: {expected}")],
+        }]
+    );
+    let error = generate(&update.schema, "changed-argument").unwrap_err();
+    assert_eq!(error.message, expected);
+}
+
+#[test]
+fn an_added_enum_value_is_safe() {
+    let update = fixture_update("added_enum_value.graphql");
+    assert_eq!(
+        lines(&update.report),
+        ["SAFE enum value MutationErrorType.RATE_LIMITED: added"]
+    );
+    assert_eq!(update.report.operations[0].1, None);
+    let code = generate(&update.schema, "added-enum-value").unwrap();
+    assert!(code.contains("RATE_LIMITED"), "{code}");
+}
+
+#[test]
+fn a_newly_deprecated_field_is_safe_and_listed() {
+    let update = fixture_update("newly_deprecated_field.graphql");
+    assert_eq!(
+        lines(&update.report),
+        ["SAFE field Customer.shortName: deprecated (Use fullName instead)"]
+    );
+    let deprecated: Vec<_> = update.report.deprecated.iter().collect();
+    assert_eq!(
+        deprecated,
+        [
+            (
+                &"Customer.shortName".to_owned(),
+                &"Use fullName instead".to_owned()
+            ),
+            (
+                &"Customer.status".to_owned(),
+                &"Use Thread.status instead".to_owned()
+            ),
+        ]
+    );
+    generate(&update.schema, "newly-deprecated").unwrap();
+}
+
+#[test]
+fn changes_that_still_validate_but_alter_the_contract_need_review() {
+    let edited = vendored()
+        .replacen(FULL_NAME, "  fullName: String\n", 1)
+        .replace("  NOT_FOUND\n", "")
+        .replace(
+            "  email: EmailAddressInput\n}",
+            "  email: EmailAddressInput\n  language: String!\n}",
+        );
+    let update = update_with(&edited);
+    assert_eq!(
+        lines(&update.report),
+        [
+            "REVIEW enum value MutationFieldErrorType.NOT_FOUND: removed",
+            "REVIEW field Customer.fullName: type String! -> String",
+            "REVIEW input field UpsertCustomerOnUpdateInput.language: added: String!",
+        ]
+    );
+    assert!(update.report.operations.iter().all(|(_, e)| e.is_none()));
+}
+
+#[test]
+fn a_field_no_operation_selects_any_more_is_no_longer_used() {
+    let dir = copy_of_graphql("no-longer-used");
+    let operation = dir.join("upsertCustomer.graphql");
+    let text = fs::read_to_string(&operation).unwrap();
+    fs::write(&operation, text.replace("      shortName\n", "")).unwrap();
+    let update = reduce::update(&vendored(), &vendored(), &operations(&dir)).unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(
+        lines(&update.report),
+        ["SAFE field Customer.shortName: no longer used"]
+    );
+    assert!(!update
+        .schema
+        .contains("shortName: String\n  email: EmailAddress!"));
+}
+
+#[test]
+fn a_new_operation_extends_the_vendored_schema_and_gets_its_module() {
+    let query = fixture("operations/customerByEmail.graphql");
+    for full in full_schemas() {
+        let dir = copy_of_graphql("new-operation");
+        fs::copy(&query, dir.join("customerByEmail.graphql")).unwrap();
+        let report = update(&full, &dir);
+        let schema = fs::read_to_string(dir.join("schema.graphql")).unwrap();
+        assert!(
+            report.starts_with("changes: 1 (0 breaking, 0 to review, 1 safe)\nSAFE     type Query: added (object)\n"),
+            "{report}"
+        );
+        assert!(report.contains("customerByEmail.graphql: ok"), "{report}");
+        assert!(
+            schema.contains("\ntype Query {\n  customerByEmail(email: String!): Customer\n}\n"),
+            "{schema}"
+        );
+        // Only the Query type is new: the rest is the committed file.
+        let without_query = schema.replace(
+            "type Query {\n  customerByEmail(email: String!): Customer\n}\n\n",
+            "",
+        );
+        assert_eq!(without_query, vendored());
+        let code = codegen::generate_all(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(code.contains("pub mod customer_by_email"), "{code}");
+        assert!(code.contains("pub mod upsert_customer"), "{code}");
+    }
+}
+
+#[test]
+fn check_passes_on_the_committed_file() {
+    if committed().is_none() {
+        return;
+    }
+    for full in full_schemas() {
+        let run = plain_schema(&[
+            "check",
+            "--from",
+            path_str(&full),
+            "--graphql-dir",
+            path_str(&graphql_dir()),
+        ]);
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (Some(0), "", "")
+        );
+    }
+}
+
+#[test]
+fn check_fails_with_the_report_on_a_stale_file() {
+    let dir = copy_of_graphql("stale");
+    fs::write(
+        dir.join("schema.graphql"),
+        vendored().replace("  verifiedAt: DateTime\n", ""),
+    )
+    .unwrap();
+    let args = |full: &Path| {
+        [
+            "check".to_owned(),
+            "--from".to_owned(),
+            path_str(full).to_owned(),
+            "--graphql-dir".to_owned(),
+            path_str(&dir).to_owned(),
+        ]
+    };
+    for full in full_schemas() {
+        let run = plain_schema(&args(&full).each_ref().map(String::as_str));
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert!(
+            run.stdout.starts_with(
+                "changes: 1 (0 breaking, 0 to review, 1 safe)\n\
+                 SAFE     field EmailAddress.verifiedAt: added: DateTime\n"
+            ),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("is not what `update` writes"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Same content, other formatting: still stale, and said so.
+    fs::write(dir.join("schema.graphql"), format!("{}\n", vendored())).unwrap();
+    let run = plain_schema(
+        &args(&fixture("full.graphql"))
+            .each_ref()
+            .map(String::as_str),
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(run.stdout.contains("changes: none\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("order or formatting only"),
+        "{}",
+        run.stdout
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn errors_are_one_line_and_usage_errors_exit_2() {
+    let run = plain_schema(&["check"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let broken = std::env::temp_dir().join(format!(
+        "plain-schema-broken-{}.graphql",
+        std::process::id()
+    ));
+    fs::write(&broken, "type Customer {\n").unwrap();
+    for from in [Path::new("/nonexistent/schema.graphql"), broken.as_path()] {
+        let run = plain_schema(&[
+            "check",
+            "--from",
+            path_str(from),
+            "--graphql-dir",
+            path_str(&graphql_dir()),
+        ]);
+        assert_eq!(run.code, Some(1));
+        assert!(
+            run.stderr.starts_with("plain-schema: error: "),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    let _ = fs::remove_file(&broken);
+}
+
+#[test]
+fn the_report_of_each_hand_made_variant() {
+    let variants = [
+        "removed_selected_field.graphql",
+        "changed_argument_type.graphql",
+        "added_enum_value.graphql",
+        "newly_deprecated_field.graphql",
+    ];
+    let reports: Vec<String> = variants
+        .iter()
+        .map(|name| format!("== {name}\n{}", fixture_update(name).report))
+        .collect();
+    insta::assert_snapshot!(reports.join("\n"));
+}
