@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::fixture;
+use common::{fixture, plain};
 use plain_client::testing::{LocalServer, ScriptedAnswer};
 use serde_json::{json, Value};
 
@@ -13,30 +12,6 @@ const KEY: &str = "plainApiKey_CLISECRET_1234";
 
 fn example() -> String {
     format!("{}/examples/donald.json", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `plain` with `args`, feeding `stdin`, with no key or endpoint inherited.
-fn plain(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
-    command
-        .args(args)
-        .env_remove("PLAIN_API_KEY")
-        .env_remove("PLAIN_API_URL")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// Runs `plain` off the async runtime, so that a scripted server can answer it.

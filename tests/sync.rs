@@ -1,10 +1,12 @@
 //! Bulk sync: `PlainClient::upsert_customers` and `plain sync-customers` against the local
 //! server. Every record is accounted for.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::plain;
 use futures_util::StreamExt;
 use plain_client::testing::LocalServer;
 use plain_client::{
@@ -103,28 +105,6 @@ async fn cancelling_stops_the_intake_and_reports_what_was_sent() {
 
 // The command line.
 
-fn plain(args: &[&str], env: &[(&str, String)], stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
-    command
-        .args(args)
-        .env_remove("PLAIN_API_KEY")
-        .env_remove("PLAIN_API_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// Runs `plain sync-customers FILE args...` against `server`, off the async runtime.
 async fn sync(server: &LocalServer, file: &str, args: &[&str], stdin: &str) -> Output {
     let mut all = vec![
@@ -134,11 +114,11 @@ async fn sync(server: &LocalServer, file: &str, args: &[&str], stdin: &str) -> O
         server.endpoint().to_owned(),
     ];
     all.extend(args.iter().map(|a| (*a).to_owned()));
-    let env = vec![("PLAIN_API_KEY", server.api_key().unwrap().to_owned())];
+    let key = server.api_key().unwrap().to_owned();
     let stdin = stdin.to_owned();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = all.iter().map(String::as_str).collect();
-        plain(&args, &env, &stdin)
+        plain(&args, &[("PLAIN_API_KEY", &key)], &stdin)
     })
     .await
     .unwrap()

@@ -1,4 +1,4 @@
-//! Helpers shared by the test files: fixtures.
+//! Helpers shared by the test files: fixtures, and running the `plain` binary.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -14,4 +14,31 @@ pub fn fixture(name: &str) -> String {
 /// A fixture parsed as JSON.
 pub fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).unwrap()
+}
+
+/// Runs the `plain` binary with `args`, feeding `stdin`, with no key or endpoint inherited.
+#[cfg(feature = "cli")]
+pub fn plain(args: &[&str], env: &[(&str, &str)], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
+    command
+        .args(args)
+        .env_remove("PLAIN_API_KEY")
+        .env_remove("PLAIN_API_URL")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
