@@ -342,7 +342,9 @@ impl PlainClient {
                 Idempotency::NotIdempotent => surely_not_sent(&error),
             };
             let wait = if retryable {
-                self.inner.retry.wait(attempt, &error, started, jitter())
+                self.inner
+                    .retry
+                    .wait(attempt, &error, started, crate::rng::shared_f64())
             } else {
                 None
             };
@@ -438,21 +440,6 @@ fn surely_not_sent(error: &Error) -> bool {
                 ..
             }
     )
-}
-
-/// A number in `[0, 1)` for jittering waits; spread, not secret.
-fn jitter() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static STATE: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
-    let nanos = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15 ^ u64::from(nanos), Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.

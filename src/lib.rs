@@ -32,6 +32,7 @@ mod generated;
 pub mod input;
 pub mod response;
 pub mod retry;
+mod rng;
 #[cfg(feature = "testing")]
 #[path = "server/mod.rs"]
 pub mod testing;

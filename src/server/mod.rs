@@ -47,9 +47,10 @@ use tokio::net::TcpListener;
 
 use crate::client::PlainClient;
 use crate::response::REQUEST_ID_HEADER;
+use crate::rng::Rng;
 use http::{HttpAnswer, HttpRequest};
+use store::Store;
 pub use store::StoredCustomer;
-use store::{Rng, Store};
 
 /// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
 /// scripting answers such as a 429 whose window ends at a given time.

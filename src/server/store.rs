@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::input::{
     ClearableUpdate, CustomerIdentifier, EmailAddress, Update, UpsertCustomerInput,
 };
+use crate::rng::Rng;
 
 /// A customer held by the local server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,29 +98,6 @@ impl Rejection {
 
 /// Crockford's base-32 alphabet, as in ULIDs and Plain's ids.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// A small, seedable generator (SplitMix64): ids and fault decisions need no more.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The customers, indexed the ways `upsertCustomer` finds them.
 #[derive(Debug)]
