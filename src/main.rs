@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use cli::records::Format;
 use std::time::Duration;
 
 use plain_client::testing::LocalServer;
@@ -66,22 +65,8 @@ enum Command {
     /// run) or CSV (columns email, full_name, short_name, external_id, verified). Every record
     /// is accounted for: it succeeds, or lands in the rejects file with its line number.
     SyncCustomers {
-        /// The input file, or - for standard input.
-        #[arg(default_value = "-", value_name = "FILE|-")]
-        file: PathBuf,
-        /// The input format [default: csv for a .csv file, else jsonl].
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// How many requests are in flight at once.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        concurrency: u16,
-        /// Write every record that failed (or was not attempted) here, as JSON Lines with its
-        /// line number, input and error; give this file back as input to retry them.
-        #[arg(long, value_name = "FILE")]
-        rejects: Option<PathBuf>,
-        /// Write one JSON line per record here: line number, result, customer id.
-        #[arg(long, value_name = "FILE")]
-        results: Option<PathBuf>,
+        #[command(flatten)]
+        options: cli::sync::SyncOptions,
         /// The GraphQL endpoint [default: Plain's production API].
         #[arg(long, env = "PLAIN_API_URL", value_name = "URL")]
         api_url: Option<String>,
@@ -91,38 +76,11 @@ enum Command {
         /// How many times a record is sent at most before it counts as failed.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         max_attempts: u32,
-        /// Print no progress, and the summary only when something failed.
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// Run a local, in-memory Plain-compatible server for development and tests.
     ///
     /// Prints its endpoint on stdout and serves until interrupted.
-    Serve {
-        /// The port on 127.0.0.1 [default: a free one].
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Require this API key (Authorization: Bearer KEY). Without it, no key is checked.
-        #[arg(long, value_name = "KEY")]
-        api_key: Option<String>,
-        /// Allow this many requests per window, with Plain's rate-limit headers and 429s.
-        #[arg(long, value_name = "N")]
-        rate_limit: Option<u64>,
-        /// The rate-limit window in seconds.
-        #[arg(
-            long,
-            value_name = "SECONDS",
-            default_value_t = 60.0,
-            requires = "rate_limit"
-        )]
-        window: f64,
-        /// Answer this share of requests (0 to 1) with a transient failure (500, 502, 503, 504).
-        #[arg(long, value_name = "RATE", default_value_t = 0.0)]
-        failure_rate: f64,
-        /// Seed for the random failures, for repeatable runs.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Serve(ServeOptions),
 }
 
 fn main() -> ExitCode {
@@ -296,12 +254,30 @@ fn upsert_customer(
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, clap::Args)]
 struct ServeOptions {
+    /// The port on 127.0.0.1 [default: a free one].
+    #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Require this API key (Authorization: Bearer KEY). Without it, no key is checked.
+    #[arg(long, value_name = "KEY")]
     api_key: Option<String>,
+    /// Allow this many requests per window, with Plain's rate-limit headers and 429s.
+    #[arg(long, value_name = "N")]
     rate_limit: Option<u64>,
+    /// The rate-limit window in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        requires = "rate_limit"
+    )]
     window: f64,
+    /// Answer this share of requests (0 to 1) with a transient failure (500, 502, 503, 504).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     failure_rate: f64,
+    /// Seed for the random failures, for repeatable runs.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
@@ -407,49 +383,18 @@ fn sync_customers(
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::SyncCustomers {
-            file,
-            format,
-            concurrency,
-            rejects,
-            results,
+            options,
             api_url,
             local,
             max_attempts,
-            quiet,
-        } => sync_customers(
-            cli::sync::SyncOptions {
-                file,
-                format,
-                concurrency: usize::from(concurrency),
-                rejects,
-                results,
-                quiet,
-            },
-            api_url,
-            local,
-            max_attempts,
-        ),
+        } => sync_customers(options, api_url, local, max_attempts),
         Command::UpsertCustomer {
             input,
             dry_run,
             api_url,
             local,
         } => upsert_customer(input, dry_run, api_url, local),
-        Command::Serve {
-            port,
-            api_key,
-            rate_limit,
-            window,
-            failure_rate,
-            seed,
-        } => serve(ServeOptions {
-            port,
-            api_key,
-            rate_limit,
-            window,
-            failure_rate,
-            seed,
-        }),
+        Command::Serve(options) => serve(options),
     }
 }
 

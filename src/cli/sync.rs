@@ -15,12 +15,26 @@ use serde_json::{json, Value};
 use super::records::{self, Format, Record};
 
 /// What the run was asked to do.
+#[derive(Debug, clap::Args)]
 pub struct SyncOptions {
+    /// The input file, or - for standard input.
+    #[arg(default_value = "-", value_name = "FILE|-")]
     pub file: PathBuf,
+    /// The input format [default: csv for a .csv file, else jsonl].
+    #[arg(long, value_enum)]
     pub format: Option<Format>,
-    pub concurrency: usize,
+    /// How many requests are in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Write every record that failed (or was not attempted) here, as JSON Lines with its
+    /// line number, input and error; give this file back as input to retry them.
+    #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Write one JSON line per record here: line number, result, customer id.
+    #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Print no progress, and the summary only when something failed.
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -234,7 +248,7 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
         count(&options.file, format)
     };
     let mut progress = Progress::new(options.quiet, total);
-    let concurrency = options.concurrency.max(1);
+    let concurrency = usize::from(options.concurrency).max(1);
 
     // Records are read on their own thread and handed over through a small queue, so that
     // memory stays bounded and a slow disk or pipe never blocks the requests.
