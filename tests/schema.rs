@@ -12,6 +12,8 @@
 #[path = "../src/codegen/mod.rs"]
 mod codegen;
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -30,19 +32,9 @@ fn graphql_dir() -> PathBuf {
     root().join("graphql")
 }
 
-fn full_schema(name: &str) -> Option<PathBuf> {
-    let path = root().join("../shared/plain").join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("{} is not here: nothing to compare with", path.display());
-        None
-    }
-}
-
 #[test]
 fn vendored_schema_generates_the_same_code_as_plains_full_schema() {
-    let Some(full) = full_schema("schema.graphql") else {
+    let Some(full) = common::shared_plain("schema.graphql") else {
         return;
     };
     let vendored = codegen::generate_all(&graphql_dir()).unwrap();
@@ -53,7 +45,7 @@ fn vendored_schema_generates_the_same_code_as_plains_full_schema() {
 
 #[test]
 fn vendored_types_match_plains_full_schema() {
-    let Some(full) = full_schema("schema.graphql") else {
+    let Some(full) = common::shared_plain("schema.graphql") else {
         return;
     };
     let full = validate::parse_schema(&std::fs::read_to_string(full).unwrap()).unwrap();

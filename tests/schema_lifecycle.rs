@@ -13,6 +13,7 @@
 
 #[path = "../src/codegen/mod.rs"]
 mod codegen;
+mod common;
 #[path = "../src/codegen/reduce.rs"]
 mod reduce;
 
@@ -56,21 +57,10 @@ fn committed() -> Option<String> {
     }
 }
 
-/// Plain's full schema `name`, when it is here (CI has it).
-fn plains(name: &str) -> Option<PathBuf> {
-    let path = root().join("../shared/plain").join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("{} is not here: nothing to compare with", path.display());
-        None
-    }
-}
-
 /// The full schemas to reduce: the hand-made one, and Plain's when it is here.
 fn full_schemas() -> Vec<PathBuf> {
     let mut schemas = vec![fixture("full.graphql")];
-    schemas.extend(plains("schema.graphql"));
+    schemas.extend(common::shared_plain("schema.graphql"));
     schemas
 }
 
@@ -205,7 +195,8 @@ const FULL_NAME: &str = "  fullName: String!\n";
 
 #[test]
 fn update_from_plains_full_schema_writes_the_committed_file() {
-    let (Some(full), Some(committed)) = (plains("schema.graphql"), committed()) else {
+    let (Some(full), Some(committed)) = (common::shared_plain("schema.graphql"), committed())
+    else {
         return;
     };
     let dir = copy_of_graphql("from-plain");
@@ -246,8 +237,8 @@ fn the_hand_made_full_schema_reduces_to_the_committed_file() {
 #[test]
 fn to_the_2026_03_28_schema_and_back() {
     let (Some(old), Some(current)) = (
-        plains("schema-2026-03-28.graphql"),
-        plains("schema.graphql"),
+        common::shared_plain("schema-2026-03-28.graphql"),
+        common::shared_plain("schema.graphql"),
     ) else {
         return;
     };

@@ -11,6 +11,20 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A file of Plain's from `../shared/plain/` (its full schema, say), when it is there (CI has
+/// it); otherwise `None`, with a note saying there was nothing to compare with.
+pub fn shared_plain(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/plain")
+        .join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("{} is not here: nothing to compare with", path.display());
+        None
+    }
+}
+
 /// A fixture parsed as JSON.
 pub fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).unwrap()
