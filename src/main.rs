@@ -174,6 +174,9 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     writeln!(stdout, "{json}").map_err(|e| Failure::Io(format!("cannot write the output: {e}")))
 }
 
+/// The requests a local server started by the command line remembers: it can serve millions.
+const LOCAL_LOG_LIMIT: usize = 1000;
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -242,7 +245,9 @@ fn upsert_customer(
     let runtime = runtime()?;
     if local {
         runtime.block_on(async {
-            let server = LocalServer::start()
+            let server = LocalServer::builder()
+                .request_log_limit(LOCAL_LOG_LIMIT)
+                .start()
                 .await
                 .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
             upsert_all(&server.client()?, inputs).await
@@ -294,6 +299,7 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
     }
     runtime()?.block_on(async {
         let mut builder = LocalServer::builder()
+            .request_log_limit(LOCAL_LOG_LIMIT)
             .port(options.port)
             .failure_rate(options.failure_rate)
             .seed(options.seed);
@@ -358,7 +364,9 @@ fn sync_customers(
         .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))?;
     let summary = runtime.block_on(async {
         let server = if local {
-            let server = LocalServer::start()
+            let server = LocalServer::builder()
+                .request_log_limit(LOCAL_LOG_LIMIT)
+                .start()
                 .await
                 .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
             Some(server)

@@ -781,3 +781,37 @@ async fn scripted_status_headers_and_raw_bytes_arrive_as_scripted() {
     assert_eq!(body, Value::String("{\"half\": ".to_owned()));
     assert!(headers.contains_key("apigw-requestid"));
 }
+
+#[tokio::test]
+async fn a_log_limit_keeps_only_the_newest_requests() {
+    let server = LocalServer::builder()
+        .request_log_limit(3)
+        .start()
+        .await
+        .unwrap();
+    let client = once(&server);
+    for i in 0..5 {
+        let email = format!("c{i}@example.com");
+        let input = UpsertCustomerInput::new(
+            CustomerIdentifier::email(email.clone()),
+            OnCreate::new(format!("C {i}"), EmailAddress::unverified(email)),
+        );
+        client.upsert_customer(input).await.unwrap();
+    }
+    let log = server.requests();
+    let emails: Vec<&str> = log
+        .iter()
+        .map(|r| {
+            r.body["variables"]["input"]["identifier"]["emailAddress"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        emails,
+        ["c2@example.com", "c3@example.com", "c4@example.com"]
+    );
+    assert!(log.iter().all(|r| r.status == Some(200)));
+    assert_eq!(server.stats().requests, 5);
+    assert_eq!(server.customers().len(), 5);
+}

@@ -235,7 +235,9 @@ struct State {
     rate_limit: Option<RateLimit>,
     window_index: u64,
     window_count: u64,
-    log: Vec<LoggedRequest>,
+    log: VecDeque<LoggedRequest>,
+    /// How many log entries are kept (the newest); `None` keeps all.
+    log_limit: Option<usize>,
     stats: ServerStats,
     next_request: u64,
 }
@@ -263,6 +265,7 @@ pub struct LocalServerBuilder {
     seed: u64,
     delay: Duration,
     address: SocketAddr,
+    log_limit: Option<usize>,
 }
 
 impl fmt::Debug for LocalServerBuilder {
@@ -274,6 +277,7 @@ impl fmt::Debug for LocalServerBuilder {
             .field("seed", &self.seed)
             .field("delay", &self.delay)
             .field("address", &self.address)
+            .field("log_limit", &self.log_limit)
             .finish()
     }
 }
@@ -293,6 +297,7 @@ impl Default for LocalServerBuilder {
             seed,
             delay: Duration::ZERO,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_limit: None,
         }
     }
 }
@@ -343,6 +348,14 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Keeps only the newest `limit` requests in the log, so that a long-running server (or a
+    /// large bulk run against it) does not grow without bound. By default every request is
+    /// kept, which tests want.
+    pub fn request_log_limit(mut self, limit: usize) -> Self {
+        self.log_limit = Some(limit);
+        self
+    }
+
     /// Listens on this address. Anything but a loopback address exposes the server.
     pub fn address(mut self, address: SocketAddr) -> Self {
         self.address = address;
@@ -366,7 +379,8 @@ impl LocalServerBuilder {
                 rate_limit: self.rate_limit,
                 window_index: 0,
                 window_count: 0,
-                log: Vec::new(),
+                log: VecDeque::new(),
+                log_limit: self.log_limit,
                 stats: ServerStats::default(),
                 next_request: 0,
             }),
@@ -484,9 +498,9 @@ impl LocalServer {
         state.window_count = 0;
     }
 
-    /// Every request so far, in order.
+    /// Every request so far (the newest ones, with a log limit), in order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.state().log.clone()
+        self.shared.state().log.iter().cloned().collect()
     }
 
     /// Every customer, in the order they were created.
@@ -557,13 +571,15 @@ enum Decision {
 }
 
 async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
-    let (request_id, decision, delay, index) = {
+    let (request_id, decision, delay) = {
         let mut state = shared.state();
         state.next_request += 1;
         state.stats.requests += 1;
         let request_id = format!("local-{}-{:08}", shared.instance, state.next_request);
-        let index = state.log.len();
-        state.log.push(log_entry(&request, &request_id));
+        state.log.push_back(log_entry(&request, &request_id));
+        if state.log_limit.is_some_and(|limit| state.log.len() > limit) {
+            state.log.pop_front();
+        }
         let decision = match state.scripted.pop_front() {
             Some(answer) => Decision::Scripted(answer),
             None if state.failure_rate > 0.0 && state.fault_rng.next_f64() < state.failure_rate => {
@@ -575,7 +591,7 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
         if matches!(&decision, Decision::Scripted(a) if !matches!(a.kind, Scripted::Normal)) {
             state.stats.faults += 1;
         }
-        (request_id, decision, state.delay, index)
+        (request_id, decision, state.delay)
     };
     let mut total_delay = delay;
     let answer = match decision {
@@ -616,7 +632,15 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
     }
     let mut state = shared.state();
     if let HttpAnswer::Full { status, .. } = &answer {
-        state.log[index].status = Some(*status);
+        // Recent, so near the back (and gone if the log limit dropped it meanwhile).
+        if let Some(entry) = state
+            .log
+            .iter_mut()
+            .rev()
+            .find(|e| e.request_id == request_id)
+        {
+            entry.status = Some(*status);
+        }
         if *status == 429 {
             state.stats.rate_limited += 1;
         }
