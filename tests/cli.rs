@@ -25,6 +25,21 @@ async fn plain_async(args: Vec<String>, env: Vec<(&'static str, String)>) -> Out
     .unwrap()
 }
 
+/// Runs `plain upsert-customer` on the example against `server`, with [`KEY`].
+async fn upsert_example(server: &LocalServer) -> Output {
+    plain_async(
+        vec![
+            "upsert-customer".into(),
+            "--input".into(),
+            example(),
+            "--api-url".into(),
+            server.endpoint().to_owned(),
+        ],
+        vec![("PLAIN_API_KEY", KEY.into())],
+    )
+    .await
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -121,17 +136,7 @@ async fn server_with(answers: impl IntoIterator<Item = ScriptedAnswer>) -> Local
 #[tokio::test(flavor = "multi_thread")]
 async fn success_prints_result_and_customer_in_plains_names() {
     let server = server_with([]).await;
-    let output = plain_async(
-        vec![
-            "upsert-customer".into(),
-            "--input".into(),
-            example(),
-            "--api-url".into(),
-            server.endpoint().to_owned(),
-        ],
-        vec![("PLAIN_API_KEY", KEY.into())],
-    )
-    .await;
+    let output = upsert_example(&server).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed["result"], "CREATED");
@@ -176,17 +181,7 @@ async fn a_rejected_mutation_exits_4_with_plains_error_as_json() {
     let server =
         server_with([ScriptedAnswer::status(200).body(fixture("mutation_error_response.json"))])
             .await;
-    let output = plain_async(
-        vec![
-            "upsert-customer".into(),
-            "--input".into(),
-            example(),
-            "--api-url".into(),
-            server.endpoint().to_owned(),
-        ],
-        vec![("PLAIN_API_KEY", KEY.into())],
-    )
-    .await;
+    let output = upsert_example(&server).await;
     assert_clean_error(&output, 4, "Plain rejected the mutation");
     let err = stderr(&output);
     let json_line = err.lines().nth(1).unwrap();
@@ -202,17 +197,7 @@ async fn a_rejected_mutation_exits_4_with_plains_error_as_json() {
 async fn auth_failures_exit_5() {
     for status in [401, 403] {
         let server = server_with([ScriptedAnswer::status(status)]).await;
-        let output = plain_async(
-            vec![
-                "upsert-customer".into(),
-                "--input".into(),
-                example(),
-                "--api-url".into(),
-                server.endpoint().to_owned(),
-            ],
-            vec![("PLAIN_API_KEY", KEY.into())],
-        )
-        .await;
+        let output = upsert_example(&server).await;
         assert_clean_error(
             &output,
             5,
@@ -228,17 +213,7 @@ async fn auth_failures_exit_5() {
 #[tokio::test(flavor = "multi_thread")]
 async fn other_failures_exit_1() {
     let server = server_with((0..5).map(|_| ScriptedAnswer::gateway(503))).await;
-    let output = plain_async(
-        vec![
-            "upsert-customer".into(),
-            "--input".into(),
-            example(),
-            "--api-url".into(),
-            server.endpoint().to_owned(),
-        ],
-        vec![("PLAIN_API_KEY", KEY.into())],
-    )
-    .await;
+    let output = upsert_example(&server).await;
     assert_clean_error(&output, 1, "HTTP 503");
 }
 
