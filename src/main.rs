@@ -284,6 +284,11 @@ struct ServeOptions {
     /// Seed for the random failures, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Validate requests against this schema file (such as Plain's full schema) instead of
+    /// the crate's vendored part of it, to serve clients that select more, such as Plain's
+    /// TypeScript SDK.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
 }
 
 fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
@@ -297,6 +302,12 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
             "--failure-rate must be between 0 and 1".to_owned(),
         ));
     }
+    let schema = match &options.schema {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::Io(format!("cannot read the schema {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
     runtime()?.block_on(async {
         let mut builder = LocalServer::builder()
             .request_log_limit(LOCAL_LOG_LIMIT)
@@ -310,10 +321,13 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
         if let Some(limit) = options.rate_limit {
             builder = builder.rate_limit(limit, Duration::from_secs_f64(options.window));
         }
-        let server = builder
-            .start()
-            .await
-            .map_err(|e| Failure::Io(format!("cannot listen on port {}: {e}", options.port)))?;
+        if let Some(schema) = schema {
+            builder = builder.schema(schema);
+        }
+        let server = builder.start().await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => Failure::Io(e.to_string()),
+            _ => Failure::Io(format!("cannot listen on port {}: {e}", options.port)),
+        })?;
         println!("{}", server.endpoint());
         let auth = if server.api_key().is_some() {
             "the API key given"

@@ -306,3 +306,16 @@ fn serve_prints_its_endpoint_and_serves_until_stopped() {
     assert_eq!(printed["result"], "CREATED");
     assert_eq!(refused.status.code(), Some(5), "{}", stderr(&refused));
 }
+
+#[test]
+fn serve_refuses_a_schema_it_cannot_read_or_serve_with_exit_3() {
+    let missing = format!("{}/no-such-schema.graphql", env!("CARGO_MANIFEST_DIR"));
+    let output = plain(&["serve", "--schema", &missing], &[], "");
+    assert_clean_error(&output, 3, "cannot read the schema");
+    let unrelated = format!(
+        "{}/tests/fixtures/schemas/operations/customerByEmail.graphql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = plain(&["serve", "--schema", &unrelated], &[], "");
+    assert_clean_error(&output, 3, "the schema given");
+}

@@ -815,3 +815,44 @@ async fn a_log_limit_keeps_only_the_newest_requests() {
     assert_eq!(server.stats().requests, 5);
     assert_eq!(server.customers().len(), 5);
 }
+
+/// A selection beyond what this crate's operation uses: a customer's company and a Unix time.
+const WIDER_SELECTION: &str = "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { result customer { id company { id } createdAt { iso8601 unixTimestamp } } } }";
+
+#[tokio::test]
+async fn a_fuller_schema_serves_clients_that_select_more() {
+    let variables = fixture_json("recipe_create_variables.json");
+    let vendored = LocalServer::start().await.unwrap();
+    let (status, _, body) = post(&vendored, &graphql(WIDER_SELECTION, variables.clone())).await;
+    assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{body}");
+    assert!(body.to_string().contains("company"), "{body}");
+
+    let fuller = LocalServer::builder()
+        .schema(fixture("schemas/full.graphql"))
+        .start()
+        .await
+        .unwrap();
+    let (status, _, body) = post(&fuller, &graphql(WIDER_SELECTION, variables)).await;
+    assert_eq!(status, 200, "{body}");
+    let customer = &body["data"]["upsertCustomer"]["customer"];
+    assert_eq!(body["data"]["upsertCustomer"]["result"], "CREATED");
+    assert_eq!(customer["company"], Value::Null, "not modelled: null");
+    let created = parse_time(customer["createdAt"]["iso8601"].as_str().unwrap());
+    let millis = created.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+    assert_eq!(customer["createdAt"]["unixTimestamp"], millis.to_string());
+    // The crate's own client is served as before, from the same store: Donald exists.
+    let upserted = fuller.client().unwrap().upsert_customer(donald()).await.unwrap();
+    assert_eq!(upserted.result, UpsertResult::Noop);
+}
+
+#[tokio::test]
+async fn a_schema_that_cannot_serve_upsert_customer_is_refused_at_start() {
+    for (schema, says) in [
+        ("type Query { a: String", "does not parse"),
+        ("type Query { a: String }", "cannot serve upsertCustomer"),
+    ] {
+        let error = LocalServer::builder().schema(schema).start().await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains(says), "{schema}: {error}");
+    }
+}

@@ -1,4 +1,4 @@
-//! GraphQL over the local store: parse, validate against the vendored schema, coerce the
+//! GraphQL over the local store: parse, validate against the schema, coerce the
 //! variables, execute `upsertCustomer`, and answer with exactly the selected fields.
 
 use std::collections::BTreeMap;
@@ -14,13 +14,27 @@ use super::store::{Outcome, Rejection, Store, StoredCustomer};
 use super::validate::{self, Kind, Schema};
 use crate::input::UpsertCustomerInput;
 
-/// The schema the local server speaks: the crate's vendored one.
-fn schema() -> &'static Schema {
+/// The schema the local server speaks unless told otherwise: the crate's vendored one.
+pub fn vendored_schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         validate::parse_schema(include_str!("../../graphql/schema.graphql"))
             .unwrap_or_else(|e| panic!("the vendored schema does not parse: {e}"))
     })
+}
+
+/// Parses a schema given for the server to speak, and checks that it serves this crate's
+/// `upsertCustomer` as the crate sends it.
+pub fn served_schema(sdl: &str) -> std::io::Result<Schema> {
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+    let schema = validate::parse_schema(sdl)
+        .map_err(|e| invalid(format!("the schema given does not parse: {e}")))?;
+    validate::check_operation(&schema, crate::generated::upsert_customer::QUERY).map_err(|e| {
+        invalid(format!(
+            "the schema given cannot serve upsertCustomer as this crate sends it: {e}"
+        ))
+    })?;
+    Ok(schema)
 }
 
 /// A request-level failure: HTTP status, `extensions.code` and message.
@@ -98,7 +112,12 @@ struct GraphqlRequest {
 }
 
 /// Executes one request body against the store. `Ok` is the `data` of a 200 answer.
-pub fn execute(body: &[u8], store: &mut Store, now: SystemTime) -> Result<Out, RequestFailure> {
+pub fn execute(
+    schema: &Schema,
+    body: &[u8],
+    store: &mut Store,
+    now: SystemTime,
+) -> Result<Out, RequestFailure> {
     let request: GraphqlRequest = serde_json::from_slice(body).map_err(|e| {
         RequestFailure::new(
             400,
@@ -115,10 +134,10 @@ pub fn execute(body: &[u8], store: &mut Store, now: SystemTime) -> Result<Out, R
             )
         })?
         .into_static();
-    validate::check_operation(schema(), &request.query)
+    validate::check_operation(schema, &request.query)
         .map_err(|e| RequestFailure::new(400, "GRAPHQL_VALIDATION_FAILED", e))?;
     let operation = select_operation(&document, request.operation_name.as_deref())?;
-    let variables = coerce_variables(operation, request.variables.unwrap_or_default())?;
+    let variables = coerce_variables(schema, operation, request.variables.unwrap_or_default())?;
     let fragments: BTreeMap<&str, &q::FragmentDefinition<'static, String>> = document
         .definitions
         .iter()
@@ -128,6 +147,7 @@ pub fn execute(body: &[u8], store: &mut Store, now: SystemTime) -> Result<Out, R
         })
         .collect();
     let context = Context {
+        schema,
         fragments,
         variables,
     };
@@ -227,6 +247,7 @@ fn bad_input(message: String) -> RequestFailure {
 }
 
 fn coerce_variables(
+    schema: &Schema,
     operation: &q::OperationDefinition<'static, String>,
     mut given: Map<String, Value>,
 ) -> Result<Map<String, Value>, RequestFailure> {
@@ -242,7 +263,7 @@ fn coerce_variables(
         let ty = &definition.var_type;
         match given.remove(name) {
             Some(value) => {
-                let value = coerce(ty, value, name).map_err(|e| {
+                let value = coerce(schema, ty, value, name).map_err(|e| {
                     bad_input(format!("Variable \"${name}\" got invalid value; {e}"))
                 })?;
                 coerced.insert(name.clone(), value);
@@ -262,26 +283,33 @@ fn coerce_variables(
 }
 
 /// Checks (and, for lists, coerces) a JSON value against an input type.
-fn coerce(ty: &q::Type<'static, String>, value: Value, path: &str) -> Result<Value, String> {
+fn coerce(
+    schema: &Schema,
+    ty: &q::Type<'static, String>,
+    value: Value,
+    path: &str,
+) -> Result<Value, String> {
     match (ty, value) {
         (q::Type::NonNullType(_), Value::Null) => Err(format!(
             "Expected non-nullable type \"{ty}\" not to be null at \"{path}\"."
         )),
-        (q::Type::NonNullType(inner), value) => coerce(inner, value, path),
+        (q::Type::NonNullType(inner), value) => coerce(schema, inner, value, path),
         (_, Value::Null) => Ok(Value::Null),
         (q::Type::ListType(inner), Value::Array(items)) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| coerce(inner, item, &format!("{path}[{i}]")))
+            .map(|(i, item)| coerce(schema, inner, item, &format!("{path}[{i}]")))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        (q::Type::ListType(inner), value) => Ok(Value::Array(vec![coerce(inner, value, path)?])),
-        (q::Type::NamedType(name), value) => coerce_named(name, value, path),
+        (q::Type::ListType(inner), value) => {
+            Ok(Value::Array(vec![coerce(schema, inner, value, path)?]))
+        }
+        (q::Type::NamedType(name), value) => coerce_named(schema, name, value, path),
     }
 }
 
-fn coerce_named(name: &str, value: Value, path: &str) -> Result<Value, String> {
-    let def = schema()
+fn coerce_named(schema: &Schema, name: &str, value: Value, path: &str) -> Result<Value, String> {
+    let def = schema
         .types
         .get(name)
         .ok_or_else(|| format!("Unknown type \"{name}\"."))?;
@@ -310,7 +338,7 @@ fn coerce_named(name: &str, value: Value, path: &str) -> Result<Value, String> {
         let field_path = format!("{path}.{}", field.name);
         match object.remove(&field.name) {
             Some(v) => {
-                out.insert(field.name.clone(), coerce(&field.ty, v, &field_path)?);
+                out.insert(field.name.clone(), coerce(schema, &field.ty, v, &field_path)?);
             }
             None if matches!(field.ty, q::Type::NonNullType(_)) && !field.has_default => {
                 return Err(format!(
@@ -440,6 +468,7 @@ fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
 }
 
 struct Context<'a> {
+    schema: &'a Schema,
     fragments: BTreeMap<&'a str, &'a q::FragmentDefinition<'static, String>>,
     variables: Map<String, Value>,
 }
@@ -455,13 +484,13 @@ impl<'a> Context<'a> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| literal(v, &self.variables))
             .unwrap_or(Value::Null);
-        let def = schema().types["Mutation"]
+        let def = self.schema.types["Mutation"]
             .fields
             .iter()
             .find(|f| f.name == field.name)
             .and_then(|f| f.args.iter().find(|a| a.name == name))
             .ok_or_else(|| bad_input(format!("Unknown argument \"{name}\".")))?;
-        coerce(&def.ty, value, name).map_err(bad_input)
+        coerce(self.schema, &def.ty, value, name).map_err(bad_input)
     }
 
     /// Whether `@skip`/`@include` keep a selection.

@@ -244,6 +244,8 @@ struct State {
 
 struct Shared {
     api_key: Option<String>,
+    /// The schema requests are validated against, when not the vendored one.
+    schema: Option<validate::Schema>,
     started: SystemTime,
     instance: String,
     state: Mutex<State>,
@@ -266,6 +268,7 @@ pub struct LocalServerBuilder {
     delay: Duration,
     address: SocketAddr,
     log_limit: Option<usize>,
+    schema: Option<String>,
 }
 
 impl fmt::Debug for LocalServerBuilder {
@@ -278,6 +281,7 @@ impl fmt::Debug for LocalServerBuilder {
             .field("delay", &self.delay)
             .field("address", &self.address)
             .field("log_limit", &self.log_limit)
+            .field("schema", &self.schema.as_ref().map(|s| format!("{} bytes", s.len())))
             .finish()
     }
 }
@@ -298,6 +302,7 @@ impl Default for LocalServerBuilder {
             delay: Duration::ZERO,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             log_limit: None,
+            schema: None,
         }
     }
 }
@@ -362,12 +367,26 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Validates requests against this schema (its SDL text, such as Plain's full public
+    /// schema) instead of the part of it this crate vendors, so that clients which select more
+    /// of Plain's schema, such as Plain's TypeScript SDK, are served too. Fields the server
+    /// does not model (a customer's company, say) answer `null`.
+    ///
+    /// [`LocalServerBuilder::start`] fails with [`std::io::ErrorKind::InvalidInput`] when the
+    /// schema does not parse or cannot validate this crate's `upsertCustomer`.
+    pub fn schema(mut self, sdl: impl Into<String>) -> Self {
+        self.schema = Some(sdl.into());
+        self
+    }
+
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
+        let schema = self.schema.as_deref().map(graphql::served_schema).transpose()?;
         let listener = TcpListener::bind(self.address).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             api_key: self.api_key,
+            schema,
             started: SystemTime::now(),
             instance: format!("{:06x}", self.seed & 0xff_ffff),
             state: Mutex::new(State {
@@ -704,7 +723,11 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
             return json_answer(429, headers, body);
         }
     }
-    match graphql::execute(&request.body, &mut state.store, now) {
+    let schema = shared
+        .schema
+        .as_ref()
+        .unwrap_or_else(|| graphql::vendored_schema());
+    match graphql::execute(schema, &request.body, &mut state.store, now) {
         Ok(data) => {
             #[derive(Serialize)]
             struct Answer<'a> {
