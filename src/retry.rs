@@ -144,9 +144,16 @@ pub(crate) enum Idempotency {
 }
 
 /// The rate-limit budget Plain reports, shared by every clone of a client and every task.
+///
+/// Plain counts requests in fixed windows and tells, with each answer, how many the window
+/// has left (`x-ratelimit-remaining`) and when it ends (`x-ratelimit-reset`). Answers can be
+/// taken in out of order, so the lowest count seen is the newest. Requests sent and not yet
+/// answered may or may not have been counted in it; the pacer assumes they have not, which
+/// never overruns the limit, and the estimate recovers as their answers arrive.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pacer {
     state: Arc<Mutex<Budget>>,
+    /// Told of every answer (or failure to get one), which may free room in the budget.
     answered: Arc<tokio::sync::Notify>,
 }
 
@@ -157,19 +164,32 @@ struct Budget {
     heard: bool,
     /// Requests allowed per window (`x-ratelimit-limit`).
     limit: Option<u64>,
-    /// Requests left in the current window, less the ones sent since Plain said so.
+    /// The lowest `x-ratelimit-remaining` heard for the window that ends at `reset_at`; the
+    /// whole `limit` once that window has passed and nothing was heard of the next one.
     remaining: Option<u64>,
     /// When the current window ends (`x-ratelimit-reset`).
     reset_at: Option<SystemTime>,
+    /// Whether `reset_at` has passed: answers that still name it are from an old window.
+    rolled_over: bool,
     /// Requests sent and not answered yet.
     in_flight: u64,
 }
 
+impl Budget {
+    /// Requests that can go out now: what Plain said is left, less what was sent since.
+    fn available(&self) -> Option<u64> {
+        self.remaining.map(|r| r.saturating_sub(self.in_flight))
+    }
+}
+
 /// What a request waiting for the budget does next.
+#[derive(Debug, PartialEq, Eq)]
 enum Step {
     Go,
-    AwaitFirstAnswer,
-    Sleep(Duration),
+    /// Wait for an answer: the first one, or one that may show room in the budget.
+    AwaitAnswer,
+    /// Wait for an answer, or this long, whichever comes first.
+    AwaitAnswerOrSleep(Duration),
 }
 
 /// How long to poll when the budget is spent and the reset time is not known yet.
@@ -184,14 +204,18 @@ impl Pacer {
     pub(crate) async fn acquire(&self) -> Duration {
         let mut waited = Duration::ZERO;
         loop {
-            let first_answer = self.answered.notified();
+            // Made before looking at the budget, so that no answer in between is missed.
+            let answered = self.answered.notified();
             let step = self.try_take(SystemTime::now());
             match step {
                 Step::Go => return waited,
-                Step::AwaitFirstAnswer => first_answer.await,
-                Step::Sleep(wait) => {
-                    waited += wait;
-                    tokio::time::sleep(wait).await;
+                Step::AwaitAnswer => answered.await,
+                Step::AwaitAnswerOrSleep(wait) => {
+                    let started = Instant::now();
+                    let sleep = std::pin::pin!(tokio::time::sleep(wait));
+                    let answered = std::pin::pin!(answered);
+                    futures_util::future::select(answered, sleep).await;
+                    waited += started.elapsed();
                 }
             }
         }
@@ -201,22 +225,22 @@ impl Pacer {
     fn try_take(&self, now: SystemTime) -> Step {
         let mut budget = self.budget();
         if !budget.heard && budget.in_flight > 0 {
-            return Step::AwaitFirstAnswer;
+            return Step::AwaitAnswer;
         }
-        if budget.reset_at.is_some_and(|reset| now >= reset) {
+        if !budget.rolled_over && budget.reset_at.is_some_and(|reset| now >= reset) {
             // A new window: Plain's limit applies afresh.
-            budget.reset_at = None;
+            budget.rolled_over = true;
             budget.remaining = budget.limit;
         }
-        match budget.remaining {
-            Some(0) => {
-                return Step::Sleep(match budget.reset_at {
-                    Some(reset) => reset.duration_since(now).unwrap_or_default() + RESET_MARGIN,
-                    None => UNKNOWN_RESET_POLL,
-                })
-            }
-            Some(left) => budget.remaining = Some(left - 1),
-            None => {}
+        if budget.available() == Some(0) {
+            let until_reset = match budget.reset_at {
+                Some(reset) if !budget.rolled_over => {
+                    reset.duration_since(now).unwrap_or_default() + RESET_MARGIN
+                }
+                _ => UNKNOWN_RESET_POLL,
+            };
+            // An answer to a request in flight may show that it was counted already.
+            return Step::AwaitAnswerOrSleep(until_reset);
         }
         budget.in_flight += 1;
         Step::Go
@@ -226,40 +250,144 @@ impl Pacer {
     pub(crate) fn observe(&self, meta: Option<&ResponseMeta>) {
         let mut budget = self.budget();
         budget.in_flight = budget.in_flight.saturating_sub(1);
-        let Some(meta) = meta else {
-            if !budget.heard {
-                // No answer: let the next request probe.
-                drop(budget);
-                self.answered.notify_waiters();
-            }
-            return;
-        };
-        if !budget.heard {
+        if let Some(meta) = meta {
             budget.heard = true;
-            self.answered.notify_waiters();
+            if meta.rate_limit.is_some() {
+                budget.limit = meta.rate_limit;
+            }
+            if let (Some(remaining), Some(reset)) =
+                (meta.rate_limit_remaining, meta.rate_limit_reset)
+            {
+                let known = budget.reset_at;
+                if known.is_none_or(|known| reset > known) {
+                    // A window not heard of before.
+                    budget.reset_at = Some(reset);
+                    budget.rolled_over = false;
+                    budget.remaining = Some(remaining);
+                } else if known == Some(reset) && !budget.rolled_over {
+                    let lowest = budget.remaining.unwrap_or(remaining).min(remaining);
+                    budget.remaining = Some(lowest);
+                }
+                // Otherwise the answer is from a window that has passed.
+            }
         }
-        if meta.rate_limit.is_some() {
-            budget.limit = meta.rate_limit;
-        }
-        let (Some(remaining), Some(reset)) = (meta.rate_limit_remaining, meta.rate_limit_reset)
-        else {
-            return;
-        };
-        let newer = budget.reset_at.is_none_or(|known| reset > known);
-        let same = budget.reset_at == Some(reset);
-        if newer {
-            // A window we had not heard of: what Plain counted, less what is still on its way.
-            budget.reset_at = Some(reset);
-            budget.remaining = Some(remaining.saturating_sub(budget.in_flight));
-        } else if same {
-            let known = budget.remaining.unwrap_or(remaining);
-            budget.remaining = Some(known.min(remaining.saturating_sub(budget.in_flight)));
+        drop(budget);
+        self.answered.notify_waiters();
+    }
+
+    /// What the client knows of the budget: requests that can go out now and when the
+    /// window ends.
+    pub(crate) fn snapshot(&self) -> (Option<u64>, Option<SystemTime>) {
+        let budget = self.budget();
+        (budget.available(), budget.reset_at)
+    }
+}
+
+#[cfg(test)]
+mod pacer_tests {
+    use super::*;
+
+    fn answer(remaining: u64, reset: SystemTime) -> ResponseMeta {
+        ResponseMeta {
+            rate_limit: Some(50),
+            rate_limit_remaining: Some(remaining),
+            rate_limit_reset: Some(reset),
+            ..ResponseMeta::default()
         }
     }
 
-    /// What the client knows of the budget: requests left and when the window ends.
-    pub(crate) fn snapshot(&self) -> (Option<u64>, Option<SystemTime>) {
-        let budget = self.budget();
-        (budget.remaining, budget.reset_at)
+    fn take(pacer: &Pacer, now: SystemTime, n: usize) {
+        for i in 0..n {
+            assert_eq!(pacer.try_take(now), Step::Go, "request {i}");
+        }
+    }
+
+    #[test]
+    fn one_probe_goes_first_then_the_budget_is_known() {
+        let pacer = Pacer::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let reset = now + Duration::from_secs(2);
+        take(&pacer, now, 1);
+        assert_eq!(pacer.try_take(now), Step::AwaitAnswer);
+        pacer.observe(Some(&answer(49, reset)));
+        assert_eq!(pacer.snapshot(), (Some(49), Some(reset)));
+    }
+
+    #[test]
+    fn answers_taken_in_out_of_order_leave_no_budget_unused() {
+        let pacer = Pacer::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let reset = now + Duration::from_secs(2);
+        take(&pacer, now, 1);
+        pacer.observe(Some(&answer(49, reset)));
+        take(&pacer, now, 8);
+        assert_eq!(pacer.snapshot().0, Some(41));
+        // Plain counted the eight as 48 down to 41; the last counted is read first.
+        for remaining in [41, 48, 47, 46, 45, 44, 43, 42] {
+            pacer.observe(Some(&answer(remaining, reset)));
+        }
+        assert_eq!(pacer.snapshot().0, Some(41));
+        // Meanwhile, the count never overstates what is left.
+        take(&pacer, now, 41);
+        assert!(matches!(pacer.try_take(now), Step::AwaitAnswerOrSleep(_)));
+    }
+
+    #[test]
+    fn a_spent_budget_waits_for_the_reset_or_an_answer() {
+        let pacer = Pacer::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let reset = now + Duration::from_secs(2);
+        take(&pacer, now, 1);
+        pacer.observe(Some(&answer(2, reset)));
+        take(&pacer, now, 2);
+        assert_eq!(
+            pacer.try_take(now),
+            Step::AwaitAnswerOrSleep(Duration::from_secs(2) + RESET_MARGIN)
+        );
+        // After the reset, the whole limit is there again.
+        let later = reset + Duration::from_millis(60);
+        pacer.observe(Some(&answer(1, reset)));
+        pacer.observe(Some(&answer(0, reset)));
+        take(&pacer, later, 50);
+        assert_eq!(
+            pacer.try_take(later),
+            Step::AwaitAnswerOrSleep(UNKNOWN_RESET_POLL)
+        );
+    }
+
+    #[test]
+    fn a_late_answer_from_a_past_window_does_not_refill_the_budget() {
+        let pacer = Pacer::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let reset = now + Duration::from_secs(2);
+        take(&pacer, now, 1);
+        pacer.observe(Some(&answer(1, reset)));
+        take(&pacer, now, 1); // still in flight when the window ends
+        let later = reset + Duration::from_millis(60);
+        take(&pacer, later, 49); // the new window's 50, less the one in flight
+        pacer.observe(Some(&answer(0, reset)));
+        assert_eq!(pacer.snapshot().0, Some(1));
+        take(&pacer, later, 1);
+        assert!(matches!(pacer.try_take(later), Step::AwaitAnswerOrSleep(_)));
+        // The new window's first answer takes over.
+        pacer.observe(Some(&answer(0, reset + Duration::from_secs(2))));
+        assert_eq!(
+            pacer.snapshot(),
+            (Some(0), Some(reset + Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
+    fn no_rate_limit_headers_mean_no_pacing() {
+        let pacer = Pacer::default();
+        let now = SystemTime::UNIX_EPOCH;
+        take(&pacer, now, 1);
+        pacer.observe(Some(&ResponseMeta::default()));
+        take(&pacer, now, 1000);
+        // A failed attempt with no answer lets the next probe go when nothing was heard yet.
+        let fresh = Pacer::default();
+        take(&fresh, now, 1);
+        fresh.observe(None);
+        take(&fresh, now, 1);
     }
 }

@@ -49,6 +49,27 @@ async fn one_outcome_per_input_with_its_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_run_on_several_threads_stays_within_the_rate_limit() {
+    // Answers are taken in out of order on two threads; the shared budget must hold anyway.
+    let server = LocalServer::builder()
+        .rate_limit(10, Duration::from_millis(400))
+        .start()
+        .await
+        .unwrap();
+    let client = server.client().unwrap();
+    let outcomes: Vec<_> = client
+        .upsert_customers((0..60).map(customer), 8, Cancel::new())
+        .collect()
+        .await;
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    let stats = server.stats();
+    assert_eq!((stats.requests, stats.rate_limited), (60, 0), "{stats:?}");
+    assert_eq!(client.stats().retries, 0);
+    // Every window's budget is used in full: 60 requests at 10 a window take 6 windows.
+    assert_eq!(stats.rate_limit_windows, 6, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_bounded() {
     let server = LocalServer::builder()
         .delay(Duration::from_millis(100))

@@ -218,6 +218,9 @@ pub struct ServerStats {
     pub faults: u64,
     /// TCP connections accepted.
     pub connections: u64,
+    /// Rate-limit windows in which requests were counted: a client that uses each window's
+    /// whole budget needs the fewest.
+    pub rate_limit_windows: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -281,7 +284,10 @@ impl fmt::Debug for LocalServerBuilder {
             .field("delay", &self.delay)
             .field("address", &self.address)
             .field("log_limit", &self.log_limit)
-            .field("schema", &self.schema.as_ref().map(|s| format!("{} bytes", s.len())))
+            .field(
+                "schema",
+                &self.schema.as_ref().map(|s| format!("{} bytes", s.len())),
+            )
             .finish()
     }
 }
@@ -381,7 +387,11 @@ impl LocalServerBuilder {
 
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
-        let schema = self.schema.as_deref().map(graphql::served_schema).transpose()?;
+        let schema = self
+            .schema
+            .as_deref()
+            .map(graphql::served_schema)
+            .transpose()?;
         let listener = TcpListener::bind(self.address).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -706,6 +716,9 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         let reset = shared.started + limit.window * (index as u32 + 1);
         let over = state.window_count >= limit.limit;
         if !over {
+            if state.window_count == 0 {
+                state.stats.rate_limit_windows += 1;
+            }
             state.window_count += 1;
         }
         headers.push(("x-ratelimit-limit".into(), limit.limit.to_string()));
