@@ -302,12 +302,13 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
             "--failure-rate must be between 0 and 1".to_owned(),
         ));
     }
-    let schema = match &options.schema {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Failure::Io(format!("cannot read the schema {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
+    let schema =
+        match &options.schema {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Failure::Io(format!("cannot read the schema {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
     runtime()?.block_on(async {
         let mut builder = LocalServer::builder()
             .request_log_limit(LOCAL_LOG_LIMIT)

@@ -824,7 +824,11 @@ async fn a_fuller_schema_serves_clients_that_select_more() {
     let variables = fixture_json("recipe_create_variables.json");
     let vendored = LocalServer::start().await.unwrap();
     let (status, _, body) = post(&vendored, &graphql(WIDER_SELECTION, variables.clone())).await;
-    assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "GRAPHQL_VALIDATION_FAILED"),
+        "{body}"
+    );
     assert!(body.to_string().contains("company"), "{body}");
 
     let fuller = LocalServer::builder()
@@ -838,10 +842,18 @@ async fn a_fuller_schema_serves_clients_that_select_more() {
     assert_eq!(body["data"]["upsertCustomer"]["result"], "CREATED");
     assert_eq!(customer["company"], Value::Null, "not modelled: null");
     let created = parse_time(customer["createdAt"]["iso8601"].as_str().unwrap());
-    let millis = created.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+    let millis = created
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     assert_eq!(customer["createdAt"]["unixTimestamp"], millis.to_string());
     // The crate's own client is served as before, from the same store: Donald exists.
-    let upserted = fuller.client().unwrap().upsert_customer(donald()).await.unwrap();
+    let upserted = fuller
+        .client()
+        .unwrap()
+        .upsert_customer(donald())
+        .await
+        .unwrap();
     assert_eq!(upserted.result, UpsertResult::Noop);
 }
 
@@ -851,7 +863,11 @@ async fn a_schema_that_cannot_serve_upsert_customer_is_refused_at_start() {
         ("type Query { a: String", "does not parse"),
         ("type Query { a: String }", "cannot serve upsertCustomer"),
     ] {
-        let error = LocalServer::builder().schema(schema).start().await.unwrap_err();
+        let error = LocalServer::builder()
+            .schema(schema)
+            .start()
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
         assert!(error.to_string().contains(says), "{schema}: {error}");
     }

@@ -338,7 +338,10 @@ fn coerce_named(schema: &Schema, name: &str, value: Value, path: &str) -> Result
         let field_path = format!("{path}.{}", field.name);
         match object.remove(&field.name) {
             Some(v) => {
-                out.insert(field.name.clone(), coerce(schema, &field.ty, v, &field_path)?);
+                out.insert(
+                    field.name.clone(),
+                    coerce(schema, &field.ty, v, &field_path)?,
+                );
             }
             None if matches!(field.ty, q::Type::NonNullType(_)) && !field.has_default => {
                 return Err(format!(
