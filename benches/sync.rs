@@ -1,0 +1,844 @@
+//! End-to-end benchmarks of bulk upserts against the local server, run as its own process
+//! (`plain serve`) on loopback, so that only the client is measured.
+//!
+//! ```text
+//! cargo bench --features cli --bench sync                 # every scenario
+//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory
+//! cargo bench --features cli --bench sync -- throughput --runs 7 --records 5000 --concurrency 1,8
+//! ```
+//!
+//! - `rate-limited`: `plain sync-customers` of N records against a server that allows L
+//!   requests per window W; the run must take at most 5% more than (⌈N/L⌉ − 1) × W + 1 s, fail
+//!   no record, and see at most 1% of its requests answered 429.
+//! - `throughput`: records per second and client CPU per 1,000 upserts at concurrency 1, 8 and
+//!   64, for `PlainClient::upsert_customers` and for bare `reqwest` posting the same bodies,
+//!   serialized beforehand, in the same process, on the same single-threaded tokio runtime and
+//!   against the same server. Plain's TypeScript SDK runs too when `benches/ts-sdk` is
+//!   installed (`npm ci --prefix benches/ts-sdk`) and Plain's full schema is at
+//!   `../shared/plain/schema.graphql`: the server is then started with `--schema` on it, since
+//!   the SDK selects more fields than this crate.
+//! - `memory`: the peak resident memory of `plain sync-customers` syncing 1,000,000 records
+//!   from a file, against the peak for 10,000.
+//!
+//! Every figure is the median of several runs. The goals are checked at the end: the command
+//! exits 1 when one is missed. Run without `--bench` (as `cargo test --benches` does), it makes
+//! one small run of each scenario, checks that every record is accounted for, and checks no
+//! speed or memory goal.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use plain_client::{
+    upsert_customer_request, Cancel, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
+    PlainClient, UpsertCustomerInput,
+};
+
+const PLAIN: &str = env!("CARGO_BIN_EXE_plain");
+const KEY: &str = "plainApiKey_bench";
+
+fn main() -> ExitCode {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("sync bench: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut report = Report::default();
+    if options.wants("rate-limited") {
+        rate_limited(&options, &mut report);
+    }
+    if options.wants("throughput") {
+        throughput(&options, &mut report);
+    }
+    if options.wants("memory") {
+        memory(&options, &mut report);
+    }
+    println!("\n{}", report.markdown());
+    if report.missed() {
+        eprintln!("sync bench: a goal was missed (marked MISSED above)");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// What to run, from the command line.
+struct Options {
+    /// Full sizes and the goals checked (`cargo bench` passes `--bench`); otherwise a smoke run.
+    bench: bool,
+    scenarios: Vec<String>,
+    runs: Option<usize>,
+    records: Option<usize>,
+    concurrency: Option<Vec<usize>>,
+}
+
+impl Options {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut options = Options {
+            bench: false,
+            scenarios: Vec::new(),
+            runs: None,
+            records: None,
+            concurrency: None,
+        };
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let mut number = |name: &str| -> Result<usize, String> {
+                args.next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name} takes a positive number"))
+            };
+            match arg.as_str() {
+                "--bench" => options.bench = true,
+                "--runs" => options.runs = Some(number("--runs")?),
+                "--records" => options.records = Some(number("--records")?),
+                "--concurrency" => {
+                    let list = args.next().unwrap_or_default();
+                    let levels: Option<Vec<usize>> = list
+                        .split(',')
+                        .map(|n| n.trim().parse().ok().filter(|n| *n > 0))
+                        .collect();
+                    let levels = levels.ok_or_else(|| {
+                        format!("--concurrency takes positive numbers such as 1,8,64, not {list:?}")
+                    })?;
+                    options.concurrency = Some(levels);
+                }
+                "rate-limited" | "throughput" | "memory" => options.scenarios.push(arg),
+                other if other.starts_with('-') => {} // cargo's own flags, such as --nocapture
+                other => {
+                    return Err(format!(
+                        "unknown scenario `{other}`: give rate-limited, throughput or memory"
+                    ))
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// `bench` at full size, `smoke` for a quick check of the harness.
+    fn pick<T>(&self, bench: T, smoke: T) -> T {
+        if self.bench {
+            bench
+        } else {
+            smoke
+        }
+    }
+
+    fn runs(&self, bench: usize) -> usize {
+        self.runs.unwrap_or(self.pick(bench, 1))
+    }
+}
+
+/// The rows of the results and whether each goal was met.
+#[derive(Default)]
+struct Report {
+    sections: Vec<(String, Vec<String>)>,
+    goals: Vec<(String, Option<bool>)>,
+}
+
+impl Report {
+    fn section(&mut self, title: &str, header: &str) {
+        let rule = header
+            .split('|')
+            .filter(|c| !c.trim().is_empty())
+            .map(|_| "---")
+            .collect::<Vec<_>>()
+            .join("|");
+        println!("\n{title}\n{header}");
+        self.sections.push((
+            title.to_owned(),
+            vec![header.to_owned(), format!("|{rule}|")],
+        ));
+    }
+
+    fn row(&mut self, row: String) {
+        println!("{row}");
+        if let Some((_, rows)) = self.sections.last_mut() {
+            rows.push(row);
+        }
+    }
+
+    /// A goal, checked only in a full benchmark run (`met` is `None` otherwise).
+    fn goal(&mut self, text: String, met: Option<bool>) {
+        self.goals.push((text, met));
+    }
+
+    fn missed(&self) -> bool {
+        self.goals.iter().any(|(_, met)| *met == Some(false))
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::new();
+        for (title, rows) in &self.sections {
+            let _ = writeln!(out, "### {title}\n");
+            for row in rows {
+                let _ = writeln!(out, "{row}");
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "### Goals\n");
+        for (text, met) in &self.goals {
+            let mark = match met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not checked (smoke run)",
+            };
+            let _ = writeln!(out, "- {text}: {mark}");
+        }
+        out
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    assert!(!values.is_empty(), "a median of no values");
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+/// A customer record, unique by `tag` and `i`, in Plain's documented shape.
+fn input(tag: &str, i: usize) -> UpsertCustomerInput {
+    let email = format!("customer-{i}.{tag}@example.com");
+    UpsertCustomerInput::new(
+        CustomerIdentifier::email(email.clone()),
+        OnCreate::new(
+            format!("Customer {i} {tag}"),
+            EmailAddress::unverified(email),
+        )
+        .short_name(format!("Customer {i}"))
+        .external_id(format!("crm-{tag}-{i:07}")),
+    )
+    .on_update(OnUpdate::new().full_name(format!("Customer {i} {tag}")))
+}
+
+/// Writes `n` records as JSON Lines.
+fn write_records(path: &Path, tag: &str, n: usize) {
+    let mut out = BufWriter::new(File::create(path).expect("create the records file"));
+    for i in 0..n {
+        serde_json::to_writer(&mut out, &input(tag, i)).expect("write a record");
+        out.write_all(b"\n").expect("write a record");
+    }
+    out.flush().expect("write the records file");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-bench");
+    std::fs::create_dir_all(&dir).expect("create the scratch folder");
+    dir.join(name)
+}
+
+/// `plain serve` in its own process.
+struct Server {
+    child: Child,
+    endpoint: String,
+    stderr: ChildStderr,
+}
+
+impl Drop for Server {
+    /// A run that panicked leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(PLAIN)
+            .args(["serve", "--port", "0", "--api-key", KEY])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start plain serve");
+        let mut endpoint = String::new();
+        let stdout = child.stdout.take().expect("the server's stdout");
+        BufReader::new(stdout)
+            .read_line(&mut endpoint)
+            .expect("read the server's endpoint");
+        assert!(
+            endpoint.starts_with("http://"),
+            "plain serve printed {endpoint:?}"
+        );
+        let stderr = child.stderr.take().expect("the server's stderr");
+        Server {
+            child,
+            endpoint: endpoint.trim().to_owned(),
+            stderr,
+        }
+    }
+
+    /// Stops the server as Ctrl-C would; returns the requests it served and its 429 answers.
+    fn stop(&mut self) -> (u64, u64) {
+        signal(self.child.id(), libc::SIGINT);
+        let status = self.child.wait().expect("wait for plain serve");
+        let mut log = String::new();
+        self.stderr
+            .read_to_string(&mut log)
+            .expect("read the server's log");
+        assert!(status.success(), "plain serve ended with {status}: {log}");
+        let served = log
+            .lines()
+            .find(|l| l.contains("served"))
+            .unwrap_or_else(|| panic!("no count of requests in the server's log: {log}"));
+        (
+            number_before(served, " requests"),
+            number_before(served, " answered 429"),
+        )
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a process id");
+    // SAFETY: kill(2) only sends a signal to a process of ours.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill({pid}, {signal}) failed");
+}
+
+/// The whole number that ends just before `marker` in `text`.
+fn number_before(text: &str, marker: &str) -> u64 {
+    let end = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in {text:?}"));
+    let digits: String = text[..end]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number before `{marker}` in {text:?}"))
+}
+
+/// The whole number that follows `marker` in `text`, or 0 when `marker` is absent.
+fn number_after(text: &str, marker: &str) -> u64 {
+    let Some(start) = text.find(marker) else {
+        return 0;
+    };
+    let digits: String = text[start + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after `{marker}` in {text:?}"))
+}
+
+/// What one `plain sync-customers` process did, as it reported and as the kernel measured.
+struct SyncRun {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_bytes: u64,
+    created: u64,
+    failed: u64,
+    requests: u64,
+    rate_limited: u64,
+    result_lines: u64,
+}
+
+/// Runs `plain sync-customers` on `records` against `server` and waits for it.
+fn sync(server: &Server, records: &Path, concurrency: usize, expected: usize) -> SyncRun {
+    let results = records.with_extension("results.jsonl");
+    let started = Instant::now();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4, which also gives its resource usage"
+    )]
+    let mut child = Command::new(PLAIN)
+        .arg("sync-customers")
+        .arg(records)
+        .args(["--api-url", &server.endpoint])
+        .args(["--concurrency", &concurrency.to_string()])
+        .arg("--results")
+        .arg(&results)
+        .env("PLAIN_API_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start plain sync-customers");
+    let mut stderr = child.stderr.take().expect("the sync's stderr");
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    let (status, usage) = wait4(&child);
+    let wall = started.elapsed();
+    let log = log.join().expect("read the sync's log");
+    assert_eq!(status, 0, "plain sync-customers exited {status}:\n{log}");
+    let summary = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(" records in "))
+        .unwrap_or_else(|| panic!("no summary from plain sync-customers:\n{log}"));
+    let results = BufReader::new(File::open(&results).expect("open the results file"));
+    let mut result_lines = 0;
+    for line in results.lines() {
+        let line = line.expect("read the results file");
+        assert!(line.contains(r#""result":"CREATED""#), "{line}");
+        result_lines += 1;
+    }
+    let run = SyncRun {
+        wall,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        // ru_maxrss is in KiB on Linux.
+        peak_rss_bytes: u64::try_from(usage.ru_maxrss).expect("a size") * 1024,
+        created: number_after(summary, "created "),
+        failed: number_after(summary, "failed "),
+        requests: number_before(summary, " requests"),
+        rate_limited: number_before(summary, " answered 429"),
+        result_lines,
+    };
+    assert_eq!(
+        (run.created, run.failed, run.result_lines),
+        (expected as u64, 0, expected as u64),
+        "not every record was created: {summary}"
+    );
+    run
+}
+
+/// Waits for a child, returning its exit code and resource usage (of it alone).
+fn wait4(child: &Child) -> (i32, libc::rusage) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a process id");
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4(2) fills in; the pid is our own child, which
+    // nothing else waits for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(libc::WIFEXITED(status), "the child was killed: {status}");
+    (libc::WEXITSTATUS(status), usage)
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// The CPU time this process has used, all threads together: (user, system).
+fn process_cpu() -> (Duration, Duration) {
+    // SAFETY: rusage is plain data that getrusage(2) fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let done = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(done, 0, "getrusage failed");
+    (timeval(usage.ru_utime), timeval(usage.ru_stime))
+}
+
+fn rate_limited(options: &Options, report: &mut Report) {
+    let (n, limit, window) = options.pick((1000, 50, 2.0), (30, 10, 0.5));
+    let n = options.records.unwrap_or(n);
+    let runs = options.runs(3);
+    let concurrency = 8;
+    let bound = ((n.div_ceil(limit) - 1) as f64 * window + 1.0) * 1.05;
+    let records = scratch(&format!("rate-limited-{n}.jsonl"));
+    write_records(&records, "rl", n);
+    report.section(
+        &format!(
+            "Rate-limited: {n} records, {limit} requests per {window} s window, concurrency \
+             {concurrency}"
+        ),
+        "| run | time (s) | bound (s) | failed | requests | answered 429 | 429 seen by the server |",
+    );
+    let mut times = Vec::new();
+    let mut worst_429 = 0.0f64;
+    for run in 1..=runs {
+        let mut server = Server::start(&[
+            "--rate-limit",
+            &limit.to_string(),
+            "--window",
+            &window.to_string(),
+        ]);
+        let sync = sync(&server, &records, concurrency, n);
+        let (served, served_429) = server.stop();
+        assert_eq!(served, sync.requests, "the client and server disagree");
+        let seconds = sync.wall.as_secs_f64();
+        times.push(seconds);
+        worst_429 = worst_429.max(sync.rate_limited as f64 / sync.requests as f64);
+        report.row(format!(
+            "| {run} | {seconds:.2} | {bound:.2} | {} | {} | {} | {served_429} |",
+            sync.failed, sync.requests, sync.rate_limited
+        ));
+    }
+    let time = median(times);
+    report.row(format!("| median | {time:.2} | {bound:.2} | | | | |"));
+    let check = options.bench.then_some(());
+    report.goal(
+        format!(
+            "rate-limited: median {time:.2} s ≤ 1.05 × ((⌈{n}/{limit}⌉ − 1) × {window} s + 1 s) = \
+             {bound:.2} s"
+        ),
+        check.map(|()| time <= bound),
+    );
+    report.goal(
+        format!(
+            "rate-limited: at most 1% of requests answered 429 (worst run {:.2}%)",
+            worst_429 * 100.0
+        ),
+        check.map(|()| worst_429 <= 0.01),
+    );
+}
+
+/// One measured batch of upserts.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    system: Duration,
+}
+
+impl Measured {
+    fn per_second(&self, n: usize) -> f64 {
+        n as f64 / self.wall.as_secs_f64()
+    }
+
+    /// CPU seconds per 1,000 upserts.
+    fn cpu_per_1000(&self, n: usize) -> f64 {
+        self.cpu.as_secs_f64() * 1000.0 / n as f64
+    }
+}
+
+fn measure(run: impl FnOnce() -> usize, n: usize, what: &str) -> Measured {
+    let (user, system) = process_cpu();
+    let started = Instant::now();
+    let ok = run();
+    let wall = started.elapsed();
+    let (user_after, system_after) = process_cpu();
+    let measured = Measured {
+        wall,
+        cpu: (user_after - user) + (system_after - system),
+        system: system_after - system,
+    };
+    assert_eq!(ok, n, "{what}: {} of {n} upserts failed", n - ok);
+    measured
+}
+
+/// `PlainClient::upsert_customers`, as a user of the library calls it.
+fn with_crate(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+    inputs: Vec<UpsertCustomerInput>,
+    concurrency: usize,
+) -> Measured {
+    let n = inputs.len();
+    let client = PlainClient::builder()
+        .api_key(KEY)
+        .endpoint(endpoint)
+        .build()
+        .expect("a client");
+    let run = || {
+        runtime.block_on(async {
+            client
+                .upsert_customers(inputs, concurrency, Cancel::new())
+                .filter(|outcome| std::future::ready(outcome.result.is_ok()))
+                .count()
+                .await
+        })
+    };
+    measure(run, n, "plain-client")
+}
+
+/// Bare `reqwest`: the same bodies, serialized beforehand, posted with the same headers, a task
+/// per request, and only the status and the body's arrival checked.
+fn with_reqwest(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+    bodies: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> Measured {
+    let n = bodies.len();
+    let http = reqwest::Client::new();
+    let authorization = format!("Bearer {KEY}");
+    let run = || {
+        runtime.block_on(async {
+            stream::iter(bodies)
+                .map(|body| {
+                    let request = http
+                        .post(endpoint)
+                        .header("authorization", &authorization)
+                        .header("content-type", "application/json")
+                        .body(body);
+                    let task = tokio::spawn(async move {
+                        let response = request.send().await.ok()?;
+                        let ok = response.status().is_success();
+                        let body = response.bytes().await.ok()?;
+                        (ok && !body.is_empty()).then_some(())
+                    });
+                    async move { task.await.ok().flatten() }
+                })
+                .buffer_unordered(concurrency)
+                .filter(|sent| std::future::ready(sent.is_some()))
+                .count()
+                .await
+        })
+    };
+    measure(run, n, "bare reqwest")
+}
+
+/// What the TypeScript SDK harness in `benches/ts-sdk` printed for one run.
+struct SdkRun {
+    version: String,
+    wall: f64,
+    /// CPU seconds of the upserts alone.
+    cpu: f64,
+    /// CPU seconds of the whole Node process, start-up included.
+    process_cpu: f64,
+    peak_rss_bytes: u64,
+}
+
+fn ts_sdk_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ts-sdk");
+    dir.join("node_modules").is_dir().then_some(dir)
+}
+
+/// Plain's full schema, which the server needs to serve the TypeScript SDK's wider selection.
+fn plain_schema() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/plain/schema.graphql");
+    path.is_file().then_some(path)
+}
+
+fn with_ts_sdk(dir: &Path, endpoint: &str, records: &Path, concurrency: usize, n: usize) -> SdkRun {
+    let output = Command::new("node")
+        .arg(dir.join("upsert.mjs"))
+        .args(["--endpoint", endpoint, "--api-key", KEY, "--input"])
+        .arg(records)
+        .args(["--concurrency", &concurrency.to_string()])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the TypeScript SDK run failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the SDK's figures");
+    assert_eq!(line["ok"], n, "the TypeScript SDK failed upserts: {line}");
+    SdkRun {
+        version: line["sdk"].as_str().unwrap_or("?").to_owned(),
+        wall: line["wall_s"].as_f64().expect("wall_s"),
+        cpu: line["loop_cpu_s"].as_f64().expect("loop_cpu_s"),
+        process_cpu: line["process_cpu_s"].as_f64().expect("process_cpu_s"),
+        peak_rss_bytes: line["max_rss_bytes"].as_u64().expect("max_rss_bytes"),
+    }
+}
+
+/// CPU per upsert of Plain's TypeScript SDK 5.12.1 on Node 20, the figure the goal was set by.
+const TS_SDK_CPU_PER_UPSERT: f64 = 0.0022;
+
+fn throughput(options: &Options, report: &mut Report) {
+    let n = options.records.unwrap_or(options.pick(5000, 40));
+    let runs = options.runs(5);
+    let sdk = options.bench.then(ts_sdk_dir).flatten().zip(plain_schema());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut server = match &sdk {
+        Some((_, schema)) => Server::start(&["--schema", &schema.to_string_lossy()]),
+        None => Server::start(&[]),
+    };
+    report.section(
+        &format!(
+            "Unthrottled: {n} upserts per run, median of {runs} runs (client CPU only; the \
+             server is its own process)"
+        ),
+        "| concurrency | client | records/s | CPU s per 1,000 upserts | of it in the kernel | \
+         CPU vs bare reqwest | CPU vs TS SDK (2.2 ms) | CPU vs TS SDK measured here |",
+    );
+    let levels = options
+        .concurrency
+        .clone()
+        .unwrap_or_else(|| vec![1, 8, 64]);
+    for concurrency in levels {
+        let mut ours = Vec::new();
+        let mut bare = Vec::new();
+        for run in 0..runs {
+            let inputs = |who: &str| -> Vec<UpsertCustomerInput> {
+                let tag = format!("tp{concurrency}-{run}-{who}");
+                (0..n).map(|i| input(&tag, i)).collect()
+            };
+            let crate_inputs = inputs("crate");
+            let bodies: Vec<Vec<u8>> = inputs("reqwest")
+                .into_iter()
+                .map(|i| serde_json::to_vec(&upsert_customer_request(i)).expect("a body"))
+                .collect();
+            // Alternate which goes first, so that neither always meets a warmer server.
+            if run % 2 == 0 {
+                ours.push(with_crate(
+                    &runtime,
+                    &server.endpoint,
+                    crate_inputs,
+                    concurrency,
+                ));
+                bare.push(with_reqwest(
+                    &runtime,
+                    &server.endpoint,
+                    bodies,
+                    concurrency,
+                ));
+            } else {
+                bare.push(with_reqwest(
+                    &runtime,
+                    &server.endpoint,
+                    bodies,
+                    concurrency,
+                ));
+                ours.push(with_crate(
+                    &runtime,
+                    &server.endpoint,
+                    crate_inputs,
+                    concurrency,
+                ));
+            }
+        }
+        let rate = |m: &[Measured]| median(m.iter().map(|m| m.per_second(n)).collect());
+        let cpu = |m: &[Measured]| median(m.iter().map(|m| m.cpu_per_1000(n)).collect());
+        let kernel = |m: &[Measured]| {
+            median(
+                m.iter()
+                    .map(|m| m.system.as_secs_f64() / m.cpu.as_secs_f64())
+                    .collect(),
+            )
+        };
+        let (our_cpu, bare_cpu) = (cpu(&ours), cpu(&bare));
+        let overhead = our_cpu / bare_cpu - 1.0;
+
+        let measured_sdk = sdk.as_ref().map(|(dir, _)| {
+            let records = scratch(&format!("ts-sdk-{concurrency}.jsonl"));
+            (0..runs.min(3))
+                .map(|run| {
+                    write_records(&records, &format!("ts{concurrency}-{run}"), n);
+                    with_ts_sdk(dir, &server.endpoint, &records, concurrency, n)
+                })
+                .collect::<Vec<SdkRun>>()
+        });
+        let per_1000 = |cpu: f64| cpu * 1000.0 / n as f64;
+        let sdk_loop = measured_sdk
+            .as_ref()
+            .map(|runs| median(runs.iter().map(|r| per_1000(r.cpu)).collect()));
+        let figure = TS_SDK_CPU_PER_UPSERT * 1000.0;
+        report.row(format!(
+            "| {concurrency} | plain-client | {:.0} | {our_cpu:.4} | {:.0}% | {:+.1}% | 1/{:.0} | {} |",
+            rate(&ours),
+            kernel(&ours) * 100.0,
+            overhead * 100.0,
+            figure / our_cpu,
+            sdk_loop.map_or("not measured".to_owned(), |sdk| format!("1/{:.0}", sdk / our_cpu)),
+        ));
+        report.row(format!(
+            "| {concurrency} | bare reqwest | {:.0} | {bare_cpu:.4} | {:.0}% | | 1/{:.0} | {} |",
+            rate(&bare),
+            kernel(&bare) * 100.0,
+            figure / bare_cpu,
+            sdk_loop.map_or(String::new(), |sdk| format!("1/{:.0}", sdk / bare_cpu)),
+        ));
+        if let (Some(runs), Some(sdk_loop)) = (&measured_sdk, sdk_loop) {
+            let rate = median(runs.iter().map(|r| n as f64 / r.wall).collect());
+            let whole = median(runs.iter().map(|r| per_1000(r.process_cpu)).collect());
+            let rss = median(runs.iter().map(|r| r.peak_rss_bytes as f64 / 1e6).collect());
+            report.row(format!(
+                "| {concurrency} | TypeScript SDK {} | {rate:.0} | {sdk_loop:.4} | | | \
+                 whole process: {whole:.4} | peak RSS {rss:.0} MB |",
+                runs[0].version
+            ));
+        }
+        let check = options.bench.then_some(());
+        report.goal(
+            format!(
+                "concurrency {concurrency}: CPU overhead over bare reqwest {:+.1}% ≤ 30%",
+                overhead * 100.0
+            ),
+            check.map(|()| overhead <= 0.30),
+        );
+        report.goal(
+            format!(
+                "concurrency {concurrency}: CPU per upsert {:.3} ms ≤ 1/20 of the TypeScript \
+                 SDK's 2.2 ms (1/{:.0}; 1/{} of its upserts' CPU measured in this run)",
+                our_cpu,
+                figure / our_cpu,
+                sdk_loop.map_or("?".to_owned(), |sdk| format!("{:.0}", sdk / our_cpu)),
+            ),
+            check.map(|()| our_cpu * 20.0 <= figure),
+        );
+    }
+    if options.bench && sdk.is_none() {
+        eprintln!(
+            "sync bench: benches/ts-sdk is not installed (npm ci --prefix benches/ts-sdk) or \
+             ../shared/plain/schema.graphql is missing: the TypeScript SDK was not measured"
+        );
+    }
+    server.stop();
+}
+
+fn memory(options: &Options, report: &mut Report) {
+    let (small, large) = options.pick((10_000, 1_000_000), (200, 2000));
+    let large = options.records.unwrap_or(large);
+    let runs = options.runs(3);
+    let concurrency = 8;
+    report.section(
+        &format!(
+            "Memory: peak RSS of `plain sync-customers` (concurrency {concurrency}), median of \
+             {runs} runs"
+        ),
+        "| records | input file (MB) | time (s) | records/s | peak RSS (MB) | CPU s |",
+    );
+    let mut peaks = Vec::new();
+    for n in [small, large] {
+        let records = scratch(&format!("memory-{n}.jsonl"));
+        write_records(&records, "mem", n);
+        let size = std::fs::metadata(&records).expect("the records file").len();
+        let mut measured = Vec::new();
+        for _ in 0..runs {
+            // A new server each run: every record is created, never a no-op.
+            let mut server = Server::start(&[]);
+            measured.push(sync(&server, &records, concurrency, n));
+            server.stop();
+        }
+        let wall = median(measured.iter().map(|r| r.wall.as_secs_f64()).collect());
+        let cpu = median(measured.iter().map(|r| r.cpu.as_secs_f64()).collect());
+        let peak = median(
+            measured
+                .iter()
+                .map(|r| r.peak_rss_bytes as f64 / 1e6)
+                .collect(),
+        );
+        report.row(format!(
+            "| {n} | {:.0} | {wall:.1} | {:.0} | {peak:.1} | {cpu:.1} |",
+            size as f64 / 1e6,
+            n as f64 / wall
+        ));
+        peaks.push(peak);
+        let _ = std::fs::remove_file(records.with_extension("results.jsonl"));
+    }
+    let (small_peak, large_peak) = (peaks[0], peaks[1]);
+    let check = options.bench.then_some(());
+    report.goal(
+        format!("memory: peak RSS for {large} records {large_peak:.1} MB < 64 MB"),
+        check.map(|()| large_peak < 64.0),
+    );
+    report.goal(
+        format!(
+            "memory: peak RSS for {large} records within 10% of {small} records ({:+.1}%)",
+            (large_peak / small_peak - 1.0) * 100.0
+        ),
+        check.map(|()| large_peak <= small_peak * 1.10),
+    );
+}
