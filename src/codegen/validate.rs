@@ -414,6 +414,14 @@ pub fn check_operation(schema: &Schema, text: &str) -> Result<OperationInfo, Str
     let document = q::parse_query::<String>(text)
         .map_err(|e| format!("the operation does not parse: {e}"))?
         .into_static();
+    check_document(schema, &document)
+}
+
+/// Checks every operation and fragment of a parsed document against `schema`.
+pub fn check_document(
+    schema: &Schema,
+    document: &q::Document<'static, String>,
+) -> Result<OperationInfo, String> {
     let mut fragments = BTreeMap::new();
     let mut info_fragments = BTreeMap::new();
     let mut operations = Vec::new();

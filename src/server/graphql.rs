@@ -134,7 +134,7 @@ pub fn execute(
             )
         })?
         .into_static();
-    validate::check_operation(schema, &request.query)
+    validate::check_document(schema, &document)
         .map_err(|e| RequestFailure::new(400, "GRAPHQL_VALIDATION_FAILED", e))?;
     let operation = select_operation(&document, request.operation_name.as_deref())?;
     let variables = coerce_variables(schema, operation, request.variables.unwrap_or_default())?;
