@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -13,6 +13,12 @@ use crate::error::{Error, RequestError, Result};
 
 /// The header Plain's gateway puts its request id in.
 pub const REQUEST_ID_HEADER: &str = "apigw-requestid";
+
+// Named once: looking a header up by a `&str` parses the name on every call.
+static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+static RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// What the headers of an answer say, apart from the body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,20 +38,20 @@ pub struct ResponseMeta {
 impl ResponseMeta {
     /// Reads the headers Plain sends with every answer.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let text = |name: &str| {
+        let text = |name: &HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
+        let number = |name: &HeaderName| text(name).and_then(|v| v.parse::<u64>().ok());
         Self {
-            request_id: text(REQUEST_ID_HEADER).map(str::to_owned),
-            rate_limit: number("x-ratelimit-limit"),
-            rate_limit_remaining: number("x-ratelimit-remaining"),
-            rate_limit_reset: text("x-ratelimit-reset").and_then(crate::time::parse_rfc3339_utc),
-            retry_after: number("retry-after").map(Duration::from_secs),
+            request_id: text(&REQUEST_ID).map(str::to_owned),
+            rate_limit: number(&RATE_LIMIT),
+            rate_limit_remaining: number(&RATE_LIMIT_REMAINING),
+            rate_limit_reset: text(&RATE_LIMIT_RESET).and_then(crate::time::parse_rfc3339_utc),
+            retry_after: number(&RETRY_AFTER).map(Duration::from_secs),
         }
     }
 }
@@ -169,7 +175,12 @@ pub fn decode<T: DeserializeOwned>(status: u16, meta: &ResponseMeta, body: &[u8]
         excerpt: excerpt(body),
         request_id: meta.request_id.clone(),
     };
-    let envelope: Envelope<T> = serde_json::from_slice(body).map_err(|e| {
+    // Checked for UTF-8 once as a whole, rather than string by string.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    let envelope: Envelope<T> = parsed.map_err(|e| {
         if errors_of(body).is_empty() {
             decode_error(format!("not a GraphQL answer of the expected shape ({e})"))
         } else {
