@@ -124,7 +124,9 @@ impl PlainClient {
             .map(move |(index, input)| {
                 let client = client.clone();
                 // A task per request: dropping the stream does not cut a request off midway.
-                let task = tokio::spawn(async move { client.upsert_customer(input).await });
+                // Boxed first, so that spawning moves a pointer, not the whole request's state.
+                let task =
+                    tokio::spawn(Box::pin(async move { client.upsert_customer(input).await }));
                 async move {
                     let result = match task.await {
                         Ok(result) => result,
