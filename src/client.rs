@@ -3,13 +3,16 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use graphql_client::{GraphQLQuery, QueryBody};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::Url;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
+use crate::deadline::Timers;
 use crate::error::{Error, Result, TransportErrorKind};
 use crate::generated::{upsert_customer, UpsertCustomer};
 use crate::input::UpsertCustomerInput;
@@ -64,6 +67,8 @@ struct Inner {
     retry: RetryPolicy,
     /// Plain's rate-limit budget, shared by every clone of this client.
     pacer: Pacer,
+    /// Timers for the timeout, kept from one request to the next.
+    timers: Timers,
     counters: Counters,
 }
 
@@ -203,6 +208,7 @@ impl PlainClientBuilder {
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 retry: self.retry.unwrap_or_default(),
                 pacer: Pacer::default(),
+                timers: Timers::default(),
                 counters: Counters::default(),
             }),
         })
@@ -306,15 +312,13 @@ impl PlainClient {
     }
 
     /// Sends one GraphQL request, with retries, and turns its `data` into `T` with `finish`.
-    async fn execute<Q: GraphQLQuery, T>(
+    async fn execute<Q: Operation, T>(
         &self,
         body: &QueryBody<Q::Variables>,
         idempotency: Idempotency,
         finish: impl Fn(Q::ResponseData, &ResponseMeta) -> Result<T>,
     ) -> Result<T> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
-            message: format!("the request cannot be encoded as JSON: {e}"),
-        })?;
+        let bytes = encode::<Q>(body)?;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -370,7 +374,7 @@ impl PlainClient {
     /// One attempt: wait for the rate-limit budget, send, decode.
     async fn send_once<Q: GraphQLQuery>(
         &self,
-        bytes: &[u8],
+        bytes: &bytes::Bytes,
         span: &tracing::Span,
     ) -> Result<(Q::ResponseData, ResponseMeta)> {
         let inner = &self.inner;
@@ -383,37 +387,48 @@ impl PlainClient {
         }
         let sent = Instant::now();
         inner.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        let transport = |e: reqwest::Error| {
+        let transport = |kind: TransportErrorKind, source: Option<reqwest::Error>| {
             inner.pacer.observe(None);
             Error::Transport {
-                kind: if e.is_timeout() {
-                    TransportErrorKind::Timeout
-                } else if e.is_connect() {
-                    TransportErrorKind::Connect
-                } else {
-                    TransportErrorKind::Other
-                },
+                kind,
                 endpoint: inner.endpoint.to_string(),
-                source: e.without_url(),
+                source: source.map(reqwest::Error::without_url),
             }
         };
-        let response = inner
-            .http
-            .post(inner.endpoint.clone())
-            .header(AUTHORIZATION, inner.authorization.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(USER_AGENT, inner.user_agent.clone())
-            .timeout(inner.timeout)
-            .body(bytes.to_vec())
-            .send()
+        let reqwest_error = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
+                TransportErrorKind::Timeout
+            } else if e.is_connect() {
+                TransportErrorKind::Connect
+            } else {
+                TransportErrorKind::Other
+            };
+            transport(kind, Some(e))
+        };
+        let exchange = async {
+            let response = inner
+                .http
+                .post(inner.endpoint.clone())
+                .header(AUTHORIZATION, inner.authorization.clone())
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .header(USER_AGENT, inner.user_agent.clone())
+                .body(bytes.clone())
+                .send()
+                .await
+                .map_err(reqwest_error)?;
+            let status = response.status().as_u16();
+            let meta = ResponseMeta::from_headers(response.headers());
+            let body = response.bytes().await.map_err(reqwest_error)?;
+            Ok::<_, Error>((status, meta, body))
+        };
+        let (status, meta, body) = inner
+            .timers
+            .within(inner.timeout, exchange)
             .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
+            .ok_or_else(|| transport(TransportErrorKind::Timeout, None))??;
         if status == 429 {
             inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
-        let meta = ResponseMeta::from_headers(response.headers());
-        let body = response.bytes().await.map_err(transport)?;
         inner.pacer.observe(Some(&meta));
         span.record("status", status);
         span.record("latency_ms", sent.elapsed().as_millis() as u64);
@@ -442,7 +457,97 @@ fn surely_not_sent(error: &Error) -> bool {
     )
 }
 
+/// An operation whose document is JSON-escaped once, not for every request that sends it.
+pub(crate) trait Operation: GraphQLQuery {
+    /// The operation's document.
+    const QUERY: &'static str;
+
+    /// The document as a JSON string, quotes and escapes included.
+    fn escaped_query() -> &'static RawValue;
+}
+
+impl Operation for UpsertCustomer {
+    const QUERY: &'static str = upsert_customer::QUERY;
+
+    fn escaped_query() -> &'static RawValue {
+        static QUERY: OnceLock<Box<RawValue>> = OnceLock::new();
+        QUERY.get_or_init(|| escape(upsert_customer::QUERY))
+    }
+}
+
+fn escape(query: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(query).expect("a string is always valid JSON")
+}
+
+/// A [`QueryBody`] with its document already escaped: the same fields in the same order, so
+/// the same bytes as serializing the `QueryBody` itself.
+#[derive(Serialize)]
+struct WireBody<'a, V> {
+    variables: &'a V,
+    query: &'a RawValue,
+    #[serde(rename = "operationName")]
+    operation_name: &'a str,
+}
+
+/// The bytes a request sends: exactly `serde_json::to_vec(body)`, without escaping the
+/// document again.
+pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<bytes::Bytes> {
+    // A body built by hand around another document is escaped as it is.
+    let fresh;
+    let query = if body.query == Q::QUERY {
+        Q::escaped_query()
+    } else {
+        fresh = escape(body.query);
+        &fresh
+    };
+    let wire = WireBody {
+        variables: &body.variables,
+        query,
+        operation_name: body.operation_name,
+    };
+    let mut out = Vec::with_capacity(query.get().len() + 512);
+    serde_json::to_writer(&mut out, &wire).map_err(|e| Error::InvalidInput {
+        message: format!("the request cannot be encoded as JSON: {e}"),
+    })?;
+    Ok(out.into())
+}
+
 /// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.
 pub(crate) fn request_body(input: UpsertCustomerInput) -> QueryBody<upsert_customer::Variables> {
     UpsertCustomer::build_query(upsert_customer::Variables { input })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::input::{CustomerIdentifier, EmailAddress, OnCreate, OnUpdate};
+
+    fn input(name: &str, email: &str) -> UpsertCustomerInput {
+        UpsertCustomerInput::new(
+            CustomerIdentifier::email(email),
+            OnCreate::new(name, EmailAddress::unverified(email)).short_name(name),
+        )
+        .on_update(OnUpdate::new().full_name(name))
+    }
+
+    proptest! {
+        #[test]
+        fn the_sent_bytes_are_those_of_the_query_body(name in any::<String>(), email in any::<String>()) {
+            let body = request_body(input(&name, &email));
+            let sent = encode::<UpsertCustomer>(&body).unwrap();
+            prop_assert_eq!(&sent[..], &serde_json::to_vec(&body).unwrap()[..]);
+        }
+    }
+
+    #[test]
+    fn a_body_around_another_document_sends_that_document() {
+        let mut body = request_body(input("Ada \"Lovelace\"\n", "ada@example.com"));
+        body.query = "mutation other {\n  \"quoted\" \\ \u{1}\n}";
+        let sent = encode::<UpsertCustomer>(&body).unwrap();
+        assert_eq!(&sent[..], &serde_json::to_vec(&body).unwrap()[..]);
+        let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+        assert_eq!(sent["query"], body.query);
+    }
 }

@@ -108,9 +108,9 @@ pub enum Error {
         kind: TransportErrorKind,
         /// The endpoint the request went to.
         endpoint: String,
-        /// The underlying error.
+        /// The HTTP client's error; `None` when the client's own timeout ended the request.
         #[source]
-        source: reqwest::Error,
+        source: Option<reqwest::Error>,
     },
 
     /// The answer was not what Plain's API answers (not JSON, or not the expected shape).

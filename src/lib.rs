@@ -27,6 +27,7 @@
 
 pub mod bulk;
 pub mod client;
+mod deadline;
 pub mod error;
 mod generated;
 pub mod input;
