@@ -644,36 +644,112 @@ fn with_ts_sdk(dir: &Path, endpoint: &str, records: &Path, concurrency: usize, n
 /// CPU per upsert of Plain's TypeScript SDK 5.12.1 on Node 20, the figure the goal was set by.
 const TS_SDK_CPU_PER_UPSERT: f64 = 0.0022;
 
+/// The quartiles of a list: its lower and upper middle values.
+fn quartiles(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let half = values.len() / 2;
+    let upper = values.len() - half;
+    (
+        median(values[..half.max(1)].to_vec()),
+        median(values[upper.min(values.len() - 1)..].to_vec()),
+    )
+}
+
+/// The CPUs this thread may run on.
+fn affinity() -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the call fills it for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        set
+    }
+}
+
+fn set_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: `set` is a valid cpu_set_t; the call only changes the calling thread's CPUs.
+    unsafe {
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+    }
+}
+
+/// A set of one CPU.
+fn only(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: CPU_SET writes one bit of a zeroed set; `cpu` is below the machine's count.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    }
+}
+
+/// The two CPUs the client and the server are kept on, when this thread may use two or more.
+fn two_cpus() -> Option<(usize, usize)> {
+    let set = affinity();
+    // SAFETY: CPU_ISSET reads one bit of a valid set.
+    let mut cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) });
+    Some((cpus.next()?, cpus.next()?))
+}
+
+/// Starts `plain serve` on one CPU and keeps this thread (the client's) on another, so that
+/// neither moves between CPUs nor shares one with the other while it is measured: measured
+/// unpinned, the same run's CPU figures moved by 15 points from one run to the next.
+/// Returns the server and this thread's CPUs before, to restore when done.
+fn pinned_server(extra: &[&str]) -> (Server, libc::cpu_set_t, String) {
+    let before = affinity();
+    let Some((client_cpu, server_cpu)) = two_cpus() else {
+        return (
+            Server::start(extra),
+            before,
+            "not pinned: one CPU".to_owned(),
+        );
+    };
+    // A child starts with the CPUs of the thread that started it.
+    set_affinity(&only(server_cpu));
+    let server = Server::start(extra);
+    set_affinity(&only(client_cpu));
+    (
+        server,
+        before,
+        format!("client on CPU {client_cpu}, server on CPU {server_cpu}"),
+    )
+}
+
 fn throughput(options: &Options, report: &mut Report) {
-    let n = options.records.unwrap_or(options.pick(5000, 40));
-    let runs = options.runs(5);
+    let n = options.records.unwrap_or(options.pick(2000, 40));
+    let rounds = options.runs(21);
     let sdk = options.bench.then(ts_sdk_dir).flatten().zip(plain_schema());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let mut server = match &sdk {
-        Some((_, schema)) => Server::start(&["--schema", &schema.to_string_lossy()]),
-        None => Server::start(&[]),
+    let extra: Vec<String> = match &sdk {
+        Some((_, schema)) => vec!["--schema".to_owned(), schema.to_string_lossy().into_owned()],
+        None => Vec::new(),
     };
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     report.section(
         &format!(
-            "Unthrottled: {n} upserts per run, median of {runs} runs (client CPU only; the \
-             server is its own process)"
+            "Unthrottled: {rounds} rounds of {n} upserts by each Rust client, medians (client CPU \
+             only; the server is its own process)"
         ),
         "| concurrency | client | records/s | CPU s per 1,000 upserts | of it in the kernel | \
-         CPU vs bare reqwest | CPU vs TS SDK (2.2 ms) | CPU vs TS SDK measured here |",
+         CPU vs bare reqwest, round by round (middle half) | CPU vs TS SDK (2.2 ms) | CPU vs \
+         TS SDK measured here |",
     );
     let levels = options
         .concurrency
         .clone()
         .unwrap_or_else(|| vec![1, 8, 64]);
+    let mut placement = String::new();
     for concurrency in levels {
+        // A fresh server for each level, so that no level meets a fuller store than another.
+        let (mut server, before, pinned) = pinned_server(&extra);
+        placement = pinned;
         let mut ours = Vec::new();
         let mut bare = Vec::new();
-        for run in 0..runs {
+        for round in 0..rounds {
             let inputs = |who: &str| -> Vec<UpsertCustomerInput> {
-                let tag = format!("tp{concurrency}-{run}-{who}");
+                let tag = format!("tp{concurrency}-{round}-{who}");
                 (0..n).map(|i| input(&tag, i)).collect()
             };
             let crate_inputs = inputs("crate");
@@ -682,32 +758,14 @@ fn throughput(options: &Options, report: &mut Report) {
                 .map(|i| serde_json::to_vec(&upsert_customer_request(i)).expect("a body"))
                 .collect();
             // Alternate which goes first, so that neither always meets a warmer server.
-            if run % 2 == 0 {
-                ours.push(with_crate(
-                    &runtime,
-                    &server.endpoint,
-                    crate_inputs,
-                    concurrency,
-                ));
-                bare.push(with_reqwest(
-                    &runtime,
-                    &server.endpoint,
-                    bodies,
-                    concurrency,
-                ));
+            let crate_run = || with_crate(&runtime, &server.endpoint, crate_inputs, concurrency);
+            let bare_run = || with_reqwest(&runtime, &server.endpoint, bodies, concurrency);
+            if round % 2 == 0 {
+                ours.push(crate_run());
+                bare.push(bare_run());
             } else {
-                bare.push(with_reqwest(
-                    &runtime,
-                    &server.endpoint,
-                    bodies,
-                    concurrency,
-                ));
-                ours.push(with_crate(
-                    &runtime,
-                    &server.endpoint,
-                    crate_inputs,
-                    concurrency,
-                ));
+                bare.push(bare_run());
+                ours.push(crate_run());
             }
         }
         let rate = |m: &[Measured]| median(m.iter().map(|m| m.per_second(n)).collect());
@@ -720,29 +778,46 @@ fn throughput(options: &Options, report: &mut Report) {
             )
         };
         let (our_cpu, bare_cpu) = (cpu(&ours), cpu(&bare));
-        let overhead = our_cpu / bare_cpu - 1.0;
+        // Each round's two runs meet the same server at the same moment: their ratio is far
+        // steadier than the ratio of two medians taken apart.
+        let ratios: Vec<f64> = ours
+            .iter()
+            .zip(&bare)
+            .map(|(o, b)| o.cpu.as_secs_f64() / b.cpu.as_secs_f64())
+            .collect();
+        let overhead = median(ratios.clone()) - 1.0;
+        let (low, high) = quartiles(ratios);
 
         let measured_sdk = sdk.as_ref().map(|(dir, _)| {
             let records = scratch(&format!("ts-sdk-{concurrency}.jsonl"));
-            (0..runs.min(3))
+            (0..3)
                 .map(|run| {
                     write_records(&records, &format!("ts{concurrency}-{run}"), n);
                     with_ts_sdk(dir, &server.endpoint, &records, concurrency, n)
                 })
                 .collect::<Vec<SdkRun>>()
         });
+        server.stop();
+        set_affinity(&before);
         let per_1000 = |cpu: f64| cpu * 1000.0 / n as f64;
         let sdk_loop = measured_sdk
             .as_ref()
             .map(|runs| median(runs.iter().map(|r| per_1000(r.cpu)).collect()));
         let figure = TS_SDK_CPU_PER_UPSERT * 1000.0;
         report.row(format!(
-            "| {concurrency} | plain-client | {:.0} | {our_cpu:.4} | {:.0}% | {:+.1}% | 1/{:.0} | {} |",
+            "| {concurrency} | plain-client | {:.0} | {our_cpu:.4} | {:.0}% | {:+.1}% ({:+.0}% to \
+             {:+.0}%; of the medians: {:+.1}%) | 1/{:.0} | {} |",
             rate(&ours),
             kernel(&ours) * 100.0,
             overhead * 100.0,
+            (low - 1.0) * 100.0,
+            (high - 1.0) * 100.0,
+            (our_cpu / bare_cpu - 1.0) * 100.0,
             figure / our_cpu,
-            sdk_loop.map_or("not measured".to_owned(), |sdk| format!("1/{:.0}", sdk / our_cpu)),
+            sdk_loop.map_or("not measured".to_owned(), |sdk| format!(
+                "1/{:.0}",
+                sdk / our_cpu
+            )),
         ));
         report.row(format!(
             "| {concurrency} | bare reqwest | {:.0} | {bare_cpu:.4} | {:.0}% | | 1/{:.0} | {} |",
@@ -764,7 +839,8 @@ fn throughput(options: &Options, report: &mut Report) {
         let check = options.bench.then_some(());
         report.goal(
             format!(
-                "concurrency {concurrency}: CPU overhead over bare reqwest {:+.1}% ≤ 30%",
+                "concurrency {concurrency}: CPU overhead over bare reqwest {:+.1}% ≤ 30% (median \
+                 of {rounds} rounds)",
                 overhead * 100.0
             ),
             check.map(|()| overhead <= 0.30),
@@ -780,13 +856,13 @@ fn throughput(options: &Options, report: &mut Report) {
             check.map(|()| our_cpu * 20.0 <= figure),
         );
     }
+    report.row(format!("\nPlacement: {placement}."));
     if options.bench && sdk.is_none() {
         eprintln!(
             "sync bench: benches/ts-sdk is not installed (npm ci --prefix benches/ts-sdk) or \
              ../shared/plain/schema.graphql is missing: the TypeScript SDK was not measured"
         );
     }
-    server.stop();
 }
 
 fn memory(options: &Options, report: &mut Report) {
