@@ -318,7 +318,7 @@ impl PlainClient {
         idempotency: Idempotency,
         finish: impl Fn(Q::ResponseData, &ResponseMeta) -> Result<T>,
     ) -> Result<T> {
-        let bytes = encode::<Q>(body)?;
+        let bytes = bytes::Bytes::from(encode::<Q>(body)?);
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -491,7 +491,7 @@ struct WireBody<'a, V> {
 
 /// The bytes a request sends: exactly `serde_json::to_vec(body)`, without escaping the
 /// document again.
-pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<bytes::Bytes> {
+pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<Vec<u8>> {
     // A body built by hand around another document is escaped as it is.
     let fresh;
     let query = if body.query == Q::QUERY {
@@ -509,7 +509,7 @@ pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<byt
     serde_json::to_writer(&mut out, &wire).map_err(|e| Error::InvalidInput {
         message: format!("the request cannot be encoded as JSON: {e}"),
     })?;
-    Ok(out.into())
+    Ok(out)
 }
 
 /// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.

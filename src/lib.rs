@@ -99,6 +99,13 @@ pub fn upsert_customer_request(
     client::request_body(input)
 }
 
+/// The exact bytes [`PlainClient::upsert_customer`] sends for `input`: those of serializing
+/// [`upsert_customer_request`] with `serde_json`, built as the client builds them (the
+/// operation's document escaped once per process, not per request).
+pub fn upsert_customer_body(input: UpsertCustomerInput) -> Result<Vec<u8>> {
+    client::encode::<generated::UpsertCustomer>(&client::request_body(input))
+}
+
 /// Decodes an answer to the `upsertCustomer` request exactly as [`PlainClient::upsert_customer`]
 /// does: status first, then Plain's `errors`, then the mutation's own `error`.
 ///

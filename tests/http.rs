@@ -79,6 +79,10 @@ async fn sends_the_key_json_and_user_agent_and_the_exact_body() {
     // The body is byte for byte what the dry run gives.
     let expected = serde_json::to_vec(&upsert_customer_request(input())).unwrap();
     assert_eq!(request.raw_body, expected);
+    assert_eq!(
+        request.raw_body,
+        plain_client::upsert_customer_body(input()).unwrap()
+    );
 }
 
 #[tokio::test]
