@@ -177,6 +177,15 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
 /// The requests a local server started by the command line remembers: it can serve millions.
 const LOCAL_LOG_LIMIT: usize = 1000;
 
+/// The local server that `--local` runs against.
+async fn start_local() -> Result<LocalServer, Failure> {
+    LocalServer::builder()
+        .request_log_limit(LOCAL_LOG_LIMIT)
+        .start()
+        .await
+        .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -245,11 +254,7 @@ fn upsert_customer(
     let runtime = runtime()?;
     if local {
         runtime.block_on(async {
-            let server = LocalServer::builder()
-                .request_log_limit(LOCAL_LOG_LIMIT)
-                .start()
-                .await
-                .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
+            let server = start_local().await?;
             upsert_all(&server.client()?, inputs).await
         })?;
         return Ok(ExitCode::SUCCESS);
@@ -379,12 +384,7 @@ fn sync_customers(
         .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))?;
     let summary = runtime.block_on(async {
         let server = if local {
-            let server = LocalServer::builder()
-                .request_log_limit(LOCAL_LOG_LIMIT)
-                .start()
-                .await
-                .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))?;
-            Some(server)
+            Some(start_local().await?)
         } else {
             None
         };
