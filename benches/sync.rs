@@ -646,15 +646,14 @@ fn with_ts_sdk(dir: &Path, endpoint: &str, records: &Path, concurrency: usize, n
 /// CPU per upsert of Plain's TypeScript SDK 5.12.1 on Node 20, the figure the goal was set by.
 const TS_SDK_CPU_PER_UPSERT: f64 = 0.0022;
 
-/// The quartiles of a list: its lower and upper middle values.
+/// The quartiles of a list: the medians of its lower and upper halves (each with the middle
+/// value when the count is odd).
 fn quartiles(mut values: Vec<f64>) -> (f64, f64) {
     values.sort_by(f64::total_cmp);
-    let half = values.len() / 2;
-    let upper = values.len() - half;
-    (
-        median(values[..half.max(1)].to_vec()),
-        median(values[upper.min(values.len() - 1)..].to_vec()),
-    )
+    let half = values.len().div_ceil(2);
+    let upper = values[values.len() - half..].to_vec();
+    values.truncate(half);
+    (median(values), median(upper))
 }
 
 /// The CPUs this thread may run on.
