@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use graphql_client::{GraphQLQuery, QueryBody};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -16,8 +16,9 @@ use crate::deadline::Timers;
 use crate::error::{Error, Result, TransportErrorKind};
 use crate::generated::{upsert_customer, UpsertCustomer};
 use crate::input::UpsertCustomerInput;
+use crate::redact;
 use crate::response::{decode, ResponseMeta};
-use crate::retry::{Idempotency, Pacer, RetryPolicy};
+use crate::retry::{Idempotency, Pacer, RateLimitBudget, RetryPolicy};
 use crate::UpsertedCustomer;
 use tracing::Instrument;
 
@@ -35,6 +36,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer body the client reads by default: 4 MiB. Plain's answer to an upsert
+/// is about a kilobyte; a larger body is a fault (of a proxy, say), not an answer.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 const DEFAULT_USER_AGENT: &str = concat!("plain-client-rust/", env!("CARGO_PKG_VERSION"));
 
@@ -62,6 +67,9 @@ struct Inner {
     endpoint: Url,
     /// `Bearer <key>`, marked sensitive so that it is never printed.
     authorization: HeaderValue,
+    /// The key itself, to replace wherever an answer echoes it.
+    secret: ApiKey,
+    max_response_bytes: usize,
     user_agent: HeaderValue,
     timeout: Duration,
     retry: RetryPolicy,
@@ -104,6 +112,7 @@ pub struct PlainClientBuilder {
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
     retry: Option<RetryPolicy>,
+    max_response_bytes: Option<usize>,
 }
 
 impl PlainClientBuilder {
@@ -153,6 +162,15 @@ impl PlainClientBuilder {
         self
     }
 
+    /// The largest answer body the client reads (default [`DEFAULT_MAX_RESPONSE_BYTES`],
+    /// 4 MiB). A longer answer, whether its length is announced or found while reading it,
+    /// ends the attempt with [`Error::ResponseTooLarge`], which is not retried; memory never
+    /// follows what a server sends.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = Some(limit);
+        self
+    }
+
     /// Allows an `http://` endpoint that is not on a loopback address. The API key would
     /// travel unencrypted: only for trusted networks.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
@@ -178,6 +196,7 @@ impl PlainClientBuilder {
             config("the API key contains characters that cannot be sent in a header".to_owned())
         })?;
         authorization.set_sensitive(true);
+        let secret = ApiKey(key.to_owned());
 
         let endpoint = parse_endpoint(
             self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
@@ -204,6 +223,10 @@ impl PlainClientBuilder {
                 http,
                 endpoint,
                 authorization,
+                secret,
+                max_response_bytes: self
+                    .max_response_bytes
+                    .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
                 user_agent,
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 retry: self.retry.unwrap_or_default(),
@@ -215,24 +238,35 @@ impl PlainClientBuilder {
     }
 }
 
-/// Parses the endpoint, refusing plain `http://` except on loopback addresses.
+/// Parses the endpoint, refusing plain `http://` except on loopback addresses, and a user
+/// name or password in it (which would be sent as a second `Authorization` and shown in
+/// errors). The URL is shown in messages without its user information.
 fn parse_endpoint(endpoint: &str, allow_insecure_http: bool) -> Result<Url> {
+    let shown = crate::redact::url_for_display(endpoint);
     let url = Url::parse(endpoint).map_err(|e| Error::Config {
         message: format!(
-            "the endpoint {endpoint:?} is not a URL ({e}): use for example {DEFAULT_ENDPOINT}"
+            "the endpoint {shown:?} is not a URL ({e}): use for example {DEFAULT_ENDPOINT}"
         ),
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config {
+            message: format!(
+                "the endpoint {shown} has a user name or password in it: remove it; the API \
+                 key is the only credential Plain takes"
+            ),
+        });
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
         "http" => Err(Error::Config {
             message: format!(
-                "the endpoint {endpoint} is plain http on a non-loopback host, which would send \
+                "the endpoint {shown} is plain http on a non-loopback host, which would send \
                  the API key unencrypted: use https"
             ),
         }),
         other => Err(Error::Config {
-            message: format!("the endpoint {endpoint} has scheme {other:?}: use https"),
+            message: format!("the endpoint {shown} has scheme {other:?}: use https"),
         }),
     }
 }
@@ -306,8 +340,8 @@ impl PlainClient {
     }
 
     /// What the client last heard of Plain's rate-limit budget: requests left in the window
-    /// (less those sent since) and when the window ends.
-    pub fn rate_limit_budget(&self) -> (Option<u64>, Option<SystemTime>) {
+    /// (less those sent since), the limit, when the window ends, and requests in flight.
+    pub fn rate_limit_budget(&self) -> RateLimitBudget {
         self.inner.pacer.snapshot()
     }
 
@@ -333,7 +367,7 @@ impl PlainClient {
                 rate_limit_remaining = tracing::field::Empty,
             );
             let result = self
-                .send_once::<Q>(&bytes, &span)
+                .send_once::<Q>(&bytes, started, &span)
                 .instrument(span.clone())
                 .await
                 .and_then(|(data, meta)| finish(data, &meta));
@@ -375,10 +409,11 @@ impl PlainClient {
     async fn send_once<Q: GraphQLQuery>(
         &self,
         bytes: &bytes::Bytes,
+        started: Instant,
         span: &tracing::Span,
     ) -> Result<(Q::ResponseData, ResponseMeta)> {
         let inner = &self.inner;
-        let paced = inner.pacer.acquire().await;
+        let (permit, paced) = inner.pacer.acquire(inner.retry.hold_limit(started)).await;
         if !paced.is_zero() {
             tracing::debug!(
                 waited_ms = paced.as_millis() as u64,
@@ -387,49 +422,17 @@ impl PlainClient {
         }
         let sent = Instant::now();
         inner.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        let transport = |kind: TransportErrorKind, source: Option<reqwest::Error>| {
-            inner.pacer.observe(None);
-            Error::Transport {
-                kind,
-                endpoint: inner.endpoint.to_string(),
-                source: source.map(reqwest::Error::without_url),
-            }
-        };
-        let reqwest_error = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                TransportErrorKind::Timeout
-            } else if e.is_connect() {
-                TransportErrorKind::Connect
-            } else {
-                TransportErrorKind::Other
-            };
-            transport(kind, Some(e))
-        };
-        let exchange = async {
-            let response = inner
-                .http
-                .post(inner.endpoint.clone())
-                .header(AUTHORIZATION, inner.authorization.clone())
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .header(USER_AGENT, inner.user_agent.clone())
-                .body(bytes.clone())
-                .send()
-                .await
-                .map_err(reqwest_error)?;
-            let status = response.status().as_u16();
-            let meta = ResponseMeta::from_headers(response.headers());
-            let body = response.bytes().await.map_err(reqwest_error)?;
-            Ok::<_, Error>((status, meta, body))
-        };
+        // The permit goes with the exchange: dropped on every path but an answer, it gives
+        // the request's share of the rate-limit budget back.
         let (status, meta, body) = inner
             .timers
-            .within(inner.timeout, exchange)
+            .within(inner.timeout, self.exchange(bytes))
             .await
-            .ok_or_else(|| transport(TransportErrorKind::Timeout, None))??;
+            .unwrap_or_else(|| Err(self.transport(TransportErrorKind::Timeout, None)))?;
+        permit.answered(&meta);
         if status == 429 {
             inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
-        inner.pacer.observe(Some(&meta));
         span.record("status", status);
         span.record("latency_ms", sent.elapsed().as_millis() as u64);
         if let Some(id) = &meta.request_id {
@@ -441,6 +444,75 @@ impl PlainClient {
         tracing::debug!(status, "answered");
         let data = decode::<Q::ResponseData>(status, &meta, &body)?;
         Ok((data, meta))
+    }
+
+    /// Sends the request and reads the answer: its status, headers and at most
+    /// `max_response_bytes` of body, with any echo of the API key replaced.
+    async fn exchange(&self, bytes: &bytes::Bytes) -> Result<(u16, ResponseMeta, bytes::Bytes)> {
+        let inner = &self.inner;
+        let mut response = inner
+            .http
+            .post(inner.endpoint.clone())
+            .header(AUTHORIZATION, inner.authorization.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, inner.user_agent.clone())
+            .body(bytes.clone())
+            .send()
+            .await
+            .map_err(|e| self.reqwest_error(e))?;
+        let status = response.status().as_u16();
+        let mut meta = ResponseMeta::from_headers(response.headers());
+        if let Some(id) = meta.request_id.take() {
+            meta.request_id = Some(redact::secret_in_text(&id, &inner.secret.0));
+        }
+        let limit = inner.max_response_bytes;
+        let too_large = |meta: &ResponseMeta| Error::ResponseTooLarge {
+            status,
+            limit,
+            request_id: meta.request_id.clone(),
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large(&meta));
+        }
+        // Most answers arrive as one chunk, which is kept as it is rather than copied.
+        let mut body = bytes::Bytes::new();
+        let mut joined: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.reqwest_error(e))? {
+            if body.len() + joined.len() + chunk.len() > limit {
+                return Err(too_large(&meta));
+            }
+            if body.is_empty() && joined.is_empty() {
+                body = chunk;
+            } else {
+                if joined.is_empty() {
+                    joined.extend_from_slice(&body);
+                }
+                joined.extend_from_slice(&chunk);
+            }
+        }
+        if !joined.is_empty() {
+            body = joined.into();
+        }
+        Ok((status, meta, redact::secret_in_body(body, &inner.secret.0)))
+    }
+
+    fn transport(&self, kind: TransportErrorKind, source: Option<reqwest::Error>) -> Error {
+        Error::Transport {
+            kind,
+            endpoint: self.inner.endpoint.to_string(),
+            source: source.map(reqwest::Error::without_url),
+        }
+    }
+
+    fn reqwest_error(&self, e: reqwest::Error) -> Error {
+        let kind = if e.is_timeout() {
+            TransportErrorKind::Timeout
+        } else if e.is_connect() {
+            TransportErrorKind::Connect
+        } else {
+            TransportErrorKind::Other
+        };
+        self.transport(kind, Some(e))
     }
 }
 

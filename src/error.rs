@@ -114,7 +114,7 @@ pub enum Error {
     },
 
     /// The answer was not what Plain's API answers (not JSON, or not the expected shape).
-    #[error("Plain's answer (HTTP {status}) could not be read: {reason}; check the endpoint URL (body starts with {excerpt:?}){}", request_id_suffix(.request_id))]
+    #[error("Plain's answer (HTTP {status}) could not be read: {reason}; check the endpoint URL (body starts with \"{excerpt}\"){}", request_id_suffix(.request_id))]
     Decode {
         /// The HTTP status.
         status: u16,
@@ -122,6 +122,19 @@ pub enum Error {
         reason: String,
         /// The start of the body, at most 200 characters.
         excerpt: String,
+        /// Plain's request id.
+        request_id: Option<String>,
+    },
+
+    /// The answer's body was longer than the client reads
+    /// ([`PlainClientBuilder::max_response_bytes`](crate::PlainClientBuilder::max_response_bytes)).
+    /// Not retried: the same request would get the same answer.
+    #[error("Plain's answer (HTTP {status}) is longer than {limit} bytes, the most this client reads: check the endpoint URL, or raise max_response_bytes if such answers are expected{}", request_id_suffix(.request_id))]
+    ResponseTooLarge {
+        /// The HTTP status.
+        status: u16,
+        /// The cap, in bytes.
+        limit: usize,
         /// Plain's request id.
         request_id: Option<String>,
     },
@@ -185,7 +198,8 @@ impl Error {
             | Error::Forbidden { request_id, .. }
             | Error::RateLimited { request_id, .. }
             | Error::Server { request_id, .. }
-            | Error::Decode { request_id, .. } => request_id.as_deref(),
+            | Error::Decode { request_id, .. }
+            | Error::ResponseTooLarge { request_id, .. } => request_id.as_deref(),
             Error::GaveUp { last, .. } => last.request_id(),
             _ => None,
         }

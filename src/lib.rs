@@ -31,6 +31,7 @@ mod deadline;
 pub mod error;
 mod generated;
 pub mod input;
+mod redact;
 pub mod response;
 pub mod retry;
 mod rng;
@@ -49,7 +50,7 @@ pub use input::{
     TenantIdentifier, Update, UpsertCustomerInput,
 };
 pub use response::ResponseMeta;
-pub use retry::RetryPolicy;
+pub use retry::{RateLimitBudget, RetryPolicy};
 
 pub use generated::upsert_customer::{
     CustomerStatus, MutationErrorType, MutationFieldErrorType, Timestamp, UpsertResult,
@@ -124,7 +125,16 @@ fn upserted(
     output: generated::upsert_customer::UpsertCustomerUpsertCustomer,
     meta: &ResponseMeta,
 ) -> Result<UpsertedCustomer> {
-    if let Some(error) = output.error {
+    if let Some(mut error) = output.error {
+        // Plain's words, kept as one line of bounded length.
+        let clean = |text: &mut String| *text = redact::clean(text, redact::MAX_TEXT_CHARS);
+        clean(&mut error.message);
+        clean(&mut error.code);
+        error.fields.truncate(redact::MAX_FIELD_ERRORS);
+        for field in &mut error.fields {
+            clean(&mut field.field);
+            clean(&mut field.message);
+        }
         return Err(Error::MutationRejected {
             error,
             request_id: meta.request_id.clone(),

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{Error, RequestError, Result};
+use crate::redact;
 
 /// The header Plain's gateway puts its request id in.
 pub const REQUEST_ID_HEADER: &str = "apigw-requestid";
@@ -19,6 +20,9 @@ static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 static RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 static RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// The most characters of a request id kept (Plain's are about 20).
+const MAX_REQUEST_ID_CHARS: usize = 100;
 
 /// What the headers of an answer say, apart from the body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +51,7 @@ impl ResponseMeta {
         };
         let number = |name: &HeaderName| text(name).and_then(|v| v.parse::<u64>().ok());
         Self {
-            request_id: text(&REQUEST_ID).map(str::to_owned),
+            request_id: text(&REQUEST_ID).map(|id| redact::clean(id, MAX_REQUEST_ID_CHARS)),
             rate_limit: number(&RATE_LIMIT),
             rate_limit_remaining: number(&RATE_LIMIT_REMAINING),
             rate_limit_reset: text(&RATE_LIMIT_RESET).and_then(crate::time::parse_rfc3339_utc),
@@ -78,24 +82,31 @@ struct ErrorsOnly {
     errors: Option<Vec<WireError>>,
 }
 
+/// The most errors of one answer that are kept.
+const MAX_ERRORS: usize = 20;
+
 fn request_errors(errors: Vec<WireError>) -> Vec<RequestError> {
     errors
         .into_iter()
+        .take(MAX_ERRORS)
         .map(|e| RequestError {
-            message: e.message.unwrap_or_default(),
-            code: e.extensions.and_then(|x| x.code),
+            message: clean(&e.message.unwrap_or_default()),
+            code: e.extensions.and_then(|x| x.code).map(|code| clean(&code)),
         })
         .collect()
 }
 
-/// At most 200 characters of the body, cut on a character boundary.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().take(200).collect();
-    if text.chars().nth(200).is_some() {
-        out.push('…');
-    }
-    out
+/// Server text as an error keeps it: control characters escaped, length capped.
+fn clean(text: &str) -> String {
+    redact::clean(text, redact::MAX_TEXT_CHARS)
+}
+
+/// At most 200 characters of the body, cut on a character boundary, control characters
+/// escaped.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    // Enough bytes for 200 characters of any width: a huge body is not decoded whole.
+    let head = &body[..body.len().min(200 * 4 + 4)];
+    redact::clean(&String::from_utf8_lossy(head), 200)
 }
 
 /// The GraphQL errors of a body that may not even be JSON.
@@ -143,7 +154,7 @@ fn classify(status: u16, errors: Vec<RequestError>, meta: &ResponseMeta, body: &
     }
     if status >= 500 {
         let message = if errors.is_empty() {
-            format!("body starts with {:?}", excerpt(body))
+            format!("body starts with \"{}\"", excerpt(body))
         } else {
             first_message(&errors, "no message")
         };
@@ -182,7 +193,9 @@ pub fn decode<T: DeserializeOwned>(status: u16, meta: &ResponseMeta, body: &[u8]
     };
     let envelope: Envelope<T> = parsed.map_err(|e| {
         if errors_of(body).is_empty() {
-            decode_error(format!("not a GraphQL answer of the expected shape ({e})"))
+            decode_error(clean(&format!(
+                "not a GraphQL answer of the expected shape ({e})"
+            )))
         } else {
             classify(status, errors_of(body), meta, body)
         }

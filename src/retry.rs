@@ -19,6 +19,11 @@ use crate::response::ResponseMeta;
 ///
 /// Waits grow exponentially from `base_delay` up to `max_delay`, with full jitter. A 429 waits
 /// until Plain's `x-ratelimit-reset` (or `Retry-After`), capped by `max_delay`.
+///
+/// Holding a request back because the rate-limit budget looks spent is a wait like any other:
+/// one hold lasts at most `max_delay`, and holds and retry waits together stay within
+/// `budget`. After the longest hold the request is sent anyway, so no rate-limit header,
+/// however senseless (a limit of 0, a reset far in the future), can stall a request for longer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -75,6 +80,15 @@ impl RetryPolicy {
     /// The number of attempts at most.
     pub fn attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// How long a request that started at `started` may still be held for Plain's rate limit
+    /// before it is sent: the longest single wait, and no more than its budget has left.
+    pub(crate) fn hold_limit(&self, started: Instant) -> Duration {
+        match self.budget {
+            Some(budget) => self.max_delay.min(budget.saturating_sub(started.elapsed())),
+            None => self.max_delay,
+        }
     }
 
     /// The wait before attempt `attempt + 1` after `error`, or `None` to give up.
@@ -180,6 +194,58 @@ impl Budget {
     fn available(&self) -> Option<u64> {
         self.remaining.map(|r| r.saturating_sub(self.in_flight))
     }
+
+    /// Takes in what an answer's rate-limit headers say. Values that make no sense (a limit
+    /// of 0, more remaining than the limit) are not believed; however long a reset is, the
+    /// hold it causes is bounded by the caller (see [`Pacer::acquire`]).
+    fn take_in(&mut self, meta: &ResponseMeta) {
+        let limit = meta.rate_limit.filter(|&limit| limit > 0);
+        if limit.is_some() {
+            self.limit = limit;
+        }
+        let (Some(remaining), Some(reset)) = (meta.rate_limit_remaining, meta.rate_limit_reset)
+        else {
+            return;
+        };
+        let remaining = self.limit.map_or(remaining, |limit| remaining.min(limit));
+        let known = self.reset_at;
+        if known.is_none_or(|known| reset > known) {
+            // A window not heard of before.
+            self.reset_at = Some(reset);
+            self.rolled_over = false;
+            self.remaining = Some(remaining);
+        } else if known == Some(reset) && !self.rolled_over {
+            let lowest = self.remaining.unwrap_or(remaining).min(remaining);
+            self.remaining = Some(lowest);
+        }
+        // Otherwise the answer is from a window that has passed.
+    }
+}
+
+/// One request's share of the rate-limit budget, taken by [`Pacer::acquire`]. Dropped
+/// without an answer (a failed attempt, or a caller that stopped waiting), it gives the share
+/// back all the same.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Permit {
+    pacer: Pacer,
+    answered: bool,
+}
+
+impl Permit {
+    /// The request was answered with these headers.
+    pub(crate) fn answered(mut self, meta: &ResponseMeta) {
+        self.answered = true;
+        self.pacer.observe(Some(meta));
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.pacer.observe(None);
+        }
+    }
 }
 
 /// What a request waiting for the budget does next.
@@ -200,24 +266,37 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until the budget allows one more request, and takes it.
-    pub(crate) async fn acquire(&self) -> Duration {
-        let mut waited = Duration::ZERO;
+    /// Waits until the budget allows one more request, and takes it: at most `max_hold`,
+    /// after which the request goes out anyway (Plain's own answer, a 429, is authoritative;
+    /// the pacer's estimate is not). The permit gives its share back when it is dropped, so a
+    /// caller that drops the request at any await point leaves the budget as it found it.
+    pub(crate) async fn acquire(&self, max_hold: Duration) -> (Permit, Duration) {
+        let started = tokio::time::Instant::now();
         loop {
             // Made before looking at the budget, so that no answer in between is missed.
             let answered = self.answered.notified();
-            let step = self.try_take(SystemTime::now());
-            match step {
-                Step::Go => return waited,
-                Step::AwaitAnswer => answered.await,
-                Step::AwaitAnswerOrSleep(wait) => {
-                    let started = Instant::now();
-                    let sleep = std::pin::pin!(tokio::time::sleep(wait));
-                    let answered = std::pin::pin!(answered);
-                    futures_util::future::select(answered, sleep).await;
-                    waited += started.elapsed();
-                }
-            }
+            let left = max_hold.saturating_sub(started.elapsed());
+            let step = if left.is_zero() {
+                self.budget().in_flight += 1;
+                Step::Go
+            } else {
+                self.try_take(SystemTime::now())
+            };
+            let wait = match step {
+                Step::Go => return (self.permit(), started.elapsed()),
+                Step::AwaitAnswer => left,
+                Step::AwaitAnswerOrSleep(wait) => wait.min(left),
+            };
+            let sleep = std::pin::pin!(tokio::time::sleep(wait));
+            let answered = std::pin::pin!(answered);
+            futures_util::future::select(answered, sleep).await;
+        }
+    }
+
+    fn permit(&self) -> Permit {
+        Permit {
+            pacer: self.clone(),
+            answered: false,
         }
     }
 
@@ -246,41 +325,45 @@ impl Pacer {
         Step::Go
     }
 
-    /// Takes in what an answer's headers say (or that no answer came).
-    pub(crate) fn observe(&self, meta: Option<&ResponseMeta>) {
+    /// Gives back a request's share: it was answered (with these headers) or never will be.
+    fn observe(&self, meta: Option<&ResponseMeta>) {
         let mut budget = self.budget();
         budget.in_flight = budget.in_flight.saturating_sub(1);
         if let Some(meta) = meta {
             budget.heard = true;
-            if meta.rate_limit.is_some() {
-                budget.limit = meta.rate_limit;
-            }
-            if let (Some(remaining), Some(reset)) =
-                (meta.rate_limit_remaining, meta.rate_limit_reset)
-            {
-                let known = budget.reset_at;
-                if known.is_none_or(|known| reset > known) {
-                    // A window not heard of before.
-                    budget.reset_at = Some(reset);
-                    budget.rolled_over = false;
-                    budget.remaining = Some(remaining);
-                } else if known == Some(reset) && !budget.rolled_over {
-                    let lowest = budget.remaining.unwrap_or(remaining).min(remaining);
-                    budget.remaining = Some(lowest);
-                }
-                // Otherwise the answer is from a window that has passed.
-            }
+            budget.take_in(meta);
         }
         drop(budget);
         self.answered.notify_waiters();
     }
 
-    /// What the client knows of the budget: requests that can go out now and when the
-    /// window ends.
-    pub(crate) fn snapshot(&self) -> (Option<u64>, Option<SystemTime>) {
+    /// What the client knows of the budget.
+    pub(crate) fn snapshot(&self) -> RateLimitBudget {
         let budget = self.budget();
-        (budget.available(), budget.reset_at)
+        RateLimitBudget {
+            available: budget.available(),
+            limit: budget.limit,
+            reset_at: budget.reset_at,
+            in_flight: budget.in_flight,
+        }
     }
+}
+
+/// What a client last heard of Plain's rate-limit budget (see
+/// [`PlainClient::rate_limit_budget`](crate::PlainClient::rate_limit_budget)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitBudget {
+    /// Requests that can go out now: what Plain said the window has left
+    /// (`x-ratelimit-remaining`), less the requests sent since. `None` until Plain has said.
+    pub available: Option<u64>,
+    /// Requests allowed per window (`x-ratelimit-limit`), when Plain has said.
+    pub limit: Option<u64>,
+    /// When the current window ends (`x-ratelimit-reset`), when Plain has said.
+    pub reset_at: Option<SystemTime>,
+    /// Requests sent and not answered yet (a request its caller stopped waiting for is not
+    /// counted).
+    pub in_flight: u64,
 }
 
 #[cfg(test)]
@@ -310,7 +393,8 @@ mod pacer_tests {
         take(&pacer, now, 1);
         assert_eq!(pacer.try_take(now), Step::AwaitAnswer);
         pacer.observe(Some(&answer(49, reset)));
-        assert_eq!(pacer.snapshot(), (Some(49), Some(reset)));
+        let seen = pacer.snapshot();
+        assert_eq!((seen.available, seen.reset_at), (Some(49), Some(reset)));
     }
 
     #[test]
@@ -321,12 +405,12 @@ mod pacer_tests {
         take(&pacer, now, 1);
         pacer.observe(Some(&answer(49, reset)));
         take(&pacer, now, 8);
-        assert_eq!(pacer.snapshot().0, Some(41));
+        assert_eq!(pacer.snapshot().available, Some(41));
         // Plain counted the eight as 48 down to 41; the last counted is read first.
         for remaining in [41, 48, 47, 46, 45, 44, 43, 42] {
             pacer.observe(Some(&answer(remaining, reset)));
         }
-        assert_eq!(pacer.snapshot().0, Some(41));
+        assert_eq!(pacer.snapshot().available, Some(41));
         // Meanwhile, the count never overstates what is left.
         take(&pacer, now, 41);
         assert!(matches!(pacer.try_take(now), Step::AwaitAnswerOrSleep(_)));
@@ -366,14 +450,132 @@ mod pacer_tests {
         let later = reset + Duration::from_millis(60);
         take(&pacer, later, 49); // the new window's 50, less the one in flight
         pacer.observe(Some(&answer(0, reset)));
-        assert_eq!(pacer.snapshot().0, Some(1));
+        assert_eq!(pacer.snapshot().available, Some(1));
         take(&pacer, later, 1);
         assert!(matches!(pacer.try_take(later), Step::AwaitAnswerOrSleep(_)));
         // The new window's first answer takes over.
         pacer.observe(Some(&answer(0, reset + Duration::from_secs(2))));
+        let seen = pacer.snapshot();
         assert_eq!(
-            pacer.snapshot(),
+            (seen.available, seen.reset_at),
             (Some(0), Some(reset + Duration::from_secs(2)))
+        );
+    }
+
+    fn meta(limit: Option<u64>, remaining: Option<u64>, reset: Option<SystemTime>) -> ResponseMeta {
+        ResponseMeta {
+            rate_limit: limit,
+            rate_limit_remaining: remaining,
+            rate_limit_reset: reset,
+            ..ResponseMeta::default()
+        }
+    }
+
+    /// A pacer that has heard these headers, with nothing in flight.
+    fn heard(meta: &ResponseMeta) -> Pacer {
+        let pacer = Pacer::default();
+        take(&pacer, SystemTime::now(), 1);
+        pacer.observe(Some(meta));
+        pacer
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_far_in_the_future_holds_a_request_only_as_long_as_allowed() {
+        let day = SystemTime::now() + Duration::from_secs(24 * 3600);
+        let pacer = heard(&answer(0, day));
+        let (permit, held) = pacer.acquire(Duration::from_secs(60)).await;
+        assert_eq!(held, Duration::from_secs(60));
+        assert_eq!(pacer.snapshot().in_flight, 1);
+        drop(permit);
+        assert_eq!(pacer.snapshot().in_flight, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_of_zero_is_not_believed() {
+        let past = SystemTime::now() - Duration::from_secs(3600);
+        let pacer = heard(&meta(Some(0), Some(0), Some(past)));
+        let (_permit, held) = pacer.acquire(Duration::from_secs(60)).await;
+        assert_eq!(held, Duration::ZERO);
+        assert_eq!(pacer.snapshot().limit, None);
+    }
+
+    #[test]
+    fn more_remaining_than_the_limit_counts_as_the_limit() {
+        let reset = SystemTime::now() + Duration::from_secs(60);
+        let pacer = heard(&meta(Some(50), Some(u64::MAX), Some(reset)));
+        assert_eq!(pacer.snapshot().available, Some(50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_with_no_known_reset_holds_only_as_long_as_allowed() {
+        // Spent, and the window it was spent in has passed: no reset is known any more.
+        let soon = SystemTime::now() + Duration::from_millis(1);
+        let pacer = heard(&meta(None, Some(0), Some(soon)));
+        std::thread::sleep(Duration::from_millis(5));
+        let (_permit, held) = pacer.acquire(Duration::from_secs(3)).await;
+        assert_eq!(
+            held,
+            Duration::ZERO,
+            "the window rolled over and had no limit"
+        );
+        // The first answer not heard yet, and the probe still out: the next one waits for it,
+        // but no longer than allowed.
+        let fresh = Pacer::default();
+        let (_probe, _) = fresh.acquire(Duration::from_secs(3)).await;
+        let (_next, held) = fresh.acquire(Duration::from_secs(3)).await;
+        assert_eq!(held, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_lets_the_next_request_go() {
+        let pacer = Pacer::default();
+        let (probe, _) = pacer.acquire(Duration::from_secs(60)).await;
+        let waiting = tokio::spawn({
+            let pacer = pacer.clone();
+            async move { pacer.acquire(Duration::from_secs(60)).await.1 }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(probe);
+        let held = waiting.await.unwrap();
+        assert_eq!(
+            held,
+            Duration::from_secs(1),
+            "woken by the drop, not the limit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_while_held_takes_nothing_from_the_budget() {
+        let reset = SystemTime::now() + Duration::from_secs(3600);
+        let pacer = heard(&answer(0, reset));
+        let held = pacer.acquire(Duration::from_secs(60));
+        assert!(tokio::time::timeout(Duration::from_secs(1), held)
+            .await
+            .is_err());
+        assert_eq!(pacer.snapshot().in_flight, 0);
+        assert_eq!(pacer.snapshot().available, Some(0));
+    }
+
+    #[test]
+    fn the_hold_limit_is_the_longest_wait_within_what_the_budget_has_left() {
+        let policy = RetryPolicy::default()
+            .max_delay(Duration::from_secs(60))
+            .budget(Some(Duration::from_secs(100)));
+        let now = Instant::now();
+        assert_eq!(policy.hold_limit(now), Duration::from_secs(60));
+        let long_ago = now - Duration::from_secs(90);
+        let left = policy.hold_limit(long_ago);
+        assert!(
+            left <= Duration::from_secs(10) && left > Duration::from_secs(9),
+            "{left:?}"
+        );
+        assert_eq!(
+            policy.hold_limit(now - Duration::from_secs(200)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            policy.budget(None).hold_limit(long_ago),
+            Duration::from_secs(60)
         );
     }
 

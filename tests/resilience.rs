@@ -446,8 +446,9 @@ async fn pacing_keeps_a_run_against_a_small_limit_free_of_429s() {
         "{:?}",
         started.elapsed()
     );
-    let (remaining, reset) = client.rate_limit_budget();
-    assert!(remaining.is_some() && reset.is_some());
+    let budget = client.rate_limit_budget();
+    assert!(budget.available.is_some() && budget.reset_at.is_some());
+    assert_eq!((budget.limit, budget.in_flight), (Some(5), 0));
 }
 
 #[tokio::test]

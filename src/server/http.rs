@@ -46,8 +46,38 @@ pub enum HttpAnswer {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
+    /// The body sent in chunks (`Transfer-Encoding: chunked`), its length never announced.
+    Chunked {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// A chunked body that never ends: chunks are sent until the peer goes away.
+    Endless {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
     /// Close the connection without a word.
     Drop,
+}
+
+/// The size of each chunk of a chunked or endless answer.
+const CHUNK: usize = 16 * 1024;
+
+fn chunked_head(status: u16, headers: &[(String, String)]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 fn reason(status: u16) -> &'static str {
@@ -250,6 +280,37 @@ where
                 out.extend_from_slice(&body);
                 let _ = writer.write_all(&out).await;
                 let _ = writer.shutdown().await;
+                return;
+            }
+            HttpAnswer::Chunked {
+                status,
+                headers,
+                body,
+            } => {
+                let mut out = chunked_head(status, &headers);
+                for piece in body.chunks(CHUNK) {
+                    out.extend_from_slice(&chunk(piece));
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                let _ = writer.write_all(&out).await;
+                return;
+            }
+            HttpAnswer::Endless { status, headers } => {
+                if writer
+                    .write_all(&chunked_head(status, &headers))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let mut piece = vec![b' '; CHUNK];
+                piece[..9].copy_from_slice(b"{\"data\": ");
+                let first = chunk(&piece);
+                let rest = chunk(&[b' '; CHUNK]);
+                let mut next = &first;
+                while writer.write_all(next).await.is_ok() {
+                    next = &rest;
+                }
                 return;
             }
             HttpAnswer::Drop => return,

@@ -85,6 +85,18 @@ enum Scripted {
         status: u16,
         body: Vec<u8>,
     },
+    /// The answer's body sent in chunks, its length not announced.
+    Chunked {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    Endless {
+        status: u16,
+    },
+    Echo {
+        status: u16,
+    },
     Drop,
     Normal,
 }
@@ -127,7 +139,10 @@ impl ScriptedAnswer {
 
     /// Replaces the body with these bytes, sent as they are.
     pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        if let Scripted::Answer { body, .. } | Scripted::Truncated { body, .. } = &mut self.kind {
+        if let Scripted::Answer { body, .. }
+        | Scripted::Truncated { body, .. }
+        | Scripted::Chunked { body, .. } = &mut self.kind
+        {
             *body = bytes.into();
         }
         self
@@ -135,10 +150,46 @@ impl ScriptedAnswer {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        if let Scripted::Answer { headers, .. } = &mut self.kind {
+        if let Scripted::Answer { headers, .. } | Scripted::Chunked { headers, .. } = &mut self.kind
+        {
             headers.push((name.to_ascii_lowercase(), value.to_owned()));
         }
         self
+    }
+
+    /// Sends the body in chunks (`Transfer-Encoding: chunked`) without announcing its length,
+    /// then closes the connection.
+    pub fn chunked(mut self) -> Self {
+        if let Scripted::Answer {
+            status,
+            headers,
+            body,
+        } = self.kind
+        {
+            self.kind = Scripted::Chunked {
+                status,
+                headers,
+                body,
+            };
+        }
+        self
+    }
+
+    /// An answer whose chunked body never ends: it streams until the client goes away.
+    pub fn endless(status: u16) -> Self {
+        Self {
+            kind: Scripted::Endless { status },
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A server that echoes the request: a GraphQL error whose message is the whole request
+    /// as received, its `Authorization` header (the API key) and body included.
+    pub fn echo(status: u16) -> Self {
+        Self {
+            kind: Scripted::Echo { status },
+            delay: Duration::ZERO,
+        }
     }
 
     /// Waits this long before answering.
@@ -573,6 +624,17 @@ fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
     }
 }
 
+/// The request as received, as text: request line, headers (unredacted) and body.
+fn echo(request: &HttpRequest) -> String {
+    let mut text = format!("{} {}\n", request.method, request.path);
+    for (name, value) in &request.headers {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push('\n');
+    text.push_str(&String::from_utf8_lossy(&request.body));
+    text
+}
+
 fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> HttpAnswer {
     headers.push(("content-type".into(), "application/json".into()));
     HttpAnswer::Full {
@@ -650,6 +712,33 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
                     ],
                     body,
                 },
+                Scripted::Chunked {
+                    status,
+                    mut headers,
+                    body,
+                } => {
+                    headers.push((REQUEST_ID_HEADER.into(), request_id.clone()));
+                    HttpAnswer::Chunked {
+                        status,
+                        headers,
+                        body,
+                    }
+                }
+                Scripted::Endless { status } => HttpAnswer::Endless {
+                    status,
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        (REQUEST_ID_HEADER.into(), request_id.clone()),
+                    ],
+                },
+                Scripted::Echo { status } => {
+                    let body = graphql::error_body(&echo(&request), "ECHO");
+                    json_answer(
+                        status,
+                        vec![(REQUEST_ID_HEADER.into(), request_id.clone())],
+                        body,
+                    )
+                }
                 Scripted::Drop => HttpAnswer::Drop,
                 Scripted::Normal => process(&shared, &request, &request_id),
             }
