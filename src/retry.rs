@@ -557,6 +557,25 @@ mod pacer_tests {
     }
 
     #[test]
+    fn a_reset_beyond_the_longest_wait_is_capped() {
+        let policy = RetryPolicy::default().max_delay(Duration::from_millis(300));
+        let error = Error::RateLimited {
+            reset_at: Some(SystemTime::now() + Duration::from_secs(30)),
+            retry_after: None,
+            request_id: None,
+        };
+        let wait = policy.wait(1, &error, Instant::now(), 0.5);
+        assert_eq!(wait, Some(Duration::from_millis(300)));
+        let error = Error::RateLimited {
+            reset_at: None,
+            retry_after: Some(Duration::from_secs(u64::MAX / 4)),
+            request_id: None,
+        };
+        let wait = policy.wait(1, &error, Instant::now(), 0.5);
+        assert_eq!(wait, Some(Duration::from_millis(300)));
+    }
+
+    #[test]
     fn the_hold_limit_is_the_longest_wait_within_what_the_budget_has_left() {
         let policy = RetryPolicy::default()
             .max_delay(Duration::from_secs(60))

@@ -321,7 +321,7 @@ async fn a_slow_answer_is_a_timeout() {
         panic!("{error:?}");
     };
     assert_eq!(*kind, TransportErrorKind::Timeout);
-    assert!(started.elapsed().unwrap() < Duration::from_secs(3));
+    assert!(started.elapsed().unwrap() >= Duration::from_millis(300));
 }
 
 #[test]

@@ -140,9 +140,8 @@ async fn a_429_with_a_reset_two_seconds_ahead_waits_until_the_reset() {
     let waited = started.elapsed();
     assert_eq!(outcome.as_ref().unwrap().result, UpsertResult::Created);
     assert_eq!(c.attempts(), 2);
-    // At least until the reset (the header has millisecond precision), not much longer.
+    // At least until the reset (the header has millisecond precision).
     assert!(waited >= Duration::from_millis(1990), "{waited:?}");
-    assert!(waited < Duration::from_millis(2600), "{waited:?}");
     c.assert_no_key(&outcome);
 }
 
@@ -154,10 +153,7 @@ async fn a_429_with_retry_after_waits_that_long() {
     let waited = started.elapsed();
     assert!(outcome.is_ok(), "{outcome:?}");
     assert_eq!(c.attempts(), 2);
-    assert!(
-        waited >= Duration::from_secs(1) && waited < Duration::from_millis(1600),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
     c.assert_no_key(&outcome);
 }
 
@@ -172,10 +168,12 @@ async fn a_429_whose_reset_is_beyond_the_longest_wait_is_capped() {
         policy,
     )
     .await;
-    let started = Instant::now();
-    let outcome = c.run().await;
+    // Waiting out the reset would take 30 s: a cap that did not hold fails here.
+    let outcome = tokio::time::timeout(Duration::from_secs(25), c.run())
+        .await
+        .expect("waited for the 30 s reset instead of the longest wait");
     assert!(outcome.is_ok(), "{outcome:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(c.attempts(), 2);
 }
 
 #[tokio::test]
@@ -265,8 +263,9 @@ async fn an_answer_slower_than_the_timeout_is_retried() {
     let started = Instant::now();
     let outcome = c.run().await;
     assert!(outcome.is_ok(), "{outcome:?}");
+    // The second attempt is there because the first was cut off by the 500 ms timeout.
     assert_eq!(c.attempts(), 2);
-    assert!(started.elapsed() < Duration::from_millis(1800));
+    assert!(started.elapsed() >= Duration::from_millis(500));
     // The slow first attempt went through on the server: the retry found the customer.
     assert_eq!(outcome.unwrap().result, UpsertResult::Noop);
     assert_eq!(c.server.customers().len(), 1);
@@ -401,12 +400,9 @@ async fn the_time_budget_stops_retrying() {
     let started = Instant::now();
     let outcome = c.run().await;
     assert!(matches!(outcome, Err(Error::GaveUp { .. })), "{outcome:?}");
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(c.attempts() < 50);
+    // Waits of 100 ms doubling: a 600 ms budget allows a handful of attempts, not 50.
+    assert!(c.attempts() < 10, "{}", c.attempts());
+    assert!(started.elapsed() >= Duration::from_millis(100));
 }
 
 #[tokio::test]

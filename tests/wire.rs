@@ -308,11 +308,10 @@ fn json_blocks(page: &str) -> Vec<Value> {
 
 #[test]
 fn fixtures_are_plains_documented_examples() {
-    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
-    let Ok(recipe) = std::fs::read_to_string(seeds.join("000_1f1af96c6413e951.txt")) else {
-        eprintln!("{} is not here: nothing to compare with", seeds.display());
+    let Some(recipe) = common::shared("seeds/000_1f1af96c6413e951.txt") else {
         return;
     };
+    let recipe = std::fs::read_to_string(recipe).unwrap();
     let blocks = json_blocks(&recipe);
     let names = [
         "recipe_create_variables.json",
@@ -324,7 +323,8 @@ fn fixtures_are_plains_documented_examples() {
     for (block, name) in blocks.iter().zip(names) {
         assert_eq!(block, &fixture_json(name), "{name}");
     }
-    let sdk = std::fs::read_to_string(seeds.join("001_4c0ebdb548f92d9e.txt")).unwrap();
+    let sdk =
+        std::fs::read_to_string(common::shared("seeds/001_4c0ebdb548f92d9e.txt").unwrap()).unwrap();
     let answer = &sdk[sdk.find("Running the above would console.log:").unwrap()..];
     let start = answer.find('{').unwrap();
     let end = answer.find("\n}\n").unwrap() + 2;

@@ -12,17 +12,29 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// A file of Plain's from `../shared/plain/` (its full schema, say), when it is there (CI has
-/// it); otherwise `None`, with a note saying there was nothing to compare with.
+/// it); see [`shared`].
 pub fn shared_plain(name: &str) -> Option<PathBuf> {
+    shared(&format!("plain/{name}"))
+}
+
+/// A file from `../shared/`, Plain's material beside the checkout. CI has it, so under
+/// `CI=true` a missing file fails the test; elsewhere the test skips its comparison and says
+/// why.
+pub fn shared(name: &str) -> Option<PathBuf> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/plain")
+        .join("../shared")
         .join(name);
     if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("{} is not here: nothing to compare with", path.display());
-        None
+        return Some(path);
     }
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{} is missing, and CI must have it", path.display());
+    }
+    eprintln!(
+        "skipped: {} is not here, nothing to compare with",
+        path.display()
+    );
+    None
 }
 
 /// A fixture parsed as JSON.
