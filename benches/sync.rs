@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --features cli --bench sync                 # every scenario
-//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory
+//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile
 //! cargo bench --features cli --bench sync -- throughput --runs 21 --records 2000 --concurrency 1,8
 //! ```
 //!
@@ -21,6 +21,9 @@
 //!   the SDK selects more fields than this crate.
 //! - `memory`: the peak resident memory of `plain sync-customers` syncing 1,000,000 records
 //!   from a file, against the peak for 10,000.
+//! - `hostile`: the peak resident memory of `plain sync-customers` against a server whose
+//!   every answer is an endless body (at concurrency 8, 64 and 1024), and reading a 1 GB
+//!   input of malformed lines, some of them far longer than the record cap; both under 64 MB.
 //!
 //! Every figure is the median of several runs. The goals are checked at the end: the command
 //! exits 1 when one is missed. Run without `--bench` (as `cargo test --benches` does), it makes
@@ -61,6 +64,9 @@ fn main() -> ExitCode {
     }
     if options.wants("memory") {
         memory(&options, &mut report);
+    }
+    if options.wants("hostile") {
+        hostile(&options, &mut report);
     }
     println!("\n{}", report.markdown());
     if report.missed() {
@@ -112,12 +118,12 @@ impl Options {
                     })?;
                     options.concurrency = Some(levels);
                 }
-                "rate-limited" | "throughput" | "memory" => options.scenarios.push(arg),
+                "rate-limited" | "throughput" | "memory" | "hostile" => options.scenarios.push(arg),
                 other if other.starts_with('-') => {} // cargo's own flags, such as --nocapture
                 other => {
                     return Err(format!(
-                        "unknown scenario `{other}`: give rate-limited, throughput or memory"
-                    ))
+                    "unknown scenario `{other}`: give rate-limited, throughput, memory or hostile"
+                ))
                 }
             }
         }
@@ -919,4 +925,155 @@ fn memory(options: &Options, report: &mut Report) {
         ),
         check.map(|()| large_peak <= small_peak * 1.10),
     );
+}
+
+/// A `plain sync-customers` run that is expected to fail records: its exit code, peak RSS
+/// (bytes), wall time and summary line.
+fn failing_sync(endpoint: &str, records: &Path, extra: &[&str]) -> (i32, u64, Duration, String) {
+    let started = Instant::now();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4, which also gives its resource usage"
+    )]
+    let mut child = Command::new(PLAIN)
+        .arg("sync-customers")
+        .arg(records)
+        .args(["--api-url", endpoint, "--max-attempts", "1", "--quiet"])
+        .args(extra)
+        .env("PLAIN_API_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start plain sync-customers");
+    let mut stderr = child.stderr.take().expect("the sync's stderr");
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    let (status, usage) = wait4(&child);
+    let wall = started.elapsed();
+    let log = log.join().expect("read the sync's log");
+    let summary = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(" records in "))
+        .unwrap_or_else(|| panic!("no summary from plain sync-customers:\n{log}"))
+        .to_owned();
+    let peak = u64::try_from(usage.ru_maxrss).expect("a size") * 1024;
+    (status, peak, wall, summary)
+}
+
+/// Writes `lines` malformed lines of about `width` bytes each, every `long_every`-th one
+/// `long` bytes instead (past the record cap), to about `total` bytes.
+fn write_malformed(path: &Path, total: u64, width: usize, long: usize, long_every: usize) -> u64 {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).expect("create the input"));
+    let short = {
+        let mut line = vec![b'x'; width];
+        line[0] = b'{';
+        line.push(b'\n');
+        line
+    };
+    let long = {
+        let mut line = vec![b'y'; long];
+        line[0] = b'[';
+        line.push(b'\n');
+        line
+    };
+    let (mut written, mut lines) = (0u64, 0u64);
+    while written < total {
+        lines += 1;
+        let line = if long_every > 0 && lines % long_every as u64 == 0 {
+            &long
+        } else {
+            &short
+        };
+        out.write_all(line).expect("write the input");
+        written += line.len() as u64;
+    }
+    out.flush().expect("write the input");
+    lines
+}
+
+fn hostile(options: &Options, report: &mut Report) {
+    let check = options.bench.then_some(());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the endless server");
+    report.section(
+        "Hostile server: `plain sync-customers` against endless answer bodies (peak RSS)",
+        "| concurrency | records | failed | time (s) | peak RSS (MB) |",
+    );
+    let levels = options.pick(vec![8, 64, 1024], vec![8]);
+    let n_per_level = options.pick(4_000, 100);
+    let mut worst: f64 = 0.0;
+    for concurrency in levels {
+        let n = n_per_level.max(concurrency * 2);
+        let server = runtime.block_on(async {
+            plain_client::testing::LocalServer::builder()
+                .api_key(KEY)
+                .request_log_limit(16)
+                .start()
+                .await
+                .expect("start the endless server")
+        });
+        server.script((0..n).map(|_| plain_client::testing::ScriptedAnswer::endless(200)));
+        let records = scratch(&format!("endless-{n}.jsonl"));
+        write_records(&records, "endless", n);
+        let (status, peak, wall, summary) = failing_sync(
+            server.endpoint(),
+            &records,
+            &["--concurrency", &concurrency.to_string()],
+        );
+        assert_eq!(
+            status, 6,
+            "some records failed, every one answered: {summary}"
+        );
+        let failed = number_after(&summary, "failed ");
+        assert_eq!(failed, n as u64, "every record failed: {summary}");
+        assert!(summary.contains("response_too_large"), "{summary}");
+        let peak_mb = peak as f64 / 1e6;
+        worst = worst.max(peak_mb);
+        report.row(format!(
+            "| {concurrency} | {n} | {failed} | {:.1} | {peak_mb:.1} |",
+            wall.as_secs_f64()
+        ));
+        drop(server);
+    }
+    report.goal(
+        format!("hostile: peak RSS against endless answers {worst:.1} MB < 64 MB"),
+        check.map(|()| worst < 64.0),
+    );
+
+    report.section(
+        "Hostile input: `plain sync-customers` reading malformed lines (peak RSS)",
+        "| input (MB) | lines | malformed | time (s) | MB/s | peak RSS (MB) |",
+    );
+    let total = options.pick(1_000_000_000, 20_000_000);
+    let records = scratch("malformed.jsonl");
+    // One line in 1,000 is 4 MiB, four times the default record cap.
+    let lines = write_malformed(&records, total, 1_000, 4 << 20, 1_000);
+    let server = Server::start(&[]);
+    let (status, peak, wall, summary) =
+        failing_sync(&server.endpoint, &records, &["--rejects", "/dev/null"]);
+    assert_eq!(status, 6, "every line is malformed: {summary}");
+    let malformed = number_after(&summary, "failed ");
+    assert_eq!(malformed, lines, "every line is accounted for: {summary}");
+    let size = std::fs::metadata(&records).expect("the input").len() as f64 / 1e6;
+    let peak_mb = peak as f64 / 1e6;
+    report.row(format!(
+        "| {size:.0} | {lines} | {malformed} | {:.1} | {:.0} | {peak_mb:.1} |",
+        wall.as_secs_f64(),
+        size / wall.as_secs_f64()
+    ));
+    report.goal(
+        format!(
+            "hostile: peak RSS reading {size:.0} MB of malformed lines {peak_mb:.1} MB < 64 MB"
+        ),
+        check.map(|()| peak_mb < 64.0),
+    );
+    let _ = std::fs::remove_file(&records);
 }
