@@ -6,12 +6,8 @@
 //! intake: requests already sent still finish (or fail) and are reported; inputs never taken
 //! are never reported, so a caller knows exactly what was not attempted.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
 use futures_util::stream::{self, Stream, StreamExt};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::client::PlainClient;
 use crate::error::Result;
@@ -29,9 +25,12 @@ pub struct BulkOutcome {
 }
 
 /// Stops a bulk upsert from taking more inputs. Cheap to clone; all clones are one handle.
+///
+/// A cancel takes effect at once, even while the bulk upsert is waiting for its next input
+/// (a queue or a pipe that has nothing yet).
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
-    cancelled: Arc<AtomicBool>,
+    token: CancellationToken,
 }
 
 impl Cancel {
@@ -42,34 +41,17 @@ impl Cancel {
 
     /// Stops the intake: no input is taken after this; requests in flight finish.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
+        self.token.cancel();
     }
 
     /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.token.is_cancelled()
     }
-}
 
-/// Ends a stream of inputs as soon as the handle is cancelled, without taking another item.
-struct Intake<S> {
-    inner: S,
-    cancel: Cancel,
-}
-
-impl<S: Stream + Unpin> Stream for Intake<S> {
-    type Item = S::Item;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        // Checked before each pull: an input stream that is waiting for its next item ends at
-        // the next item after cancellation, which it drops untaken.
-        if self.cancel.is_cancelled() {
-            return Poll::Ready(None);
-        }
-        match self.inner.poll_next_unpin(cx) {
-            Poll::Ready(Some(_)) if self.cancel.is_cancelled() => Poll::Ready(None),
-            other => other,
-        }
+    /// Completes when [`Cancel::cancel`] is called (at once if it was).
+    pub fn cancelled(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
     }
 }
 
@@ -115,11 +97,11 @@ impl PlainClient {
         S: Stream<Item = UpsertCustomerInput> + Send + 'static,
     {
         let client = self.clone();
-        let intake = Intake {
-            inner: Box::pin(inputs),
-            cancel,
-        };
-        intake
+        // An input that arrives together with the cancel is not taken either.
+        let taken = cancel.clone();
+        inputs
+            .take_until(cancel.cancelled())
+            .take_while(move |_| std::future::ready(!taken.is_cancelled()))
             .enumerate()
             .map(move |(index, input)| {
                 let client = client.clone();
@@ -139,5 +121,31 @@ impl PlainClient {
                 }
             })
             .buffer_unordered(concurrency.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancel_ends_an_intake_that_is_waiting_for_its_next_input() {
+        let client = PlainClient::builder()
+            .api_key("k")
+            .endpoint("http://127.0.0.1:9/graphql/v1")
+            .build()
+            .unwrap();
+        let cancel = Cancel::new();
+        let mut outcomes =
+            Box::pin(client.upsert_customers_stream(stream::pending(), 4, cancel.clone()));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            cancel.cancel();
+        });
+        // Only a hang reaches the limit: the input never comes.
+        let next = tokio::time::timeout(Duration::from_secs(60), outcomes.next()).await;
+        assert!(matches!(next, Ok(None)), "the intake did not end");
     }
 }
