@@ -99,8 +99,9 @@ impl PlainClient {
         let client = self.clone();
         // An input that arrives together with the cancel is not taken either.
         let taken = cancel.clone();
-        inputs
-            .take_until(cancel.cancelled())
+        // Boxed, so that the stream of outcomes is `Unpin` whatever the inputs are.
+        Box::pin(inputs)
+            .take_until(Box::pin(cancel.cancelled()))
             .take_while(move |_| std::future::ready(!taken.is_cancelled()))
             .enumerate()
             .map(move |(index, input)| {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use graphql_client::{GraphQLQuery, QueryBody};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::Url;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -318,10 +319,94 @@ impl PlainClient {
     /// are retried by the client's [`RetryPolicy`]: `upsertCustomer` is idempotent.
     pub async fn upsert_customer(&self, input: UpsertCustomerInput) -> Result<UpsertedCustomer> {
         let body = crate::upsert_customer_request(input);
-        self.execute::<UpsertCustomer, _>(&body, Idempotency::Idempotent, |data, meta| {
-            crate::upserted(data.upsert_customer, meta)
-        })
+        let bytes = encode::<UpsertCustomer>(&body)?;
+        self.send(
+            bytes,
+            body.operation_name,
+            Idempotency::Idempotent,
+            |data: <UpsertCustomer as GraphQLQuery>::ResponseData, meta| {
+                crate::upserted(data.upsert_customer, meta)
+            },
+        )
         .await
+    }
+
+    /// Sends any GraphQL operation through the client: the same key, rate-limit pacing,
+    /// timeout, answer size cap, retries, tracing span and typed errors as
+    /// [`PlainClient::upsert_customer`]. `Q` is an operation derived with graphql_client
+    /// (`#[derive(GraphQLQuery)]`), in this crate or yours, against Plain's schema.
+    ///
+    /// What is retried follows the operation ([`Idempotency::of_operation`]): a query is
+    /// retried on every failure that can succeed later; a mutation only when it surely never
+    /// reached Plain (no connection, or HTTP 429). Use [`PlainClient::execute_with`] to declare
+    /// a mutation idempotent.
+    ///
+    /// The answer's `data` is returned when it has no `errors`. An answer with `errors` is an
+    /// error even when it also has `data` (Plain sends both only when part of the operation
+    /// failed): [`Error::Request`] with each message and `extensions.code`, or the error its
+    /// status or code stands for ([`Error::Unauthenticated`], [`Error::RateLimited`]...).
+    /// A mutation's own `MutationError` is part of `data`: look at it in the result.
+    ///
+    /// ```no_run
+    /// # async fn run(client: plain_client::PlainClient) -> plain_client::Result<()> {
+    /// use graphql_client::GraphQLQuery;
+    /// use plain_client::graphql_client::QueryBody;
+    ///
+    /// // What `#[derive(GraphQLQuery)]` writes, by hand here to keep the example short.
+    /// struct CustomerCount;
+    /// #[derive(serde::Deserialize)]
+    /// struct Data { customers: Page }
+    /// #[derive(serde::Deserialize)]
+    /// struct Page { #[serde(rename = "totalCount")] total_count: i64 }
+    ///
+    /// impl GraphQLQuery for CustomerCount {
+    ///     type Variables = ();
+    ///     type ResponseData = Data;
+    ///     fn build_query(variables: ()) -> QueryBody<()> {
+    ///         QueryBody {
+    ///             variables,
+    ///             query: "query customerCount { customers(first: 1) { totalCount } }",
+    ///             operation_name: "customerCount",
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let data = client.execute::<CustomerCount>(()).await?;
+    /// println!("{} customers", data.customers.total_count);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn execute<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData> {
+        let body = Q::build_query(variables);
+        let idempotency = Idempotency::of_operation(body.query, body.operation_name);
+        self.send_body::<Q>(&body, idempotency).await
+    }
+
+    /// Like [`PlainClient::execute`], retrying as `idempotency` says rather than by the
+    /// operation's kind: declare a mutation [`Idempotency::Idempotent`] when sending it twice
+    /// has the same effect as sending it once.
+    pub async fn execute_with<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        idempotency: Idempotency,
+    ) -> Result<Q::ResponseData> {
+        self.send_body::<Q>(&Q::build_query(variables), idempotency)
+            .await
+    }
+
+    async fn send_body<Q: GraphQLQuery>(
+        &self,
+        body: &QueryBody<Q::Variables>,
+        idempotency: Idempotency,
+    ) -> Result<Q::ResponseData> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
+            message: format!("the request cannot be encoded as JSON: {e}"),
+        })?;
+        self.send(bytes, body.operation_name, idempotency, |data, _| Ok(data))
+            .await
     }
 
     /// The retry policy in force.
@@ -346,20 +431,21 @@ impl PlainClient {
     }
 
     /// Sends one GraphQL request, with retries, and turns its `data` into `T` with `finish`.
-    async fn execute<Q: Operation, T>(
+    async fn send<R: DeserializeOwned, T>(
         &self,
-        body: &QueryBody<Q::Variables>,
+        bytes: Vec<u8>,
+        operation: &str,
         idempotency: Idempotency,
-        finish: impl Fn(Q::ResponseData, &ResponseMeta) -> Result<T>,
+        finish: impl Fn(R, &ResponseMeta) -> Result<T>,
     ) -> Result<T> {
-        let bytes = bytes::Bytes::from(encode::<Q>(body)?);
+        let bytes = bytes::Bytes::from(bytes);
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let span = tracing::info_span!(
                 "plain.request",
-                operation = body.operation_name,
+                operation,
                 attempt,
                 status = tracing::field::Empty,
                 request_id = tracing::field::Empty,
@@ -367,7 +453,7 @@ impl PlainClient {
                 rate_limit_remaining = tracing::field::Empty,
             );
             let result = self
-                .send_once::<Q>(&bytes, started, &span)
+                .send_once::<R>(&bytes, started, &span)
                 .instrument(span.clone())
                 .await
                 .and_then(|(data, meta)| finish(data, &meta));
@@ -406,12 +492,12 @@ impl PlainClient {
     }
 
     /// One attempt: wait for the rate-limit budget, send, decode.
-    async fn send_once<Q: GraphQLQuery>(
+    async fn send_once<R: DeserializeOwned>(
         &self,
         bytes: &bytes::Bytes,
         started: Instant,
         span: &tracing::Span,
-    ) -> Result<(Q::ResponseData, ResponseMeta)> {
+    ) -> Result<(R, ResponseMeta)> {
         let inner = &self.inner;
         let (permit, paced) = inner.pacer.acquire(inner.retry.hold_limit(started)).await;
         if !paced.is_zero() {
@@ -442,7 +528,7 @@ impl PlainClient {
             span.record("rate_limit_remaining", remaining);
         }
         tracing::debug!(status, "answered");
-        let data = decode::<Q::ResponseData>(status, &meta, &body)?;
+        let data = decode::<R>(status, &meta, &body)?;
         Ok((data, meta))
     }
 

@@ -28,6 +28,7 @@
 pub mod bulk;
 pub mod client;
 mod deadline;
+mod document;
 pub mod error;
 mod generated;
 pub mod input;
@@ -50,7 +51,7 @@ pub use input::{
     TenantIdentifier, Update, UpsertCustomerInput,
 };
 pub use response::ResponseMeta;
-pub use retry::{RateLimitBudget, RetryPolicy};
+pub use retry::{Idempotency, RateLimitBudget, RetryPolicy};
 
 pub use generated::upsert_customer::{
     CustomerStatus, MutationErrorType, MutationFieldErrorType, Timestamp, UpsertResult,

@@ -1,11 +1,13 @@
 //! Retrying what can succeed later, and pacing requests to Plain's rate limit.
 //!
-//! Retrying `upsertCustomer` is safe because it is idempotent: sending the same input again
-//! finds the customer the first attempt created or updated and answers `NOOP` (or the same
-//! change), never a duplicate. Every operation this client sends today is an upsert. A future
-//! operation that is not idempotent (one that creates a thread or sends a message, say) must
-//! be sent with `Idempotency::NotIdempotent`, which never retries once a request may have
-//! reached Plain.
+//! Whether a failed request is sent again depends on the operation ([`Idempotency`]). A
+//! query only reads, so it is retried like any idempotent request. `upsertCustomer` is
+//! idempotent too: sending the same input again finds the customer the first attempt created
+//! or updated and answers `NOOP` (or the same change), never a duplicate. Any other mutation
+//! sent with [`PlainClient::execute`](crate::PlainClient::execute) counts as
+//! [`Idempotency::NotIdempotent`], which is sent again only when it surely never reached Plain
+//! (the connection could not be made, or a 429), unless the caller declares it idempotent with
+//! [`PlainClient::execute_with`](crate::PlainClient::execute_with).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -147,14 +149,27 @@ fn rate_limit_wait(error: &Error) -> Option<Duration> {
 /// Added to a reset time, against clocks that differ by a few milliseconds.
 const RESET_MARGIN: Duration = Duration::from_millis(50);
 
-/// Whether sending a request twice is safe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
-pub(crate) enum Idempotency {
-    /// Sending it again has the same effect as sending it once (`upsertCustomer`).
+/// Whether sending an operation twice is safe, which decides what is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Idempotency {
+    /// Sending it again has the same effect as sending it once (every query;
+    /// `upsertCustomer`): retried on every failure that can succeed later.
     Idempotent,
-    /// Sending it again may repeat its effect: retried only when it surely did not reach Plain.
+    /// Sending it again may repeat its effect (a mutation that creates a thread or sends a
+    /// message, say): retried only when it surely did not reach Plain (no connection could be
+    /// made, or HTTP 429).
     NotIdempotent,
+}
+
+impl Idempotency {
+    /// What an operation is by its kind: a query is idempotent; a mutation (or an operation
+    /// that cannot be found in `document`) is not, until its caller says otherwise.
+    pub fn of_operation(document: &str, operation_name: &str) -> Self {
+        match crate::document::operation_kind(document, operation_name) {
+            Some(crate::document::OperationKind::Query) => Idempotency::Idempotent,
+            _ => Idempotency::NotIdempotent,
+        }
+    }
 }
 
 /// The rate-limit budget Plain reports, shared by every clone of a client and every task.
