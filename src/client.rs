@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graphql_client::{GraphQLQuery, QueryBody};
@@ -15,12 +15,9 @@ use serde_json::value::RawValue;
 
 use crate::deadline::Timers;
 use crate::error::{Error, Result, TransportErrorKind};
-use crate::generated::{upsert_customer, UpsertCustomer};
-use crate::input::UpsertCustomerInput;
 use crate::redact;
 use crate::response::{decode, ResponseMeta};
 use crate::retry::{Idempotency, Pacer, RateLimitBudget, RetryPolicy};
-use crate::UpsertedCustomer;
 use tracing::Instrument;
 
 /// Plain's production endpoint for the Core GraphQL API.
@@ -312,25 +309,6 @@ impl PlainClient {
         self.inner.endpoint.as_str()
     }
 
-    /// Creates the customer, or updates the one that matches the identifier.
-    ///
-    /// Plain's `MutationError` comes back as [`Error::MutationRejected`]; an answer with
-    /// neither a customer nor an error is an [`Error::Decode`]. Failures that can succeed later
-    /// are retried by the client's [`RetryPolicy`]: `upsertCustomer` is idempotent.
-    pub async fn upsert_customer(&self, input: UpsertCustomerInput) -> Result<UpsertedCustomer> {
-        let body = crate::upsert_customer_request(input);
-        let bytes = encode::<UpsertCustomer>(&body)?;
-        self.send(
-            bytes,
-            body.operation_name,
-            Idempotency::Idempotent,
-            |data: <UpsertCustomer as GraphQLQuery>::ResponseData, meta| {
-                crate::upserted(data.upsert_customer, meta)
-            },
-        )
-        .await
-    }
-
     /// Sends any GraphQL operation through the client: the same key, rate-limit pacing,
     /// timeout, answer size cap, retries, tracing span and typed errors as
     /// [`PlainClient::upsert_customer`]. `Q` is an operation derived with graphql_client
@@ -402,9 +380,7 @@ impl PlainClient {
         body: &QueryBody<Q::Variables>,
         idempotency: Idempotency,
     ) -> Result<Q::ResponseData> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
-            message: format!("the request cannot be encoded as JSON: {e}"),
-        })?;
+        let bytes = encode_body(body)?;
         self.send(bytes, body.operation_name, idempotency, |data, _| Ok(data))
             .await
     }
@@ -430,8 +406,9 @@ impl PlainClient {
         self.inner.pacer.snapshot()
     }
 
-    /// Sends one GraphQL request, with retries, and turns its `data` into `T` with `finish`.
-    async fn send<R: DeserializeOwned, T>(
+    /// Sends one GraphQL request, with retries, and turns its `data` into `T` with `finish`
+    /// (inside the retry loop, so that a `MutationError` of type `INTERNAL` is retried).
+    pub(crate) async fn send<R: DeserializeOwned, T>(
         &self,
         bytes: Vec<u8>,
         operation: &str,
@@ -624,17 +601,15 @@ pub(crate) trait Operation: GraphQLQuery {
     fn escaped_query() -> &'static RawValue;
 }
 
-impl Operation for UpsertCustomer {
-    const QUERY: &'static str = upsert_customer::QUERY;
-
-    fn escaped_query() -> &'static RawValue {
-        static QUERY: OnceLock<Box<RawValue>> = OnceLock::new();
-        QUERY.get_or_init(|| escape(upsert_customer::QUERY))
-    }
+pub(crate) fn escape(query: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(query).expect("a string is always valid JSON")
 }
 
-fn escape(query: &str) -> Box<RawValue> {
-    serde_json::value::to_raw_value(query).expect("a string is always valid JSON")
+/// The bytes of any request body.
+pub(crate) fn encode_body<V: Serialize>(body: &QueryBody<V>) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
+        message: format!("the request cannot be encoded as JSON: {e}"),
+    })
 }
 
 /// A [`QueryBody`] with its document already escaped: the same fields in the same order, so
@@ -668,44 +643,4 @@ pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<Vec
         message: format!("the request cannot be encoded as JSON: {e}"),
     })?;
     Ok(out)
-}
-
-/// The request body of an upsert, exactly as [`PlainClient::upsert_customer`] sends it.
-pub(crate) fn request_body(input: UpsertCustomerInput) -> QueryBody<upsert_customer::Variables> {
-    UpsertCustomer::build_query(upsert_customer::Variables { input })
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::input::{CustomerIdentifier, EmailAddress, OnCreate, OnUpdate};
-
-    fn input(name: &str, email: &str) -> UpsertCustomerInput {
-        UpsertCustomerInput::new(
-            CustomerIdentifier::email(email),
-            OnCreate::new(name, EmailAddress::unverified(email)).short_name(name),
-        )
-        .on_update(OnUpdate::new().full_name(name))
-    }
-
-    proptest! {
-        #[test]
-        fn the_sent_bytes_are_those_of_the_query_body(name in any::<String>(), email in any::<String>()) {
-            let body = request_body(input(&name, &email));
-            let sent = encode::<UpsertCustomer>(&body).unwrap();
-            prop_assert_eq!(&sent[..], &serde_json::to_vec(&body).unwrap()[..]);
-        }
-    }
-
-    #[test]
-    fn a_body_around_another_document_sends_that_document() {
-        let mut body = request_body(input("Ada \"Lovelace\"\n", "ada@example.com"));
-        body.query = "mutation other {\n  \"quoted\" \\ \u{1}\n}";
-        let sent = encode::<UpsertCustomer>(&body).unwrap();
-        assert_eq!(&sent[..], &serde_json::to_vec(&body).unwrap()[..]);
-        let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
-        assert_eq!(sent["query"], body.query);
-    }
 }

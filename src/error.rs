@@ -168,6 +168,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// Plain's `MutationError`, its words kept as one line of bounded length each.
+    pub(crate) fn rejected(mut error: MutationError, meta: &crate::response::ResponseMeta) -> Self {
+        use crate::redact::{clean, MAX_FIELD_ERRORS, MAX_TEXT_CHARS};
+        let tidy = |text: &mut String| *text = clean(text, MAX_TEXT_CHARS);
+        tidy(&mut error.message);
+        tidy(&mut error.code);
+        error.fields.truncate(MAX_FIELD_ERRORS);
+        for field in &mut error.fields {
+            tidy(&mut field.field);
+            tidy(&mut field.message);
+        }
+        Error::MutationRejected {
+            error,
+            request_id: meta.request_id.clone(),
+        }
+    }
+
     /// Whether the same request may succeed if sent again later: rate limits, server errors,
     /// transport failures, Plain's `INTERNAL_SERVER_ERROR` and a `MutationError` of type
     /// `INTERNAL`. Never bad input, validation, authentication or permission errors.
@@ -248,14 +265,14 @@ fn describe_mutation_error(error: &MutationError) -> String {
     let mut out = format!(
         "{} (type {}, code `{}`)",
         error.message,
-        enum_str(&error.type_),
+        error.type_.as_str(),
         error.code
     );
     for field in &error.fields {
         out.push_str(&format!(
             "; `{}` {}: {}",
             field.field,
-            enum_str(&field.type_),
+            field.type_.as_str(),
             field.message
         ));
     }
@@ -265,14 +282,6 @@ fn describe_mutation_error(error: &MutationError) -> String {
         _ => "; fix the input and send it again",
     });
     out
-}
-
-/// The wire string of a generated enum value.
-fn enum_str<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::from("?"),
-    }
 }
 
 fn describe_request_errors(errors: &[RequestError]) -> String {

@@ -190,6 +190,45 @@ pub enum CustomerGroupIdentifier {
     ExternalId(String),
 }
 
+impl CustomerGroupIdentifier {
+    /// A group by Plain's id of it.
+    pub fn id(id: impl Into<String>) -> Self {
+        Self::CustomerGroupId(id.into())
+    }
+
+    /// A group by its key, such as `enterprise`.
+    pub fn key(key: impl Into<String>) -> Self {
+        Self::CustomerGroupKey(key.into())
+    }
+
+    /// A group by your own id of it.
+    pub fn external_id(id: impl Into<String>) -> Self {
+        Self::ExternalId(id.into())
+    }
+}
+
+/// A customer and the groups to add it to or remove it from: the input of
+/// `addCustomerToCustomerGroups` and `removeCustomerFromCustomerGroups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerGroupsInput {
+    customer_id: String,
+    customer_group_identifiers: Vec<CustomerGroupIdentifier>,
+}
+
+impl CustomerGroupsInput {
+    /// The customer by Plain's id, and the groups.
+    pub fn new(
+        customer_id: impl Into<String>,
+        groups: impl IntoIterator<Item = CustomerGroupIdentifier>,
+    ) -> Self {
+        Self {
+            customer_id: customer_id.into(),
+            customer_group_identifiers: groups.into_iter().collect(),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for CustomerGroupIdentifier {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

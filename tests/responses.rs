@@ -92,16 +92,39 @@ fn mutation_error_with_field_errors_is_rejected() {
 #[test]
 fn unknown_enum_values_parse() {
     let upserted = parse(&fixture("unknown_enum_values_response.json")).unwrap();
-    assert_eq!(upserted.result, UpsertResult::Other("MERGED".to_owned()));
-    assert_eq!(
-        upserted.customer.status,
-        Some(CustomerStatus::Other("ARCHIVED".to_owned()))
-    );
-    // And they are sent back out as they came.
+    assert_eq!(upserted.result, UpsertResult::Unknown);
+    assert_eq!(upserted.customer.status, Some(CustomerStatus::Unknown));
+    // Shown as unknown, not as a value Plain did not send.
     let out = serde_json::to_value(&upserted).unwrap();
-    assert_eq!(out["result"], "MERGED");
-    assert_eq!(out["customer"]["status"], "ARCHIVED");
+    assert_eq!(out["result"], "UNKNOWN");
+    assert_eq!(out["customer"]["status"], "UNKNOWN");
+    assert_eq!(upserted.result.to_string(), "UNKNOWN");
     assert_debug_snapshot!(upserted);
+}
+
+#[test]
+fn enums_are_copy_hash_and_display_in_plains_spelling() {
+    use std::collections::HashMap;
+    let mut counts: HashMap<UpsertResult, u32> = HashMap::new();
+    for result in [
+        UpsertResult::Created,
+        UpsertResult::Noop,
+        UpsertResult::Created,
+    ] {
+        *counts.entry(result).or_default() += 1;
+    }
+    assert_eq!(counts[&UpsertResult::Created], 2);
+    let result = UpsertResult::Noop;
+    let copy = result;
+    assert_eq!(
+        (result.to_string(), copy.as_str()),
+        ("NOOP".to_owned(), "NOOP")
+    );
+    assert_eq!(MutationErrorType::Validation.to_string(), "VALIDATION");
+    assert_eq!(MutationFieldErrorType::NotFound.as_str(), "NOT_FOUND");
+    assert_eq!(CustomerStatus::Idle.to_string(), "IDLE");
+    let parsed: UpsertResult = serde_json::from_str("\"UPDATED\"").unwrap();
+    assert_eq!(parsed, UpsertResult::Updated);
 }
 
 #[test]
@@ -113,11 +136,8 @@ fn unknown_mutation_error_types_parse() {
     else {
         panic!("expected MutationRejected, got {error:?}");
     };
-    assert_eq!(rejected.type_, MutationErrorType::Other("QUOTA".to_owned()));
-    assert_eq!(
-        rejected.fields[0].type_,
-        MutationFieldErrorType::Other("LIMIT_EXCEEDED".to_owned())
-    );
+    assert_eq!(rejected.type_, MutationErrorType::Unknown);
+    assert_eq!(rejected.fields[0].type_, MutationFieldErrorType::Unknown);
     assert!(!error.is_retryable());
     insta::assert_snapshot!(error.to_string());
 }

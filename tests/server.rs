@@ -331,7 +331,7 @@ fn rejection(error: Error) -> (String, String, Vec<(String, String)>) {
     let Error::MutationRejected { error, .. } = error else {
         panic!("expected a mutation error, got {error:?}");
     };
-    let kind = serde_json::to_value(&error.type_)
+    let kind = serde_json::to_value(error.type_)
         .unwrap()
         .as_str()
         .unwrap()
@@ -342,7 +342,7 @@ fn rejection(error: Error) -> (String, String, Vec<(String, String)>) {
         .map(|f| {
             (
                 f.field.clone(),
-                serde_json::to_value(&f.type_)
+                serde_json::to_value(f.type_)
                     .unwrap()
                     .as_str()
                     .unwrap()

@@ -1,0 +1,48 @@
+//! `addCustomerToCustomerGroups`: make a customer a member of customer groups.
+//!
+//! `upsertCustomer` sets a new customer's groups (`onCreate`) but cannot change an existing
+//! customer's: this and
+//! [`remove_customer_from_customer_groups`](crate::operations::remove_customer_from_customer_groups)
+//! keep them in step.
+
+use crate::client::PlainClient;
+use crate::error::{Error, Result};
+use crate::input::{CustomerGroupIdentifier, CustomerGroupsInput};
+use crate::retry::Idempotency;
+
+pub use crate::generated::add_customer_to_customer_groups::{
+    CustomerGroup, CustomerGroupMembership, ResponseData, Variables,
+};
+pub use crate::generated::AddCustomerToCustomerGroups;
+
+impl PlainClient {
+    /// Adds the customer with Plain's id to each of `groups`, and returns the memberships
+    /// Plain reports. An unknown group is Plain's `MutationError`
+    /// ([`Error::MutationRejected`]). Retried like the upsert: adding a member twice leaves
+    /// one membership.
+    pub async fn add_customer_to_customer_groups(
+        &self,
+        customer_id: impl Into<String>,
+        groups: impl IntoIterator<Item = CustomerGroupIdentifier>,
+    ) -> Result<Vec<CustomerGroupMembership>> {
+        let input = CustomerGroupsInput::new(customer_id, groups);
+        let body =
+            <AddCustomerToCustomerGroups as graphql_client::GraphQLQuery>::build_query(Variables {
+                input,
+            });
+        let bytes = crate::client::encode_body(&body)?;
+        self.send(
+            bytes,
+            body.operation_name,
+            Idempotency::Idempotent,
+            |data: ResponseData, meta| {
+                let output = data.add_customer_to_customer_groups;
+                match output.error {
+                    Some(error) => Err(Error::rejected(error, meta)),
+                    None => Ok(output.customer_group_memberships.unwrap_or_default()),
+                }
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,27 @@
+//! `customerByEmail`: a customer by email address.
+//!
+//! [`CustomerByEmail::build_query`](graphql_client::GraphQLQuery::build_query) gives the exact request
+//! body, and [`decode`](crate::response::decode) with [`ResponseData`] reads an answer as
+//! the client does.
+
+use crate::client::PlainClient;
+use crate::error::Result;
+use crate::operations::Customer;
+use crate::retry::Idempotency;
+
+pub use crate::generated::customer_by_email::{ResponseData, Variables};
+pub use crate::generated::CustomerByEmail;
+
+impl PlainClient {
+    /// The customer with this email address, or `None` when Plain has none. A query: retried on every
+    /// failure that can succeed later.
+    pub async fn customer_by_email(&self, email: impl Into<String>) -> Result<Option<Customer>> {
+        let variables = Variables {
+            email: email.into(),
+        };
+        let data = self
+            .execute_with::<CustomerByEmail>(variables, Idempotency::Idempotent)
+            .await?;
+        Ok(data.customer_by_email)
+    }
+}

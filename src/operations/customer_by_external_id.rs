@@ -1,0 +1,30 @@
+//! `customerByExternalId`: a customer by your own id for it.
+//!
+//! [`CustomerByExternalId::build_query`](graphql_client::GraphQLQuery::build_query) gives the exact request
+//! body, and [`decode`](crate::response::decode) with [`ResponseData`] reads an answer as
+//! the client does.
+
+use crate::client::PlainClient;
+use crate::error::Result;
+use crate::operations::Customer;
+use crate::retry::Idempotency;
+
+pub use crate::generated::customer_by_external_id::{ResponseData, Variables};
+pub use crate::generated::CustomerByExternalId;
+
+impl PlainClient {
+    /// The customer with your external id, or `None` when Plain has none. A query: retried on every
+    /// failure that can succeed later.
+    pub async fn customer_by_external_id(
+        &self,
+        external_id: impl Into<String>,
+    ) -> Result<Option<Customer>> {
+        let variables = Variables {
+            external_id: external_id.into(),
+        };
+        let data = self
+            .execute_with::<CustomerByExternalId>(variables, Idempotency::Idempotent)
+            .await?;
+        Ok(data.customer_by_external_id)
+    }
+}

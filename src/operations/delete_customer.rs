@@ -1,0 +1,37 @@
+//! `deleteCustomer`: delete a customer by Plain's id.
+
+use crate::client::PlainClient;
+use crate::error::{Error, Result};
+use crate::generated::delete_customer::DeleteCustomerInput;
+use crate::retry::Idempotency;
+
+pub use crate::generated::delete_customer::{ResponseData, Variables};
+pub use crate::generated::DeleteCustomer;
+
+impl PlainClient {
+    /// Deletes the customer with Plain's id (`c_...`). Its email address and external id are
+    /// free again afterwards.
+    ///
+    /// Plain's `MutationError` (an unknown id, say) is [`Error::MutationRejected`]. Deleting is
+    /// idempotent, so failures that can succeed later are retried; a retry after an attempt
+    /// that did reach Plain may answer that the customer is not found.
+    pub async fn delete_customer(&self, customer_id: impl Into<String>) -> Result<()> {
+        let variables = Variables {
+            input: DeleteCustomerInput {
+                customer_id: customer_id.into(),
+            },
+        };
+        let body = <DeleteCustomer as graphql_client::GraphQLQuery>::build_query(variables);
+        let bytes = crate::client::encode_body(&body)?;
+        self.send(
+            bytes,
+            body.operation_name,
+            Idempotency::Idempotent,
+            |data: ResponseData, meta| match data.delete_customer.error {
+                Some(error) => Err(Error::rejected(error, meta)),
+                None => Ok(()),
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,22 @@
+//! One module per Plain operation: its generated types under Plain's names, any hand-written
+//! input, its [`PlainClient`](crate::PlainClient) method, and its body and decode helpers.
+//!
+//! Every operation is sent by the client's one generic path
+//! ([`PlainClient::execute`](crate::PlainClient::execute) for operations of your own): the
+//! client knows none of them. The types several operations share (a [`Customer`], a
+//! [`MutationError`]) are one Rust type each, whichever operation returned them.
+
+pub mod add_customer_to_customer_groups;
+pub mod customer_by_email;
+pub mod customer_by_external_id;
+pub mod customer_by_id;
+pub mod delete_customer;
+pub mod remove_customer_from_customer_groups;
+pub mod upsert_customer;
+
+pub use crate::generated::shared::{
+    Customer, CustomerEmail, CustomerStatus, MutationError, MutationErrorType,
+    MutationFieldErrorType, Timestamp,
+};
+
+pub use crate::generated::shared::MutationFieldError;

@@ -1,0 +1,36 @@
+//! `removeCustomerFromCustomerGroups`: end a customer's membership of customer groups.
+
+use crate::client::PlainClient;
+use crate::error::{Error, Result};
+use crate::input::{CustomerGroupIdentifier, CustomerGroupsInput};
+use crate::retry::Idempotency;
+
+pub use crate::generated::remove_customer_from_customer_groups::{ResponseData, Variables};
+pub use crate::generated::RemoveCustomerFromCustomerGroups;
+
+impl PlainClient {
+    /// Removes the customer with Plain's id from each of `groups`. An unknown group, or one
+    /// the customer is not a member of, is Plain's `MutationError`
+    /// ([`Error::MutationRejected`]). Retried like the upsert.
+    pub async fn remove_customer_from_customer_groups(
+        &self,
+        customer_id: impl Into<String>,
+        groups: impl IntoIterator<Item = CustomerGroupIdentifier>,
+    ) -> Result<()> {
+        let input = CustomerGroupsInput::new(customer_id, groups);
+        let body = <RemoveCustomerFromCustomerGroups as graphql_client::GraphQLQuery>::build_query(
+            Variables { input },
+        );
+        let bytes = crate::client::encode_body(&body)?;
+        self.send(
+            bytes,
+            body.operation_name,
+            Idempotency::Idempotent,
+            |data: ResponseData, meta| match data.remove_customer_from_customer_groups.error {
+                Some(error) => Err(Error::rejected(error, meta)),
+                None => Ok(()),
+            },
+        )
+        .await
+    }
+}
