@@ -361,9 +361,13 @@ struct SyncRun {
     result_lines: u64,
 }
 
-/// Runs `plain sync-customers` on `records` against `server` and waits for it.
-fn sync(server: &Server, records: &Path, concurrency: usize, expected: usize) -> SyncRun {
-    let results = records.with_extension("results.jsonl");
+/// Runs `plain sync-customers` on `records` against `endpoint` with `args`, and waits for it:
+/// its exit code, resource usage, wall time and summary line.
+fn run_sync(
+    endpoint: &str,
+    records: &Path,
+    args: &[&str],
+) -> (i32, libc::rusage, Duration, String) {
     let started = Instant::now();
     #[expect(
         clippy::zombie_processes,
@@ -372,10 +376,8 @@ fn sync(server: &Server, records: &Path, concurrency: usize, expected: usize) ->
     let mut child = Command::new(PLAIN)
         .arg("sync-customers")
         .arg(records)
-        .args(["--api-url", &server.endpoint])
-        .args(["--concurrency", &concurrency.to_string()])
-        .arg("--results")
-        .arg(&results)
+        .args(["--api-url", endpoint])
+        .args(args)
         .env("PLAIN_API_KEY", KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -391,12 +393,27 @@ fn sync(server: &Server, records: &Path, concurrency: usize, expected: usize) ->
     let (status, usage) = wait4(&child);
     let wall = started.elapsed();
     let log = log.join().expect("read the sync's log");
-    assert_eq!(status, 0, "plain sync-customers exited {status}:\n{log}");
     let summary = log
         .lines()
         .rev()
         .find(|l| l.contains(" records in "))
-        .unwrap_or_else(|| panic!("no summary from plain sync-customers:\n{log}"));
+        .unwrap_or_else(|| panic!("no summary from plain sync-customers (exit {status}):\n{log}"))
+        .to_owned();
+    (status, usage, wall, summary)
+}
+
+/// Runs `plain sync-customers` on `records` against `server` and waits for it.
+fn sync(server: &Server, records: &Path, concurrency: usize, expected: usize) -> SyncRun {
+    let results = records.with_extension("results.jsonl");
+    let concurrency = concurrency.to_string();
+    let results_arg = results.to_string_lossy();
+    let (status, usage, wall, summary) = run_sync(
+        &server.endpoint,
+        records,
+        &["--concurrency", &concurrency, "--results", &results_arg],
+    );
+    assert_eq!(status, 0, "plain sync-customers exited {status}: {summary}");
+    let summary = summary.as_str();
     let results = BufReader::new(File::open(&results).expect("open the results file"));
     let mut result_lines = 0;
     for line in results.lines() {
@@ -930,37 +947,9 @@ fn memory(options: &Options, report: &mut Report) {
 /// A `plain sync-customers` run that is expected to fail records: its exit code, peak RSS
 /// (bytes), wall time and summary line.
 fn failing_sync(endpoint: &str, records: &Path, extra: &[&str]) -> (i32, u64, Duration, String) {
-    let started = Instant::now();
-    #[expect(
-        clippy::zombie_processes,
-        reason = "reaped by wait4, which also gives its resource usage"
-    )]
-    let mut child = Command::new(PLAIN)
-        .arg("sync-customers")
-        .arg(records)
-        .args(["--api-url", endpoint, "--max-attempts", "1", "--quiet"])
-        .args(extra)
-        .env("PLAIN_API_KEY", KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start plain sync-customers");
-    let mut stderr = child.stderr.take().expect("the sync's stderr");
-    let log = std::thread::spawn(move || {
-        let mut log = String::new();
-        let _ = stderr.read_to_string(&mut log);
-        log
-    });
-    let (status, usage) = wait4(&child);
-    let wall = started.elapsed();
-    let log = log.join().expect("read the sync's log");
-    let summary = log
-        .lines()
-        .rev()
-        .find(|l| l.contains(" records in "))
-        .unwrap_or_else(|| panic!("no summary from plain sync-customers:\n{log}"))
-        .to_owned();
+    let mut args = vec!["--max-attempts", "1", "--quiet"];
+    args.extend_from_slice(extra);
+    let (status, usage, wall, summary) = run_sync(endpoint, records, &args);
     let peak = u64::try_from(usage.ru_maxrss).expect("a size") * 1024;
     (status, peak, wall, summary)
 }

@@ -6,7 +6,7 @@
 //! keep them in step.
 
 use crate::client::PlainClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::input::{CustomerGroupIdentifier, CustomerGroupsInput};
 use crate::retry::Idempotency;
 
@@ -18,7 +18,7 @@ pub use crate::generated::AddCustomerToCustomerGroups;
 impl PlainClient {
     /// Adds the customer with Plain's id to each of `groups`, and returns the memberships
     /// Plain reports. An unknown group is Plain's `MutationError`
-    /// ([`Error::MutationRejected`]). Retried like the upsert: adding a member twice leaves
+    /// ([`Error::MutationRejected`](crate::Error::MutationRejected)). Retried like the upsert: adding a member twice leaves
     /// one membership.
     pub async fn add_customer_to_customer_groups(
         &self,
@@ -37,10 +37,8 @@ impl PlainClient {
             Idempotency::Idempotent,
             |data: ResponseData, meta| {
                 let output = data.add_customer_to_customer_groups;
-                match output.error {
-                    Some(error) => Err(Error::rejected(error, meta)),
-                    None => Ok(output.customer_group_memberships.unwrap_or_default()),
-                }
+                super::unless_rejected(output.error, meta)?;
+                Ok(output.customer_group_memberships.unwrap_or_default())
             },
         )
         .await

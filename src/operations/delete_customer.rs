@@ -1,7 +1,7 @@
 //! `deleteCustomer`: delete a customer by Plain's id.
 
 use crate::client::PlainClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::generated::delete_customer::DeleteCustomerInput;
 use crate::retry::Idempotency;
 
@@ -12,7 +12,7 @@ impl PlainClient {
     /// Deletes the customer with Plain's id (`c_...`). Its email address and external id are
     /// free again afterwards.
     ///
-    /// Plain's `MutationError` (an unknown id, say) is [`Error::MutationRejected`]. Deleting is
+    /// Plain's `MutationError` (an unknown id, say) is [`Error::MutationRejected`](crate::Error::MutationRejected). Deleting is
     /// idempotent, so failures that can succeed later are retried; a retry after an attempt
     /// that did reach Plain may answer that the customer is not found.
     pub async fn delete_customer(&self, customer_id: impl Into<String>) -> Result<()> {
@@ -27,10 +27,7 @@ impl PlainClient {
             bytes,
             body.operation_name,
             Idempotency::Idempotent,
-            |data: ResponseData, meta| match data.delete_customer.error {
-                Some(error) => Err(Error::rejected(error, meta)),
-                None => Ok(()),
-            },
+            |data: ResponseData, meta| super::unless_rejected(data.delete_customer.error, meta),
         )
         .await
     }

@@ -20,3 +20,15 @@ pub use crate::generated::shared::{
 };
 
 pub use crate::generated::shared::MutationFieldError;
+
+/// `Ok(())` for an output that has no `MutationError`, else
+/// [`Error::MutationRejected`](crate::Error::MutationRejected).
+fn unless_rejected(
+    error: Option<MutationError>,
+    meta: &crate::response::ResponseMeta,
+) -> crate::Result<()> {
+    match error {
+        Some(error) => Err(crate::Error::rejected(error, meta)),
+        None => Ok(()),
+    }
+}

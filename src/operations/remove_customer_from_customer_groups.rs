@@ -1,7 +1,7 @@
 //! `removeCustomerFromCustomerGroups`: end a customer's membership of customer groups.
 
 use crate::client::PlainClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::input::{CustomerGroupIdentifier, CustomerGroupsInput};
 use crate::retry::Idempotency;
 
@@ -11,7 +11,7 @@ pub use crate::generated::RemoveCustomerFromCustomerGroups;
 impl PlainClient {
     /// Removes the customer with Plain's id from each of `groups`. An unknown group, or one
     /// the customer is not a member of, is Plain's `MutationError`
-    /// ([`Error::MutationRejected`]). Retried like the upsert.
+    /// ([`Error::MutationRejected`](crate::Error::MutationRejected)). Retried like the upsert.
     pub async fn remove_customer_from_customer_groups(
         &self,
         customer_id: impl Into<String>,
@@ -26,9 +26,8 @@ impl PlainClient {
             bytes,
             body.operation_name,
             Idempotency::Idempotent,
-            |data: ResponseData, meta| match data.remove_customer_from_customer_groups.error {
-                Some(error) => Err(Error::rejected(error, meta)),
-                None => Ok(()),
+            |data: ResponseData, meta| {
+                super::unless_rejected(data.remove_customer_from_customer_groups.error, meta)
             },
         )
         .await
