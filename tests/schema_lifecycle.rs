@@ -313,16 +313,87 @@ fn a_changed_argument_type_is_breaking_and_fails_code_generation() {
     assert_eq!(error.message, expected);
 }
 
+/// Why a new value of an enum the operations receive needs review.
+const RECEIVED_ENUM_VALUE: &str = "the generated enum gains a variant for it: answers with this \
+                                   value no longer parse as `Other(String)`, so code that handled \
+                                   it there changes behaviour";
+
 #[test]
-fn an_added_enum_value_is_safe() {
+fn a_new_value_of_an_enum_the_operations_receive_needs_review() {
     let update = fixture_update("added_enum_value.graphql");
     assert_eq!(
-        lines(&update.report),
-        ["SAFE enum value MutationErrorType.RATE_LIMITED: added"]
+        update.report.changes,
+        [Change {
+            severity: Severity::Review,
+            subject: "enum value MutationErrorType.RATE_LIMITED".into(),
+            what: "added".into(),
+            notes: vec![RECEIVED_ENUM_VALUE.into()],
+        }]
     );
     assert_eq!(update.report.operations[0].1, None);
     let code = generate(&update.schema, "added-enum-value").unwrap();
     assert!(code.contains("RATE_LIMITED"), "{code}");
+    // Every enum an answer carries, and one that is sent as well as received.
+    let edited = vendored()
+        .replace("  NOOP\n}", "  NOOP\n  MERGED\n}")
+        .replace("  INTERNAL\n}", "  INTERNAL\n  RATE_LIMITED\n}")
+        .replace("  NOT_FOUND\n}", "  NOT_FOUND\n  TOO_LONG\n}")
+        .replace("SNOOZED instead\")\n}", "SNOOZED instead\")\n  BLOCKED\n}");
+    let sent_too = |schema: &str| {
+        schema.replace(
+            "  email: EmailAddressInput\n}",
+            "  email: EmailAddressInput\n  status: CustomerStatus\n}",
+        )
+    };
+    for (previous, full) in [
+        (vendored(), edited.clone()),
+        (sent_too(&vendored()), sent_too(&edited)),
+    ] {
+        let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+        assert_eq!(
+            lines(&update.report),
+            [
+                "REVIEW enum value CustomerStatus.BLOCKED: added",
+                "REVIEW enum value MutationErrorType.RATE_LIMITED: added",
+                "REVIEW enum value MutationFieldErrorType.TOO_LONG: added",
+                "REVIEW enum value UpsertResult.MERGED: added",
+            ]
+        );
+        assert!(update
+            .report
+            .changes
+            .iter()
+            .all(|c| c.notes == [RECEIVED_ENUM_VALUE]));
+    }
+}
+
+#[test]
+fn a_new_value_of_an_enum_the_operations_only_send_is_safe() {
+    // An enum that only an input field has: no answer carries it.
+    let with_language = |values: &str| {
+        let schema = vendored().replace(
+            "  email: EmailAddressInput\n}",
+            "  email: EmailAddressInput\n  language: Language\n}",
+        );
+        format!("{schema}\nenum Language {{\n{values}}}\n")
+    };
+    let previous = with_language("  EN\n  FR\n");
+    let full = with_language("  EN\n  FR\n  DE\n");
+    let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+    assert_eq!(
+        update.report.changes,
+        [Change {
+            severity: Severity::Safe,
+            subject: "enum value Language.DE".into(),
+            what: "added".into(),
+            notes: vec![
+                "the operations only send this enum: nothing sends the new value until code \
+                 chooses it"
+                    .into()
+            ],
+        }]
+    );
+    assert_eq!(update.report.operations[0].1, None);
 }
 
 #[test]
