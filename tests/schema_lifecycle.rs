@@ -5,6 +5,10 @@
 //!   writes the committed `graphql/schema.graphql` byte for byte.
 //! - Each kind of change is classified: breaking ones quote the message the build fails with.
 //! - A new operation file extends the vendored schema, and gets its own generated module.
+//! - The maintainers' build (feature `maintainer`) leaves out, with a warning, an operation
+//!   that the vendored schema cannot serve yet, so that `plain-schema update` can be built.
+//! - Adding an operation as the README says (file, `update`, build) works, in a copy of the
+//!   crate.
 //! - `check` exits 0 when the vendored file is current, 1 with the report when it is stale.
 //!
 //! Only the tests of the committed file read `graphql/schema.graphql` (CI also runs the suite
@@ -311,16 +315,87 @@ fn a_changed_argument_type_is_breaking_and_fails_code_generation() {
     assert_eq!(error.message, expected);
 }
 
+/// Why a new value of an enum the operations receive needs review.
+const RECEIVED_ENUM_VALUE: &str = "the generated enum gains a variant for it: answers with this \
+                                   value no longer parse as `Unknown`, so code that handled \
+                                   it there changes behaviour";
+
 #[test]
-fn an_added_enum_value_is_safe() {
+fn a_new_value_of_an_enum_the_operations_receive_needs_review() {
     let update = fixture_update("added_enum_value.graphql");
     assert_eq!(
-        lines(&update.report),
-        ["SAFE enum value MutationErrorType.RATE_LIMITED: added"]
+        update.report.changes,
+        [Change {
+            severity: Severity::Review,
+            subject: "enum value MutationErrorType.RATE_LIMITED".into(),
+            what: "added".into(),
+            notes: vec![RECEIVED_ENUM_VALUE.into()],
+        }]
     );
     assert_eq!(update.report.operations[0].1, None);
     let code = generate(&update.schema, "added-enum-value").unwrap();
     assert!(code.contains("RATE_LIMITED"), "{code}");
+    // Every enum an answer carries, and one that is sent as well as received.
+    let edited = vendored()
+        .replace("  NOOP\n}", "  NOOP\n  MERGED\n}")
+        .replace("  INTERNAL\n}", "  INTERNAL\n  RATE_LIMITED\n}")
+        .replace("  NOT_FOUND\n}", "  NOT_FOUND\n  TOO_LONG\n}")
+        .replace("SNOOZED instead\")\n}", "SNOOZED instead\")\n  BLOCKED\n}");
+    let sent_too = |schema: &str| {
+        schema.replace(
+            "  email: EmailAddressInput\n}",
+            "  email: EmailAddressInput\n  status: CustomerStatus\n}",
+        )
+    };
+    for (previous, full) in [
+        (vendored(), edited.clone()),
+        (sent_too(&vendored()), sent_too(&edited)),
+    ] {
+        let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+        assert_eq!(
+            lines(&update.report),
+            [
+                "REVIEW enum value CustomerStatus.BLOCKED: added",
+                "REVIEW enum value MutationErrorType.RATE_LIMITED: added",
+                "REVIEW enum value MutationFieldErrorType.TOO_LONG: added",
+                "REVIEW enum value UpsertResult.MERGED: added",
+            ]
+        );
+        assert!(update
+            .report
+            .changes
+            .iter()
+            .all(|c| c.notes == [RECEIVED_ENUM_VALUE]));
+    }
+}
+
+#[test]
+fn a_new_value_of_an_enum_the_operations_only_send_is_safe() {
+    // An enum that only an input field has: no answer carries it.
+    let with_language = |values: &str| {
+        let schema = vendored().replace(
+            "  email: EmailAddressInput\n}",
+            "  email: EmailAddressInput\n  language: Language\n}",
+        );
+        format!("{schema}\nenum Language {{\n{values}}}\n")
+    };
+    let previous = with_language("  EN\n  FR\n");
+    let full = with_language("  EN\n  FR\n  DE\n");
+    let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+    assert_eq!(
+        update.report.changes,
+        [Change {
+            severity: Severity::Safe,
+            subject: "enum value Language.DE".into(),
+            what: "added".into(),
+            notes: vec![
+                "the operations only send this enum: nothing sends the new value until code \
+                 chooses it"
+                    .into()
+            ],
+        }]
+    );
+    assert_eq!(update.report.operations[0].1, None);
 }
 
 #[test]
@@ -413,6 +488,187 @@ fn a_new_operation_extends_the_vendored_schema_and_gets_its_module() {
         assert!(code.contains("pub mod customer_by_email"), "{code}");
         assert!(code.contains("pub mod upsert_customer"), "{code}");
     }
+}
+
+#[test]
+fn the_maintainers_build_leaves_out_an_operation_the_vendored_schema_cannot_serve() {
+    let dir = copy_of_graphql("maintainer-build");
+    let without = codegen::generate_all(&dir).unwrap();
+    let operation = dir.join("customerByEmail.graphql");
+    fs::copy(fixture("operations/customerByEmail.graphql"), &operation).unwrap();
+    let message = "1:1: the schema has no root type `Query`";
+    // Without the `maintainer` feature, the build fails with the one message.
+    let error = codegen::build_output(&dir, false).unwrap_err();
+    assert_eq!(
+        (error.file.as_path(), error.message.as_str()),
+        (operation.as_path(), message)
+    );
+    // With it, the operation is left out, and a warning says why and what to run.
+    let (code, warnings) = codegen::build_output(&dir, true).unwrap();
+    assert_eq!(code, without);
+    assert_eq!(
+        warnings,
+        [format!(
+            "{}: {message}; left out of this build: run `cargo run --features maintainer --bin \
+             plain-schema -- update` to bring what it uses into {}",
+            operation.display(),
+            dir.join("schema.graphql").display()
+        )]
+    );
+    // A schema that does not parse still fails both builds.
+    fs::write(dir.join("schema.graphql"), "type Customer {\n").unwrap();
+    for maintainer in [false, true] {
+        let error = codegen::build_output(&dir, maintainer).unwrap_err();
+        assert_eq!(error.file, dir.join("schema.graphql"), "{error}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Copies `from` into `to`, folders included.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            copy_tree(&path, &to.join(path.file_name().unwrap()));
+        }
+    } else {
+        fs::copy(from, to).unwrap();
+    }
+}
+
+/// Makes `dir` a fresh copy of what the package is built from (as
+/// `.ci/broken-operation-check` makes it).
+fn copy_crate_to(dir: &Path) {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir.join("benches")).unwrap();
+    for part in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "graphql",
+        "src",
+        "tests",
+        "examples",
+        "README.md",
+    ] {
+        copy_tree(&root().join(part), &dir.join(part));
+    }
+    for entry in fs::read_dir(root().join("benches")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            fs::copy(&path, dir.join("benches").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// The README's steps for a new operation, followed in a copy of the crate: add the operation
+/// file, run `plain-schema update` from Plain's full schema, build.
+///
+/// Slow: it builds the crate twice, in a target folder of its own so as not to wait for the one
+/// this test runs from. The copy lives there too, always at the same place, so that a second
+/// run rebuilds only the crate, into the same files.
+#[test]
+fn a_new_operation_added_as_the_readme_says_builds_with_its_own_module() {
+    let Some(full) = common::shared_plain("schema.graphql") else {
+        return;
+    };
+    let target = root().join("target/add-operation");
+    let copy = target.join("crate");
+    copy_crate_to(&copy);
+    let cargo = |args: &[&str]| {
+        let output = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+            .args(args)
+            .current_dir(&copy)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_INCREMENTAL", "0")
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    };
+    // 1. The operation file: the one the README shows.
+    let operation = fs::read_to_string(fixture("operations/customerByEmail.graphql")).unwrap();
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let shown: String = operation.lines().map(|l| format!("   {l}\n")).collect();
+    assert!(
+        readme.contains(&shown),
+        "the README does not show:\n{shown}"
+    );
+    fs::write(copy.join("graphql/customerByEmail.graphql"), operation).unwrap();
+    // 2. `update`: it builds although the vendored schema cannot serve the new operation yet.
+    let update = cargo(&[
+        "run",
+        "--locked",
+        "--offline",
+        "--features",
+        "maintainer",
+        "--bin",
+        "plain-schema",
+        "--",
+        "update",
+        "--from",
+        path_str(&full),
+    ]);
+    assert_eq!(update.code, Some(0), "{}", update.stderr);
+    assert!(
+        update.stderr.contains(
+            "graphql/customerByEmail.graphql: 1:1: the schema has no root type `Query`; left out \
+             of this build"
+        ),
+        "{}",
+        update.stderr
+    );
+    assert!(
+        update.stdout.contains("customerByEmail.graphql: ok"),
+        "{}",
+        update.stdout
+    );
+    let schema = fs::read_to_string(copy.join("graphql/schema.graphql")).unwrap();
+    assert!(
+        schema.contains("\ntype Query {\n  customerByEmail(email: String!): Customer\n}\n"),
+        "{schema}"
+    );
+    // 3. The build, without the maintainer feature: it generates the operation's module.
+    let build = cargo(&[
+        "build",
+        "--locked",
+        "--offline",
+        "--message-format=json-render-diagnostics",
+    ]);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
+    assert!(!build.stderr.contains("left out"), "{}", build.stderr);
+    // Cargo names the package's build output folder in its messages.
+    let package = format!("#plain-client@{}", env!("CARGO_PKG_VERSION"));
+    let out_dir = build
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "build-script-executed")
+        .filter(|m| {
+            m["package_id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with(&package))
+        })
+        .find_map(|m| m["out_dir"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("no build script output in:\n{}", build.stdout));
+    let folder = out_dir.parent().unwrap();
+    assert!(
+        folder.starts_with(target.join("debug/build"))
+            && folder
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("plain-client-")),
+        "{}",
+        out_dir.display()
+    );
+    let code = fs::read_to_string(out_dir.join("operations.rs")).unwrap();
+    let _ = fs::remove_dir_all(&copy);
+    assert!(code.contains("pub mod customer_by_email {"), "{code}");
+    assert!(code.contains("pub mod upsert_customer {"), "{code}");
 }
 
 #[test]

@@ -619,10 +619,24 @@ fn render_default(default: &Option<String>) -> &str {
     default.as_deref().unwrap_or("none")
 }
 
+/// The types of the fields of a vendored schema's object and interface types: what answers
+/// carry. A vendored object type keeps only the fields the operations select, so these are the
+/// types the operations receive; the others (of arguments and input fields) they only send.
+fn received_types(vendored: &Schema) -> BTreeSet<String> {
+    vendored
+        .types
+        .values()
+        .filter(|t| matches!(t.kind, Kind::Object | Kind::Interface))
+        .flat_map(|t| &t.fields)
+        .map(|f| validate::named_type(&f.ty).to_owned())
+        .collect()
+}
+
 /// The differences between two vendored schemas; `full` is Plain's new full schema, to tell
 /// what Plain removed from what the operations no longer use.
 fn diff(old: &Schema, new: &Schema, full: &Schema) -> Vec<Found> {
     let mut out = Vec::new();
+    let received = received_types(new);
     let names: BTreeSet<&String> = old.types.keys().chain(new.types.keys()).collect();
     for name in names {
         let scope = Some(Scope::Type(name.clone()));
@@ -647,14 +661,21 @@ fn diff(old: &Schema, new: &Schema, full: &Schema) -> Vec<Found> {
                 )
                 .review("the generated code changes"),
             ),
-            (Some(a), Some(b)) => diff_type(name, a, b, full, &mut out),
+            (Some(a), Some(b)) => diff_type(name, a, b, full, &received, &mut out),
             (None, None) => {}
         }
     }
     out
 }
 
-fn diff_type(name: &str, old: &TypeDef, new: &TypeDef, full: &Schema, out: &mut Vec<Found>) {
+fn diff_type(
+    name: &str,
+    old: &TypeDef,
+    new: &TypeDef,
+    full: &Schema,
+    received: &BTreeSet<String>,
+    out: &mut Vec<Found>,
+) {
     let input = old.kind == Kind::InputObject;
     let prefix = if input { "input field" } else { "field" };
     for field in names_of(&old.fields, &new.fields) {
@@ -694,10 +715,16 @@ fn diff_type(name: &str, old: &TypeDef, new: &TypeDef, full: &Schema, out: &mut 
                     "the generated enum loses this variant: a match on it no longer compiles",
                 ))
             }
-            (false, true) => out
-                .push(found(scope, subject, "added").safe(
-                    "generated enums parse it as `Other(String)` until they are regenerated",
-                )),
+            (false, true) if received.contains(name) => {
+                out.push(found(scope, subject, "added").review(
+                    "the generated enum gains a variant for it: answers with this value no longer \
+                     parse as `Unknown`, so code that handled it there changes behaviour",
+                ))
+            }
+            (false, true) => out.push(found(scope, subject, "added").safe(
+                "the operations only send this enum: nothing sends the new value until code \
+                 chooses it",
+            )),
             _ => {
                 let change = deprecation_change(
                     &old.deprecated_values.get(&value).cloned(),
