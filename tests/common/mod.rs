@@ -17,13 +17,16 @@ pub fn shared_plain(name: &str) -> Option<PathBuf> {
     shared(&format!("plain/{name}"))
 }
 
-/// A file from `../shared/`, Plain's material beside the checkout. CI has it, so under
+/// A file from `../shared/` (or `$PLAIN_SHARED_DIR`), Plain's material beside the checkout.
+/// CI has it, so under
 /// `CI=true` a missing file fails the test; elsewhere the test skips its comparison and says
 /// why.
 pub fn shared(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(name);
+    // A copy of the crate elsewhere (CI's run with Plain's full schema) names the folder.
+    let dir = std::env::var_os("PLAIN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let path = dir.join(name);
     if path.exists() {
         return Some(path);
     }
