@@ -122,6 +122,9 @@ impl Failure {
     }
 }
 
+/// The longest error line printed: one line always, however long a cause chain or a quoted input.
+const REPORT_MAX: usize = 2000;
+
 /// `plain: error: <message>: <cause>...` on one line; Plain's `MutationError` as JSON after it.
 fn report(failure: &Failure) {
     let mut stderr = std::io::stderr().lock();
@@ -137,7 +140,11 @@ fn report(failure: &Failure) {
             line
         }
     };
-    let _ = writeln!(stderr, "plain: error: {line}");
+    let _ = writeln!(
+        stderr,
+        "plain: error: {}",
+        cli::text::clean(&line, REPORT_MAX)
+    );
     let last = match failure {
         Failure::Plain(error) => Some(error.last_cause()),
         Failure::Io(_) => None,
@@ -209,13 +216,14 @@ fn parse_inputs(text: &str) -> Result<Vec<UpsertCustomerInput>, Failure> {
         };
         if let Err(e) = next {
             return Err(Failure::Plain(Error::InvalidInput {
-                message: prefix(e.to_string()),
+                message: prefix(cli::text::message(&e.to_string())),
             }));
         }
         let end = stream.byte_offset();
         let input = UpsertCustomerInput::from_json(&text[start..end]).map_err(|e| match e {
+            // The message may quote the input: escaped and capped.
             Error::InvalidInput { message } => Failure::Plain(Error::InvalidInput {
-                message: prefix(message),
+                message: prefix(cli::text::message(&message)),
             }),
             other => Failure::Plain(other),
         })?;

@@ -319,3 +319,12 @@ fn serve_refuses_a_schema_it_cannot_read_or_serve_with_exit_3() {
     let output = plain(&["serve", "--schema", &unrelated], &[], "");
     assert_clean_error(&output, 3, "the schema given");
 }
+
+#[test]
+fn input_text_in_an_error_is_escaped_onto_one_line() {
+    let mut input: Value = serde_json::from_str(&fixture("../../examples/donald.json")).unwrap();
+    input["on\u{1b}[31mUpdate\nX"] = json!({});
+    let output = plain(&["upsert-customer", "--dry-run"], &[], &input.to_string());
+    assert_clean_error(&output, 3, r"on\u001b[31mUpdate\nX");
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+}

@@ -2,3 +2,4 @@
 
 pub mod records;
 pub mod sync;
+pub mod text;

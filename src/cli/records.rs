@@ -6,6 +6,8 @@ use std::io::BufRead;
 use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, OnUpdate, UpsertCustomerInput};
 use serde_json::Value;
 
+use super::text;
+
 /// One record of the input, by its line number (from 1).
 #[derive(Debug)]
 pub struct Record {
@@ -80,10 +82,11 @@ fn jsonl_record(number: u64, text: &str) -> Record {
     }
 }
 
+/// The library's message for an invalid input, escaped and capped: it may quote the input.
 fn invalid(error: plain_client::Error) -> String {
     match error {
-        plain_client::Error::InvalidInput { message } => message,
-        other => other.to_string(),
+        plain_client::Error::InvalidInput { message } => text::message(&message),
+        other => text::message(&other.to_string()),
     }
 }
 
@@ -116,7 +119,8 @@ pub fn csv<R: std::io::Read + Send + 'static>(
             Some(column) => positions[column] = Some(i),
             None => {
                 return Err(format!(
-                    "unknown CSV column {name:?}: the columns are {}",
+                    "unknown CSV column {}: the columns are {}",
+                    text::quote(&name),
                     COLUMNS.join(", ")
                 ))
             }
@@ -184,9 +188,10 @@ pub fn csv_input(fields: &[Option<String>; 5]) -> Result<UpsertCustomerInput, St
     let verified = match verified.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("false" | "0" | "no" | "n") => false,
         Some("true" | "1" | "yes" | "y") => true,
-        Some(other) => {
+        Some(_) => {
             return Err(format!(
-                "`verified` is {other:?}: use true or false (or 1/0, yes/no)"
+                "`verified` is {}: use true or false (or 1/0, yes/no)",
+                text::quote(verified.as_deref().unwrap_or_default())
             ))
         }
     };
