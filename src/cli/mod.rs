@@ -1,5 +1,6 @@
 //! The parts of the `plain` command line that are more than argument handling.
 
+pub mod lines;
 pub mod records;
 pub mod sync;
 pub mod text;

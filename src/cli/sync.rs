@@ -12,7 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use plain_client::{Cancel, Error, PlainClient, UpsertCustomerInput, UpsertResult};
 use serde_json::{json, Value};
 
-use super::records::{self, Format, Record};
+use super::records::{Format, Reader, Record};
 
 /// What the run was asked to do.
 #[derive(Debug, clap::Args)]
@@ -36,7 +36,19 @@ pub struct SyncOptions {
     /// Print no progress, and the summary only when something failed.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The longest record read (a JSON line, or a CSV row), in bytes; a longer one is rejected
+    /// (code too_long) and skipped without being held in memory.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = MAX_RECORD_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 30)
+    )]
+    pub max_record_bytes: u64,
 }
+
+/// The default of `--max-record-bytes`: 1 MiB.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// How the run ended.
 #[derive(Debug, Default)]
@@ -142,25 +154,52 @@ fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn records(path: &Path, format: Format) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
-    let reader = open(path)?;
-    match format {
-        Format::Jsonl => Ok(Box::new(records::jsonl(reader))),
-        Format::Csv => records::csv(reader),
-    }
+/// The records of the input, one at a time; a read error ends them.
+fn records(
+    path: &Path,
+    format: Format,
+    cap: usize,
+) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
+    let mut reader = Reader::new(open(path)?, format, cap)?;
+    Ok(Box::new(std::iter::from_fn(move || {
+        match reader.next_record() {
+            Ok(record) => record,
+            Err(e) => {
+                eprintln!(
+                    "plain: error: cannot read the input past line {}: {e}",
+                    reader.done_through()
+                );
+                None
+            }
+        }
+    })))
 }
 
-/// Counts the records of a file (for the progress bar's total); `None` for standard input.
+/// Counts the non-blank lines of a file (less the header for CSV) for the progress bar's
+/// total, in bounded memory; `None` for standard input.
 fn count(path: &Path, format: Format) -> Option<u64> {
     if path.as_os_str() == "-" {
         return None;
     }
-    let reader = BufReader::new(File::open(path).ok()?);
-    let lines = reader
-        .lines()
-        .map_while(Result::ok)
-        .filter(|l| !l.trim().is_empty())
-        .count() as u64;
+    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path).ok()?);
+    let (mut lines, mut blank) = (0u64, true);
+    loop {
+        let buffer = reader.fill_buf().ok()?;
+        if buffer.is_empty() {
+            break;
+        }
+        for &b in buffer {
+            if b == b'\n' {
+                lines += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let n = buffer.len();
+        reader.consume(n);
+    }
+    lines += u64::from(!blank);
     Some(match format {
         Format::Jsonl => lines,
         Format::Csv => lines.saturating_sub(1),
@@ -252,7 +291,8 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
 
     // Records are read on their own thread and handed over through a small queue, so that
     // memory stays bounded and a slow disk or pipe never blocks the requests.
-    let source = records(&options.file, format)?;
+    let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
+    let source = records(&options.file, format, cap)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Record>(concurrency * 2 + 16);
     let reader = std::thread::spawn(move || {
         for record in source {
@@ -312,14 +352,16 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
                 summary.malformed += 1;
                 *summary
                     .failures_by_code
-                    .entry("malformed".to_owned())
+                    .entry(rejected.code.to_owned())
                     .or_default() += 1;
-                rejects.write(&json!({
-                    "line": record.line,
-                    "input": rejected.raw,
-                    "error": {"message": rejected.message, "code": "malformed"},
-                    "status": "failed",
-                }))?;
+                let mut line = rejected.raw;
+                line.insert("line".to_owned(), record.line.into());
+                line.insert(
+                    "error".to_owned(),
+                    json!({"message": rejected.message, "code": rejected.code}),
+                );
+                line.insert("status".to_owned(), "failed".into());
+                rejects.write(&Value::Object(line))?;
             }
         }
         let Some(outcome) = outcome else {
@@ -377,7 +419,7 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
     while let Some(record) = receiver.recv().await {
         let raw = match record.input {
             Ok(input) => serde_json::to_value(input).unwrap_or(Value::Null),
-            Err(rejected) => rejected.raw,
+            Err(rejected) => rejected.raw.get("input").cloned().unwrap_or(Value::Null),
         };
         left.push((record.line, raw));
     }
