@@ -1,5 +1,5 @@
-//! `plain sync-customers`: what it reads. Records are bounded and keep their physical line
-//! numbers, and rejects can be fed back.
+//! `plain sync-customers`: what it reads and where it writes. Outputs never destroy the input,
+//! records are bounded and keep their physical line numbers, and rejects can be fed back.
 
 mod sync_support;
 
@@ -22,6 +22,86 @@ fn assert_one_error_line(stderr: &str, contains: &str) {
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].starts_with("plain: error: "), "{stderr}");
     assert!(lines[0].contains(contains), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_is_the_input_by_any_path_is_refused_before_anything_is_written() {
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("same-file");
+    let content = customers(3);
+    let input = dir.file("in.jsonl", &content);
+    std::fs::hard_link(&input, dir.path("hard.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&input, dir.path("soft.jsonl")).unwrap();
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let other = dir.path("results.jsonl");
+    for (flag, path) in [
+        ("--rejects", input.clone()),
+        ("--results", dir.path("hard.jsonl")),
+        ("--rejects", dir.path("soft.jsonl")),
+        ("--results", dir.path("sub/../in.jsonl")),
+    ] {
+        let (code, stderr) = finish(command(&server, &input, &[flag, &path])).await;
+        assert_eq!(code, Some(3), "{flag} {path}: {stderr}");
+        assert_one_error_line(&stderr, "is the input file");
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), content);
+    }
+    // The input given as standard input is the same file too.
+    let mut stdin = command(&server, "-", &["--rejects", &input, "--results", &other]);
+    stdin.stdin(std::fs::File::open(&input).unwrap());
+    let mut child = stdin.spawn().unwrap();
+    let status = wait_exit(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert_one_error_line(&stderr, "is the input file");
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), content);
+    // Nothing was opened for writing: the other output was not even created.
+    assert!(!std::path::Path::new(&other).exists());
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_outputs_may_not_be_one_file_unless_it_is_a_device() {
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("two-outputs");
+    let input = dir.file("in.jsonl", customers(3));
+    let out = dir.path("out.jsonl");
+    let (code, stderr) = finish(command(
+        &server,
+        &input,
+        &[
+            "--rejects",
+            &out,
+            "--results",
+            &dir.path("sub/../out.jsonl"),
+        ],
+    ))
+    .await;
+    // `sub` does not exist: the path cannot be created.
+    assert_eq!(code, Some(3), "{stderr}");
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let (code, stderr) = finish(command(
+        &server,
+        &input,
+        &[
+            "--rejects",
+            &out,
+            "--results",
+            &dir.path("sub/../out.jsonl"),
+        ],
+    ))
+    .await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_one_error_line(&stderr, "are the same file");
+    assert!(!std::path::Path::new(&out).exists());
+    assert!(server.requests().is_empty());
+    let (code, stderr) = finish(command(
+        &server,
+        &input,
+        &["--rejects", "/dev/null", "--results", "/dev/null"],
+    ))
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(server.customers().len(), 3);
 }
 
 /// A valid line of exactly `len` bytes (spaces pad the JSON).

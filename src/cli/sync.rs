@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use plain_client::{Cancel, Error, PlainClient, UpsertCustomerInput, UpsertResult};
 use serde_json::{json, Value};
 
+use super::outputs::{self, Identity, Output};
 use super::records::{Format, Reader, Record};
 
 /// What the run was asked to do.
@@ -75,37 +76,6 @@ impl Summary {
     }
 }
 
-/// A JSON Lines file the run writes (rejects or results), or nothing.
-struct Sink(Option<BufWriter<File>>);
-
-impl Sink {
-    fn create(path: Option<&Path>) -> Result<Self, String> {
-        match path {
-            None => Ok(Self(None)),
-            Some(path) => File::create(path)
-                .map(|f| Self(Some(BufWriter::new(f))))
-                .map_err(|e| format!("cannot create {}: {e}", path.display())),
-        }
-    }
-
-    fn write(&mut self, value: &Value) -> Result<(), String> {
-        let Some(writer) = &mut self.0 else {
-            return Ok(());
-        };
-        serde_json::to_writer(&mut *writer, value)
-            .map_err(|e| e.to_string())
-            .and_then(|()| writer.write_all(b"\n").map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot write: {e}"))
-    }
-
-    fn finish(&mut self) -> Result<(), String> {
-        match &mut self.0 {
-            Some(writer) => writer.flush().map_err(|e| format!("cannot write: {e}")),
-            None => Ok(()),
-        }
-    }
-}
-
 fn error_json(error: &Error) -> Value {
     let last = error.last_cause();
     let mut out = json!({
@@ -144,23 +114,69 @@ fn error_code(error: &Error) -> String {
     }
 }
 
+/// The opened input.
+struct Input {
+    reader: Box<dyn Read + Send>,
+    identity: Identity,
+    name: String,
+}
+
 /// Opens the input: a file, or standard input for `-`.
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+fn open_input(path: &Path) -> Result<Input, String> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(std::io::stdin())));
+        return open_stdin();
     }
-    File::open(path)
-        .map(|f| Box::new(BufReader::with_capacity(256 * 1024, f)) as Box<dyn BufRead + Send>)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    Ok(Input {
+        identity: Identity::of_open(&metadata, Some(path)),
+        reader: Box::new(file),
+        name,
+    })
+}
+
+#[cfg(unix)]
+fn open_stdin() -> Result<Input, String> {
+    use std::os::fd::AsFd;
+    let name = "standard input".to_owned();
+    // Its own handle on descriptor 0: unbuffered (ours buffers), and its identity checked
+    // against the outputs (`< x.jsonl --rejects x.jsonl` must not destroy x.jsonl).
+    let file = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    Ok(Input {
+        identity: Identity::of_open(&metadata, None),
+        reader: Box::new(file),
+        name,
+    })
+}
+
+#[cfg(not(unix))]
+fn open_stdin() -> Result<Input, String> {
+    Ok(Input {
+        reader: Box::new(std::io::stdin()),
+        identity: Identity::default(),
+        name: "standard input".to_owned(),
+    })
 }
 
 /// The records of the input, one at a time; a read error ends them.
 fn records(
-    path: &Path,
+    input: Input,
     format: Format,
     cap: usize,
 ) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
-    let mut reader = Reader::new(open(path)?, format, cap)?;
+    let source = BufReader::with_capacity(256 * 1024, input.reader);
+    let mut reader =
+        Reader::new(source, format, cap).map_err(|e| format!("{}: {e}", input.name))?;
     Ok(Box::new(std::iter::from_fn(move || {
         match reader.next_record() {
             Ok(record) => record,
@@ -279,8 +295,27 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
         }
     });
     let started = Instant::now();
-    let mut rejects = Sink::create(options.rejects.as_deref())?;
-    let mut results = Sink::create(options.results.as_deref())?;
+    // The input is opened, and every output path checked against it, before anything is
+    // opened for writing.
+    let mut input = open_input(&options.file)?;
+    outputs::check(
+        &input.identity,
+        &[
+            ("--rejects", options.rejects.as_deref()),
+            ("--results", options.results.as_deref()),
+        ],
+    )?;
+    let identity = std::mem::take(&mut input.identity);
+    let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
+    let source = records(input, format, cap)?;
+    let mut rejects = match &options.rejects {
+        Some(path) => Output::create(path, &identity, &[])?,
+        None => Output::none(),
+    };
+    let mut results = match &options.results {
+        Some(path) => Output::create(path, &identity, &[&rejects])?,
+        None => Output::none(),
+    };
     let total = if options.quiet || !std::io::stderr().is_terminal() {
         None
     } else {
@@ -291,8 +326,6 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
 
     // Records are read on their own thread and handed over through a small queue, so that
     // memory stays bounded and a slow disk or pipe never blocks the requests.
-    let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
-    let source = records(&options.file, format, cap)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Record>(concurrency * 2 + 16);
     let reader = std::thread::spawn(move || {
         for record in source {
@@ -434,8 +467,6 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
             "status": "not_attempted",
         }))?;
     }
-    rejects.finish()?;
-    results.finish()?;
     progress.finish();
     if !options.quiet || !summary.all_succeeded() {
         report(&summary, &client, started.elapsed());
