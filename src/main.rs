@@ -25,6 +25,12 @@ mod exit {
     pub const AUTH: u8 = 5;
     /// `sync-customers`: some records failed or were not attempted (see the rejects file).
     pub const SOME_FAILED: u8 = 6;
+    /// Records were sent, but an output could not be written; the summary says how many
+    /// records went unrecorded.
+    pub const OUTPUT_FAILED: u8 = 7;
+    /// `sync-customers` was stopped at once by a second Ctrl-C; records in flight may be
+    /// missing from the outputs.
+    pub const STOPPED_AT_ONCE: u8 = 8;
     /// `sync-customers` was interrupted (Ctrl-C); what was not sent is in the rejects file.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -402,13 +408,24 @@ fn sync_customers(
         };
         cli::sync::run(client, options).await.map_err(Failure::Io)
     })?;
-    Ok(if summary.interrupted {
-        ExitCode::from(exit::INTERRUPTED)
-    } else if summary.all_succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(exit::SOME_FAILED)
-    })
+    Ok(ExitCode::from(sync_exit_code(&summary)))
+}
+
+/// The exit code of a sync: an output that could not be written first (the files are not the
+/// whole account), then the reason the run stopped, then whether every record succeeded.
+fn sync_exit_code(summary: &cli::sync::Summary) -> u8 {
+    use cli::sync::Stop;
+    if !summary.unwritten.is_empty() {
+        return exit::OUTPUT_FAILED;
+    }
+    match summary.stop {
+        Some(Stop::Interrupted) => exit::INTERRUPTED,
+        Some(Stop::Unauthorized) => exit::AUTH,
+        Some(Stop::ReadFailed) if summary.sent == 0 => exit::INVALID_INPUT,
+        Some(Stop::ReadFailed | Stop::WriteFailed) => exit::FAILURE,
+        None if summary.all_succeeded() => 0,
+        None => exit::SOME_FAILED,
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -437,5 +454,37 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_sync_exits_by_what_stopped_it_and_an_unwritten_output_first() {
+        use cli::sync::{Stop, Summary};
+        let code = |change: &dyn Fn(&mut Summary)| {
+            let mut summary = Summary::default();
+            change(&mut summary);
+            sync_exit_code(&summary)
+        };
+        assert_eq!(code(&|_| {}), 0);
+        assert_eq!(code(&|s| s.failed = 1), exit::SOME_FAILED);
+        assert_eq!(
+            code(&|s| s.stop = Some(Stop::Interrupted)),
+            exit::INTERRUPTED
+        );
+        assert_eq!(code(&|s| s.stop = Some(Stop::Unauthorized)), exit::AUTH);
+        // A read error before anything was sent is an input error; after, a failure.
+        assert_eq!(
+            code(&|s| s.stop = Some(Stop::ReadFailed)),
+            exit::INVALID_INPUT
+        );
+        let read_after_sending = |s: &mut Summary| {
+            s.stop = Some(Stop::ReadFailed);
+            s.sent = 1;
+        };
+        assert_eq!(code(&read_after_sending), exit::FAILURE);
+        let unwritten = |s: &mut Summary| {
+            s.stop = Some(Stop::Interrupted);
+            s.unwritten.push(("cannot write /dev/full".to_owned(), 3));
+        };
+        assert_eq!(code(&unwritten), exit::OUTPUT_FAILED);
     }
 }

@@ -104,6 +104,18 @@ async fn the_two_outputs_may_not_be_one_file_unless_it_is_a_device() {
     assert_eq!(server.customers().len(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_as_input_exits_3_before_anything_is_sent() {
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("directory");
+    let rejects = dir.path("rejects.jsonl");
+    let (code, stderr) = finish(command(&server, &dir.path(""), &["--rejects", &rejects])).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_one_error_line(&stderr, "is a directory");
+    assert!(!std::path::Path::new(&rejects).exists());
+    assert!(server.requests().is_empty());
+}
+
 /// A valid line of exactly `len` bytes (spaces pad the JSON).
 fn padded(i: usize, len: usize) -> String {
     let line = line(&customer(i));

@@ -65,6 +65,11 @@ impl<R: BufRead> Splitter<R> {
         }
     }
 
+    /// The reader, to see what is buffered.
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
     /// The last physical line read whole.
     pub fn done_through(&self) -> u64 {
         self.done_through

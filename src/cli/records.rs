@@ -57,6 +57,8 @@ pub struct Reader<R> {
     csv: Option<Columns>,
     /// Whether the next record is the first of the input (which may start with a BOM).
     first: bool,
+    /// The bytes of the records (and blank lines) the last call read.
+    last_size: usize,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -72,6 +74,7 @@ impl<R: BufRead> Reader<R> {
             cap,
             csv: None,
             first: true,
+            last_size: 0,
         };
         if format == Format::Csv {
             this.csv = Some(this.header()?);
@@ -79,18 +82,30 @@ impl<R: BufRead> Reader<R> {
         Ok(this)
     }
 
+    /// The underlying reader, to see what it has buffered.
+    pub fn inner(&self) -> &R {
+        self.splitter.reader()
+    }
+
     /// The last physical line read whole.
     pub fn done_through(&self) -> u64 {
         self.splitter.done_through()
     }
 
+    /// How many bytes the last call to [`Reader::next_record`] read (at most the cap per record).
+    pub fn last_size(&self) -> usize {
+        self.last_size
+    }
+
     /// The next record, blank lines skipped; `Ok(None)` at the end of the input. A read error
     /// ends the input: later calls return `Ok(None)`.
     pub fn next_record(&mut self) -> io::Result<Option<Record>> {
+        self.last_size = 0;
         loop {
             let Some(chunk) = self.next_chunk()? else {
                 return Ok(None);
             };
+            self.last_size += chunk.bytes.len();
             let record = match &self.csv {
                 None => jsonl_record(chunk, self.cap),
                 Some(columns) => columns.record(chunk, self.cap),

@@ -1,19 +1,32 @@
 //! `plain sync-customers`: every record of a file upserted at the rate Plain allows, every
 //! record accounted for.
+//!
+//! Records are read on a thread of their own and handed over in batches, so a slow disk or pipe
+//! never holds up the requests. One loop takes records as slots allow, writes each outcome as a
+//! whole line when it arrives, and stops the intake at once on Ctrl-C, an authentication
+//! failure, an unreadable input or an output that cannot be written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
-use plain_client::{Cancel, Error, PlainClient, UpsertCustomerInput, UpsertResult};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult, UpsertedCustomer};
+use serde::Serialize;
 use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use super::outputs::{self, Identity, Output};
-use super::records::{Format, Reader, Record};
+use super::records::{Format, Reader, Record, Rejected};
+use super::text;
+
+/// The default of `--max-record-bytes`: 1 MiB.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// What the run was asked to do.
 #[derive(Debug, clap::Args)]
@@ -48,8 +61,18 @@ pub struct SyncOptions {
     pub max_record_bytes: u64,
 }
 
-/// The default of `--max-record-bytes`: 1 MiB.
-pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+/// Why a run stopped taking records before the end of its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// Plain refused the API key or a permission (HTTP 401 or 403): every record would fail.
+    Unauthorized,
+    /// The input could not be read to its end.
+    ReadFailed,
+    /// An output (rejects or results) could not be written.
+    WriteFailed,
+}
 
 /// How the run ended.
 #[derive(Debug, Default)]
@@ -62,7 +85,18 @@ pub struct Summary {
     pub malformed: u64,
     pub not_attempted: u64,
     pub failures_by_code: BTreeMap<String, u64>,
+    /// Records sent to Plain.
+    pub sent: u64,
+    /// Why the run stopped early (the first reason), if it did.
+    pub stop: Option<Stop>,
+    /// Whether Ctrl-C was pressed.
     pub interrupted: bool,
+    /// The input failed to read after this line, with the error.
+    pub read_failed: Option<(u64, String)>,
+    /// Standard input (or a pipe) was left unread after this line.
+    pub unread_after: Option<u64>,
+    /// Outputs that could not be written: why, and how many lines they miss.
+    pub unwritten: Vec<(String, u64)>,
 }
 
 impl Summary {
@@ -72,14 +106,37 @@ impl Summary {
 
     /// Whether every record succeeded.
     pub fn all_succeeded(&self) -> bool {
-        self.failed == 0 && self.malformed == 0 && self.not_attempted == 0 && !self.interrupted
+        self.failed == 0
+            && self.malformed == 0
+            && self.not_attempted == 0
+            && self.stop.is_none()
+            && !self.interrupted
+            && self.unwritten.is_empty()
     }
+}
+
+/// A line of the results file for a success.
+#[derive(Serialize)]
+struct Success<'a> {
+    line: u64,
+    result: &'a UpsertResult,
+    #[serde(rename = "customerId")]
+    customer_id: &'a str,
+}
+
+/// A line of the results file for a failure (the rejects file has the details).
+#[derive(Serialize)]
+struct Failure<'a> {
+    line: u64,
+    result: &'static str,
+    error: &'a str,
 }
 
 fn error_json(error: &Error) -> Value {
     let last = error.last_cause();
+    // Plain's text may quote the input: one line, capped, like every message with input in it.
     let mut out = json!({
-        "message": error.to_string(),
+        "message": text::clean(&error.to_string(), 1000),
         "code": error_code(error),
         "attempts": error.attempts(),
     });
@@ -118,10 +175,13 @@ fn error_code(error: &Error) -> String {
 struct Input {
     reader: Box<dyn Read + Send>,
     identity: Identity,
+    /// A regular file: after a stop, the rest of it is read to list its records.
+    regular: bool,
     name: String,
 }
 
-/// Opens the input: a file, or standard input for `-`.
+/// Opens the input: a file, or standard input for `-`. A directory is refused here, before
+/// anything is read or sent.
 fn open_input(path: &Path) -> Result<Input, String> {
     if path.as_os_str() == "-" {
         return open_stdin();
@@ -131,8 +191,14 @@ fn open_input(path: &Path) -> Result<Input, String> {
     let metadata = file
         .metadata()
         .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if metadata.is_dir() {
+        return Err(format!(
+            "{name} is a directory: give a JSON Lines or CSV file"
+        ));
+    }
     Ok(Input {
         identity: Identity::of_open(&metadata, Some(path)),
+        regular: metadata.is_file(),
         reader: Box::new(file),
         name,
     })
@@ -152,8 +218,14 @@ fn open_stdin() -> Result<Input, String> {
     let metadata = file
         .metadata()
         .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if metadata.is_dir() {
+        return Err(format!(
+            "{name} is a directory: give a JSON Lines or CSV file"
+        ));
+    }
     Ok(Input {
         identity: Identity::of_open(&metadata, None),
+        regular: metadata.is_file(),
         reader: Box::new(file),
         name,
     })
@@ -164,31 +236,9 @@ fn open_stdin() -> Result<Input, String> {
     Ok(Input {
         reader: Box::new(std::io::stdin()),
         identity: Identity::default(),
+        regular: false,
         name: "standard input".to_owned(),
     })
-}
-
-/// The records of the input, one at a time; a read error ends them.
-fn records(
-    input: Input,
-    format: Format,
-    cap: usize,
-) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
-    let source = BufReader::with_capacity(256 * 1024, input.reader);
-    let mut reader =
-        Reader::new(source, format, cap).map_err(|e| format!("{}: {e}", input.name))?;
-    Ok(Box::new(std::iter::from_fn(move || {
-        match reader.next_record() {
-            Ok(record) => record,
-            Err(e) => {
-                eprintln!(
-                    "plain: error: cannot read the input past line {}: {e}",
-                    reader.done_through()
-                );
-                None
-            }
-        }
-    })))
 }
 
 /// Counts the non-blank lines of a file (less the header for CSV) for the progress bar's
@@ -254,16 +304,18 @@ impl Progress {
     }
 
     fn update(&mut self, summary: &Summary) {
-        let counts = format!(
-            "created {} updated {} unchanged {} failed {}",
-            summary.created,
-            summary.updated,
-            summary.noop,
-            summary.failed + summary.malformed
-        );
+        let counts = || {
+            format!(
+                "created {} updated {} unchanged {} failed {}",
+                summary.created,
+                summary.updated,
+                summary.noop,
+                summary.failed + summary.malformed
+            )
+        };
         if let Some(bar) = &self.bar {
             bar.set_position(summary.done());
-            bar.set_message(counts);
+            bar.set_message(counts());
             return;
         }
         if self.quiet || self.last_line.elapsed() < Duration::from_secs(5) {
@@ -271,7 +323,11 @@ impl Progress {
         }
         self.last_line = Instant::now();
         let rate = summary.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        eprintln!("plain: {} records, {rate:.0}/s: {counts}", summary.done());
+        eprintln!(
+            "plain: {} records, {rate:.0}/s: {}",
+            summary.done(),
+            counts()
+        );
     }
 
     fn finish(&self) {
@@ -281,9 +337,427 @@ impl Progress {
     }
 }
 
-/// Runs the sync; the summary says what happened to every record.
-pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, String> {
-    let format = options.format.unwrap_or_else(|| {
+/// What the reader thread hands over, in input order.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is a record: boxing them would cost an allocation each"
+)]
+enum Item {
+    Record(Record),
+    /// The input could not be read past this line: it ends here.
+    Failed {
+        after_line: u64,
+        error: String,
+    },
+}
+
+/// Records read together, and the last line read whole when they were handed over.
+struct Batch {
+    items: Vec<Item>,
+    through: u64,
+}
+
+/// What the run and the reader thread share.
+#[derive(Default)]
+struct ReaderState {
+    /// Set by the run: read no further (standard input after Ctrl-C).
+    stop: AtomicBool,
+    /// Set by the reader while it holds no record and its next read may wait for input.
+    idle: AtomicBool,
+    /// Rung when the reader becomes idle.
+    wake: Notify,
+}
+
+/// A batch is handed over at this many records, or bytes, or whenever the next read may wait.
+const BATCH_RECORDS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches waiting for the run: memory stays bounded however far the reader is ahead.
+const BATCHES_QUEUED: usize = 4;
+
+type InputReader = Reader<BufReader<Box<dyn Read + Send>>>;
+
+/// The reader thread: records in batches until the end of the input, a read error, or a stop.
+fn read_records(mut reader: InputReader, sender: mpsc::Sender<Batch>, state: Arc<ReaderState>) {
+    let mut items = Vec::new();
+    let mut bytes = 0;
+    let send = |items: &mut Vec<Item>, reader: &InputReader| {
+        let batch = Batch {
+            items: std::mem::take(items),
+            through: reader.done_through(),
+        };
+        sender.blocking_send(batch).is_ok()
+    };
+    loop {
+        if state.stop.load(Ordering::SeqCst) {
+            send(&mut items, &reader);
+            return;
+        }
+        if reader.inner().buffer().is_empty() {
+            // The next read may wait (an idle pipe, say): hand over what was read first.
+            if !items.is_empty() {
+                bytes = 0;
+                if !send(&mut items, &reader) {
+                    return;
+                }
+            }
+            state.idle.store(true, Ordering::SeqCst);
+            state.wake.notify_one();
+        }
+        let next = reader.next_record();
+        state.idle.store(false, Ordering::SeqCst);
+        match next {
+            Ok(Some(record)) => {
+                bytes += reader.last_size();
+                items.push(Item::Record(record));
+                if items.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
+                    bytes = 0;
+                    if !send(&mut items, &reader) {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                send(&mut items, &reader);
+                return;
+            }
+            Err(e) => {
+                items.push(Item::Failed {
+                    after_line: reader.done_through(),
+                    error: e.to_string(),
+                });
+                send(&mut items, &reader);
+                return;
+            }
+        }
+    }
+}
+
+/// Ctrl-C: the first is handed to the run; the second ends the process at once.
+#[cfg(unix)]
+struct Interrupts(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Interrupts {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::interrupt()).map(Self)
+    }
+
+    async fn next(&mut self) -> bool {
+        self.0.recv().await.is_some()
+    }
+}
+
+#[cfg(not(unix))]
+struct Interrupts;
+
+#[cfg(not(unix))]
+impl Interrupts {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn next(&mut self) -> bool {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Listens for Ctrl-C from now on: the receiver hears the first; the second exits with
+/// [`crate::exit::STOPPED_AT_ONCE`]. The outputs are unbuffered, so every line written so far
+/// is in them.
+fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
+    // Registered here, not in the task, so that no Ctrl-C from now on is missed.
+    let mut interrupts = Interrupts::new().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    let (first, receiver) = oneshot::channel();
+    tokio::spawn(async move {
+        if !interrupts.next().await {
+            return;
+        }
+        let _ = first.send(());
+        if interrupts.next().await {
+            eprintln!(
+                "plain: stopped at once by a second Ctrl-C; records in flight may be missing from the outputs"
+            );
+            std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
+        }
+    });
+    Ok(receiver)
+}
+
+/// A record sent, when its answer is in.
+struct Done {
+    line: u64,
+    input: UpsertCustomerInput,
+    result: Result<UpsertedCustomer, Error>,
+}
+
+/// Waits for a request's task.
+async fn answer(
+    task: JoinHandle<Result<UpsertedCustomer, Error>>,
+    line: u64,
+    input: UpsertCustomerInput,
+) -> Done {
+    let result = match task.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(Error::Interrupted),
+    };
+    Done {
+        line,
+        input,
+        result,
+    }
+}
+
+/// The state of a run.
+struct Syncing {
+    client: PlainClient,
+    concurrency: usize,
+    summary: Summary,
+    rejects: Output,
+    results: Output,
+    progress: Progress,
+}
+
+impl Syncing {
+    /// Stops taking records, for the first reason given.
+    fn stop(&mut self, stop: Stop) {
+        self.summary.stop.get_or_insert(stop);
+    }
+
+    fn note_write(&mut self, written: Result<(), String>) {
+        if let Err(message) = written {
+            eprintln!("plain: error: {message}; stopping");
+            self.stop(Stop::WriteFailed);
+        }
+    }
+
+    fn write_reject(&mut self, line: &Value) {
+        let written = self.rejects.write(line);
+        self.note_write(written);
+    }
+
+    fn count_failure(&mut self, code: &str) {
+        *self
+            .summary
+            .failures_by_code
+            .entry(code.to_owned())
+            .or_default() += 1;
+    }
+
+    /// A record that could not be read as an input: its reject is written now.
+    fn rejected(&mut self, line: u64, rejected: Rejected) {
+        self.summary.malformed += 1;
+        self.count_failure(rejected.code);
+        let mut out = rejected.raw;
+        out.insert("line".to_owned(), line.into());
+        out.insert(
+            "error".to_owned(),
+            json!({"message": rejected.message, "code": rejected.code}),
+        );
+        out.insert("status".to_owned(), "failed".into());
+        self.write_reject(&Value::Object(out));
+        self.progress.update(&self.summary);
+    }
+
+    /// A record read and never sent, because the run stopped.
+    fn not_attempted(&mut self, line: u64, input: &UpsertCustomerInput) {
+        self.summary.not_attempted += 1;
+        let why = match self.summary.stop {
+            Some(Stop::Unauthorized) => "Plain refused the API key, so every record would fail",
+            Some(Stop::WriteFailed) => "an output could not be written",
+            Some(Stop::ReadFailed) => "the input could not be read",
+            Some(Stop::Interrupted) | None => "the run was interrupted",
+        };
+        let line = json!({
+            "line": line,
+            "input": input,
+            "error": {"message": format!("not sent: {why}"), "code": "not_attempted"},
+            "status": "not_attempted",
+        });
+        self.write_reject(&line);
+    }
+
+    /// What is left after a stop: records not sent, rejects of records that could not be read.
+    fn account(&mut self, item: Item) {
+        match item {
+            Item::Record(Record {
+                line,
+                input: Ok(input),
+            }) => self.not_attempted(line, &input),
+            Item::Record(Record {
+                line,
+                input: Err(rejected),
+            }) => self.rejected(line, rejected),
+            Item::Failed { after_line, error } => self.read_failed(after_line, error),
+        }
+    }
+
+    fn read_failed(&mut self, after_line: u64, error: String) {
+        eprintln!("plain: error: cannot read the input past line {after_line}: {error}");
+        self.summary.read_failed = Some((after_line, error));
+        self.stop(Stop::ReadFailed);
+    }
+
+    /// Takes records from `pending` while slots allow; rejects of records that could not be
+    /// read are written on the way.
+    fn take<F>(
+        &mut self,
+        pending: &mut VecDeque<Item>,
+        in_flight: &mut FuturesUnordered<F>,
+        send: impl Fn(u64, UpsertCustomerInput) -> F,
+    ) {
+        while self.summary.stop.is_none() && in_flight.len() < self.concurrency {
+            let Some(item) = pending.pop_front() else {
+                return;
+            };
+            match item {
+                Item::Record(Record {
+                    line,
+                    input: Ok(input),
+                }) => {
+                    self.summary.sent += 1;
+                    in_flight.push(send(line, input));
+                }
+                other => self.account(other),
+            }
+        }
+    }
+
+    /// A sent record's answer: counted and written.
+    fn finished(&mut self, done: Done) {
+        let Done {
+            line,
+            input,
+            result,
+        } = done;
+        match result {
+            Ok(upserted) => {
+                match upserted.result {
+                    UpsertResult::Created => self.summary.created += 1,
+                    UpsertResult::Updated => self.summary.updated += 1,
+                    UpsertResult::Noop => self.summary.noop += 1,
+                    _ => self.summary.other += 1,
+                }
+                let written = self.results.write(&Success {
+                    line,
+                    result: &upserted.result,
+                    customer_id: &upserted.customer.id,
+                });
+                self.note_write(written);
+            }
+            Err(error) => {
+                self.summary.failed += 1;
+                let code = error_code(&error);
+                self.count_failure(&code);
+                self.write_reject(&json!({
+                    "line": line,
+                    "input": input,
+                    "error": error_json(&error),
+                    "status": "failed",
+                }));
+                let written = self.results.write(&Failure {
+                    line,
+                    result: "FAILED",
+                    error: &code,
+                });
+                self.note_write(written);
+                let auth = matches!(
+                    error.last_cause(),
+                    Error::Unauthenticated { .. } | Error::Forbidden { .. }
+                );
+                if auth && self.summary.stop.is_none() {
+                    eprintln!(
+                        "plain: error: {}; stopping: every record would fail the same way",
+                        text::clean(&error.to_string(), 1000)
+                    );
+                    self.stop(Stop::Unauthorized);
+                }
+            }
+        }
+        self.progress.update(&self.summary);
+    }
+
+    /// The run's loop. Returns whether the reader thread has finished (it has not when it was
+    /// left waiting on standard input after Ctrl-C).
+    async fn run(
+        &mut self,
+        mut batches: mpsc::Receiver<Batch>,
+        reader: &ReaderState,
+        mut interrupts: oneshot::Receiver<()>,
+        regular: bool,
+    ) -> bool {
+        let client = self.client.clone();
+        let send = move |line: u64, input: UpsertCustomerInput| {
+            let client = client.clone();
+            let sent = input.clone();
+            // A task per request, as the library's bulk upsert runs them: the runtime's
+            // threads share the requests while this loop reads and writes.
+            let task = tokio::spawn(Box::pin(async move { client.upsert_customer(sent).await }));
+            answer(task, line, input)
+        };
+        let mut in_flight = FuturesUnordered::new();
+        let mut pending: VecDeque<Item> = VecDeque::new();
+        let mut reading = true;
+        let mut abandoned = false;
+        let mut listening = true;
+        let mut through = 0;
+        loop {
+            self.take(&mut pending, &mut in_flight, &send);
+            if self.summary.stop.is_some() {
+                while let Some(item) = pending.pop_front() {
+                    self.account(item);
+                }
+            }
+            if in_flight.is_empty() && pending.is_empty() && !reading {
+                break;
+            }
+            // After Ctrl-C, standard input or a pipe is read no further than it has been.
+            let leaving = self.summary.interrupted && !regular && reading;
+            tokio::select! {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => self.finished(done),
+                batch = batches.recv(), if reading && (pending.is_empty() || self.summary.stop.is_some()) => {
+                    match batch {
+                        Some(batch) => {
+                            through = batch.through;
+                            pending.extend(batch.items);
+                        }
+                        None => reading = false,
+                    }
+                }
+                signal = &mut interrupts, if listening => {
+                    listening = false;
+                    if signal.is_ok() {
+                        self.summary.interrupted = true;
+                        self.stop(Stop::Interrupted);
+                        if !regular {
+                            reader.stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                () = reader.wake.notified(), if leaving => {
+                    if reader.idle.load(Ordering::SeqCst) {
+                        // Waiting for input: take what it handed over, and no more.
+                        while let Ok(batch) = batches.try_recv() {
+                            through = batch.through;
+                            pending.extend(batch.items);
+                        }
+                        reading = false;
+                        abandoned = true;
+                    }
+                }
+            }
+        }
+        if abandoned {
+            self.summary.unread_after = Some(through);
+        }
+        !abandoned
+    }
+}
+
+/// The input format a file is read as: `--format`, else by its extension.
+fn format_of(options: &SyncOptions) -> Format {
+    options.format.unwrap_or_else(|| {
         let csv = options
             .file
             .extension()
@@ -293,11 +767,21 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
         } else {
             Format::Jsonl
         }
-    });
-    let started = Instant::now();
+    })
+}
+
+/// Runs the sync; the summary says what happened to every record. An `Err` means nothing was
+/// sent and no output was written (the input, an output path or the CSV header was unusable).
+pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, String> {
     // The input is opened, and every output path checked against it, before anything is
     // opened for writing.
-    let mut input = open_input(&options.file)?;
+    let input = open_input(&options.file)?;
+    sync(client, &options, input).await
+}
+
+async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Result<Summary, String> {
+    let started = Instant::now();
+    let format = format_of(options);
     outputs::check(
         &input.identity,
         &[
@@ -305,181 +789,62 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
             ("--results", options.results.as_deref()),
         ],
     )?;
-    let identity = std::mem::take(&mut input.identity);
     let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
-    let source = records(input, format, cap)?;
-    let mut rejects = match &options.rejects {
-        Some(path) => Output::create(path, &identity, &[])?,
+    let source = BufReader::with_capacity(256 * 1024, input.reader);
+    let reader = Reader::new(source, format, cap).map_err(|e| format!("{}: {e}", input.name))?;
+    let rejects = match &options.rejects {
+        Some(path) => Output::create(path, &input.identity, &[])?,
         None => Output::none(),
     };
-    let mut results = match &options.results {
-        Some(path) => Output::create(path, &identity, &[&rejects])?,
+    let results = match &options.results {
+        Some(path) => Output::create(path, &input.identity, &[&rejects])?,
         None => Output::none(),
     };
+    let interrupts = listen_for_interrupts()?;
     let total = if options.quiet || !std::io::stderr().is_terminal() {
         None
     } else {
         count(&options.file, format)
     };
-    let mut progress = Progress::new(options.quiet, total);
-    let concurrency = usize::from(options.concurrency).max(1);
 
-    // Records are read on their own thread and handed over through a small queue, so that
-    // memory stays bounded and a slow disk or pipe never blocks the requests.
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Record>(concurrency * 2 + 16);
-    let reader = std::thread::spawn(move || {
-        for record in source {
-            if sender.blocking_send(record).is_err() {
-                return;
-            }
-        }
-    });
-    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-
-    let cancel = Cancel::new();
-    let interrupt = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.cancel();
-        }
-    });
-
-    let mut summary = Summary::default();
-    // The records taken but not yet answered, by their position among the inputs sent.
-    let in_flight: Arc<Mutex<HashMap<usize, (u64, UpsertCustomerInput)>>> = Arc::default();
-    let malformed: Arc<Mutex<Vec<Record>>> = Arc::default();
-    let inputs = {
-        let receiver = receiver.clone();
-        let in_flight = in_flight.clone();
-        let malformed = malformed.clone();
-        let mut next = 0usize;
-        stream::unfold(receiver, |receiver| async move {
-            let record = receiver.lock().await.recv().await;
-            record.map(|r| (r, receiver))
+    let state = Arc::new(ReaderState::default());
+    let (sender, batches) = mpsc::channel(BATCHES_QUEUED);
+    let thread = std::thread::Builder::new()
+        .name("plain-reader".to_owned())
+        .spawn({
+            let state = state.clone();
+            move || read_records(reader, sender, state)
         })
-        .filter_map(move |record| {
-            let item = match record.input {
-                Ok(input) => {
-                    let index = next;
-                    next += 1;
-                    lock(&in_flight).insert(index, (record.line, input.clone()));
-                    Some(input)
-                }
-                Err(rejected) => {
-                    lock(&malformed).push(Record {
-                        line: record.line,
-                        input: Err(rejected),
-                    });
-                    None
-                }
-            };
-            futures_util::future::ready(item)
-        })
+        .map_err(|e| format!("cannot start reading the input: {e}"))?;
+
+    let mut sync = Syncing {
+        client: client.clone(),
+        concurrency: usize::from(options.concurrency).max(1),
+        summary: Summary::default(),
+        rejects,
+        results,
+        progress: Progress::new(options.quiet, total),
     };
-    let mut outcomes =
-        Box::pin(client.upsert_customers_stream(inputs, concurrency, cancel.clone()));
-    loop {
-        let outcome = outcomes.next().await;
-        for record in lock(&malformed).drain(..) {
-            if let Err(rejected) = record.input {
-                summary.malformed += 1;
-                *summary
-                    .failures_by_code
-                    .entry(rejected.code.to_owned())
-                    .or_default() += 1;
-                let mut line = rejected.raw;
-                line.insert("line".to_owned(), record.line.into());
-                line.insert(
-                    "error".to_owned(),
-                    json!({"message": rejected.message, "code": rejected.code}),
-                );
-                line.insert("status".to_owned(), "failed".into());
-                rejects.write(&Value::Object(line))?;
-            }
+    if sync.run(batches, &state, interrupts, input.regular).await {
+        let _ = thread.join();
+    }
+    // Otherwise the reader waits on standard input: it is left behind, and ends with the
+    // process.
+    let mut summary = std::mem::take(&mut sync.summary);
+    for output in [&sync.rejects, &sync.results] {
+        if let Some(why) = &output.failed {
+            summary.unwritten.push((why.clone(), output.unrecorded));
         }
-        let Some(outcome) = outcome else {
-            break;
-        };
-        let Some((line, input)) = lock(&in_flight).remove(&outcome.index) else {
-            continue;
-        };
-        match outcome.result {
-            Ok(upserted) => {
-                match upserted.result {
-                    UpsertResult::Created => summary.created += 1,
-                    UpsertResult::Updated => summary.updated += 1,
-                    UpsertResult::Noop => summary.noop += 1,
-                    _ => summary.other += 1,
-                }
-                results.write(&json!({
-                    "line": line,
-                    "result": upserted.result,
-                    "customerId": upserted.customer.id,
-                }))?;
-            }
-            Err(error) => {
-                summary.failed += 1;
-                *summary
-                    .failures_by_code
-                    .entry(error_code(&error))
-                    .or_default() += 1;
-                rejects.write(&json!({
-                    "line": line,
-                    "input": input,
-                    "error": error_json(&error),
-                    "status": "failed",
-                }))?;
-                results.write(
-                    &json!({"line": line, "result": "FAILED", "error": error_code(&error)}),
-                )?;
-            }
-        }
-        progress.update(&summary);
     }
-    ctrl_c.abort();
-    summary.interrupted = cancel.is_cancelled();
-    // Dropping the stream releases the queue it may have been waiting on.
-    drop(outcomes);
-
-    // Whatever was taken and never sent, then whatever was never read: not attempted.
-    let mut left: Vec<(u64, Value)> = lock(&in_flight)
-        .drain()
-        .map(|(_, (line, input))| (line, serde_json::to_value(input).unwrap_or(Value::Null)))
-        .collect();
-    left.sort_by_key(|(line, _)| *line);
-    // The reader goes on to the end of the input, so that every record is listed.
-    let mut receiver = receiver.lock().await;
-    while let Some(record) = receiver.recv().await {
-        let raw = match record.input {
-            Ok(input) => serde_json::to_value(input).unwrap_or(Value::Null),
-            Err(rejected) => rejected.raw.get("input").cloned().unwrap_or(Value::Null),
-        };
-        left.push((record.line, raw));
-    }
-    drop(receiver);
-    let _ = reader.join();
-    for (line, input) in left {
-        summary.not_attempted += 1;
-        rejects.write(&json!({
-            "line": line,
-            "input": input,
-            "error": {"message": "not sent: the run was interrupted", "code": "not_attempted"},
-            "status": "not_attempted",
-        }))?;
-    }
-    progress.finish();
+    sync.progress.finish();
     if !options.quiet || !summary.all_succeeded() {
-        report(&summary, &client, started.elapsed());
+        report(&summary, &client, &input.name, started.elapsed());
     }
     Ok(summary)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The final summary on stderr.
-fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
+fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duration) {
     let stats = client.stats();
     let seconds = elapsed.as_secs_f64();
     let done = summary.done();
@@ -499,7 +864,7 @@ fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
         let codes: Vec<String> = summary
             .failures_by_code
             .iter()
-            .map(|(code, n)| format!("{code} {n}"))
+            .map(|(code, n)| format!("{} {n}", text::clean(code, 100)))
             .collect();
         line.push_str(&format!(" ({})", codes.join(", ")));
     }
@@ -510,8 +875,104 @@ fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
         "; {} requests, {} retries, {} answered 429",
         stats.attempts, stats.retries, stats.rate_limited
     ));
+    match summary.stop {
+        Some(Stop::Unauthorized) => line.push_str("; stopped at the first authentication failure"),
+        Some(Stop::WriteFailed) => line.push_str("; stopped: an output could not be written"),
+        Some(Stop::ReadFailed) | Some(Stop::Interrupted) | None => {}
+    }
     if summary.interrupted {
         line.push_str("; interrupted");
     }
+    if let Some((after, error)) = &summary.read_failed {
+        line.push_str(&format!(
+            "; the input could not be read past line {after} ({})",
+            text::clean(error, 200)
+        ));
+    }
+    if let Some(after) = summary.unread_after {
+        line.push_str(&format!("; {input} was not read past line {after}"));
+    }
+    for (why, missing) in &summary.unwritten {
+        line.push_str(&format!(
+            "; {missing} lines unrecorded ({})",
+            text::clean(why, 300)
+        ));
+    }
     eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use plain_client::testing::LocalServer;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        options: SyncOptions,
+    }
+
+    fn options(args: &[&str]) -> SyncOptions {
+        Args::parse_from(std::iter::once("sync").chain(args.iter().copied())).options
+    }
+
+    /// Lines of JSON, then a read error.
+    struct FailingAfter(std::io::Cursor<Vec<u8>>);
+
+    impl Read for FailingAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn customers(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"identifier":{{"emailAddress":"c{i}@example.com"}},"onCreate":{{"fullName":"C {i}","email":{{"email":"c{i}@example.com","isVerified":false}}}},"onUpdate":{{}}}}"#
+                ) + "\n"
+            })
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn failing_input(bytes: Vec<u8>) -> Input {
+        Input {
+            reader: Box::new(FailingAfter(std::io::Cursor::new(bytes))),
+            identity: Identity::default(),
+            regular: true,
+            name: "the test input".to_owned(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_ends_the_input_and_says_where() {
+        let server = LocalServer::start().await.unwrap();
+        let client = server.client().unwrap();
+        let summary = sync(client, &options(&["-q"]), failing_input(customers(3)))
+            .await
+            .unwrap();
+        assert_eq!(summary.stop, Some(Stop::ReadFailed));
+        assert_eq!(summary.sent, 3);
+        assert_eq!(summary.created, 3);
+        let (after, error) = summary.read_failed.unwrap();
+        assert_eq!(after, 3);
+        assert!(error.contains("the disk went away"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_before_any_record_sends_nothing() {
+        let server = LocalServer::start().await.unwrap();
+        let client = server.client().unwrap();
+        let summary = sync(client, &options(&["-q"]), failing_input(Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(summary.stop, Some(Stop::ReadFailed));
+        assert_eq!(summary.sent, 0);
+        assert!(server.requests().is_empty());
+    }
 }
