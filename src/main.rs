@@ -422,7 +422,7 @@ fn sync_exit_code(summary: &cli::sync::Summary) -> u8 {
         Some(Stop::Interrupted) => exit::INTERRUPTED,
         Some(Stop::Unauthorized) => exit::AUTH,
         Some(Stop::ReadFailed) if summary.sent == 0 => exit::INVALID_INPUT,
-        Some(Stop::ReadFailed | Stop::WriteFailed) => exit::FAILURE,
+        Some(Stop::Outage | Stop::ReadFailed | Stop::WriteFailed) => exit::FAILURE,
         None if summary.all_succeeded() => 0,
         None => exit::SOME_FAILED,
     }
@@ -471,6 +471,7 @@ mod tests {
             exit::INTERRUPTED
         );
         assert_eq!(code(&|s| s.stop = Some(Stop::Unauthorized)), exit::AUTH);
+        assert_eq!(code(&|s| s.stop = Some(Stop::Outage)), exit::FAILURE);
         // A read error before anything was sent is an input error; after, a failure.
         assert_eq!(
             code(&|s| s.stop = Some(Stop::ReadFailed)),

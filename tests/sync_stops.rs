@@ -1,5 +1,5 @@
 //! `plain sync-customers` when the run ends early: a crash, Ctrl-C (once and twice), an output
-//! that cannot be written, and a refused API key. Every record is accounted for.
+//! that cannot be written, a refused API key, and an outage. Every record is accounted for.
 
 mod sync_support;
 
@@ -306,4 +306,95 @@ async fn a_refused_api_key_stops_the_sync_and_exits_5() {
         distinct_lines([&rejected]),
         (0..total as u64).map(|i| i + 1).collect()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_limit_stops_the_sync_and_exits_1() {
+    let server = LocalServer::builder()
+        .failure_rate(1.0)
+        .start()
+        .await
+        .unwrap();
+    let dir = Dir::new("outage");
+    let total = 60;
+    let input = dir.file("in.jsonl", customers(total));
+    let rejects = dir.path("rejects.jsonl");
+    let concurrency = 4;
+    let mut child = command(
+        &server,
+        &input,
+        &[
+            "--rejects",
+            &rejects,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--max-attempts",
+            "1",
+            "--outage-limit",
+            "0",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let status = wait_exit(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Plain looked unavailable"), "{stderr}");
+    let sent = server.requests().len();
+    assert!(sent <= 10 + concurrency, "{sent} requests");
+    let rejected = dir.jsonl("rejects.jsonl");
+    assert_eq!(count_status(&rejected, "failed"), sent);
+    assert_eq!(count_status(&rejected, "not_attempted"), total - sent);
+    assert_eq!(distinct_lines([&rejected]).len(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_pauses_the_sync_and_one_record_probes_before_the_rest_go() {
+    let server = LocalServer::builder()
+        .failure_rate(1.0)
+        .start()
+        .await
+        .unwrap();
+    let dir = Dir::new("outage-over");
+    let total = 40;
+    let input = dir.file("in.jsonl", customers(total));
+    let results = dir.path("results.jsonl");
+    let started = Instant::now();
+    let mut child = command(
+        &server,
+        &input,
+        &[
+            "--results",
+            &results,
+            "--concurrency",
+            "2",
+            "--max-attempts",
+            "1",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // Eight failures trip the breaker: for its cool-down of a second, nothing more is sent
+    // (but the records that were in flight as it tripped).
+    wait_until("8 failures", || server.stats().faults >= 8).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = server.requests().len();
+    assert!(
+        sent <= 8 + 2 * 2,
+        "{sent} requests while the breaker was open"
+    );
+    // Then Plain is back: one record probes, and the rest follow.
+    server.set_failure_rate(0.0, 1);
+    let status = wait_exit(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    // The pause lasted its first cool-down of a second.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let done = dir.jsonl("results.jsonl");
+    assert_eq!(distinct_lines([&done]).len(), total);
+    let failed = done.iter().filter(|r| r["result"] == "FAILED").count();
+    assert!(failed >= 8, "{failed} failed");
+    assert_eq!(server.customers().len(), total - failed);
+    // Each record was sent once: nothing was sent while the breaker was open.
+    assert_eq!(server.requests().len(), total);
 }

@@ -2,9 +2,9 @@
 //! record accounted for.
 //!
 //! Records are read on a thread of their own and handed over in batches, so a slow disk or pipe
-//! never holds up the requests. One loop takes records as slots allow, writes each outcome as a
-//! whole line when it arrives, and stops the intake at once on Ctrl-C, an authentication
-//! failure, an unreadable input or an output that cannot be written.
+//! never holds up the requests. One loop takes records as slots and the circuit breaker allow,
+//! writes each outcome as a whole line when it arrives, and stops the intake at once on Ctrl-C,
+//! an authentication failure, a long outage or an output that cannot be written.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::breaker::{Breaker, Gate, Outcome};
 use super::outputs::{self, Identity, Output};
 use super::records::{Format, Reader, Record, Rejected};
 use super::text;
@@ -59,6 +60,11 @@ pub struct SyncOptions {
         value_parser = clap::value_parser!(u64).range(1..=1 << 30)
     )]
     pub max_record_bytes: u64,
+    /// When most records fail with server errors or broken connections, the sync pauses
+    /// (1 s, doubling up to 60 s) and then tries one record; it stops once the pauses would
+    /// add up to more than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub outage_limit: u64,
 }
 
 /// Why a run stopped taking records before the end of its input.
@@ -68,6 +74,8 @@ pub enum Stop {
     Interrupted,
     /// Plain refused the API key or a permission (HTTP 401 or 403): every record would fail.
     Unauthorized,
+    /// Plain looked unavailable for longer than `--outage-limit`.
+    Outage,
     /// The input could not be read to its end.
     ReadFailed,
     /// An output (rejects or results) could not be written.
@@ -97,6 +105,8 @@ pub struct Summary {
     pub unread_after: Option<u64>,
     /// Outputs that could not be written: why, and how many lines they miss.
     pub unwritten: Vec<(String, u64)>,
+    /// The time Plain looked unavailable, when the sync gave up on it.
+    pub outage: Option<Duration>,
 }
 
 impl Summary {
@@ -168,6 +178,16 @@ fn error_code(error: &Error) -> String {
         Error::Decode { .. } => "undecodable_answer".to_owned(),
         Error::InvalidInput { .. } => "invalid_input".to_owned(),
         _ => "other".to_owned(),
+    }
+}
+
+/// How a failure counts for the circuit breaker: an outage is a retryable failure that is not
+/// the rate limit (which the client paces by itself).
+fn outcome(error: &Error) -> Outcome {
+    if error.is_retryable() && !matches!(error.last_cause(), Error::RateLimited { .. }) {
+        Outcome::Transient
+    } else {
+        Outcome::Other
     }
 }
 
@@ -487,6 +507,7 @@ fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
 /// A record sent, when its answer is in.
 struct Done {
     line: u64,
+    probe: bool,
     input: UpsertCustomerInput,
     result: Result<UpsertedCustomer, Error>,
 }
@@ -495,6 +516,7 @@ struct Done {
 async fn answer(
     task: JoinHandle<Result<UpsertedCustomer, Error>>,
     line: u64,
+    probe: bool,
     input: UpsertCustomerInput,
 ) -> Done {
     let result = match task.await {
@@ -504,6 +526,7 @@ async fn answer(
     };
     Done {
         line,
+        probe,
         input,
         result,
     }
@@ -513,6 +536,8 @@ async fn answer(
 struct Syncing {
     client: PlainClient,
     concurrency: usize,
+    breaker: Breaker,
+    outage_limit: u64,
     summary: Summary,
     rejects: Output,
     results: Output,
@@ -565,6 +590,7 @@ impl Syncing {
         self.summary.not_attempted += 1;
         let why = match self.summary.stop {
             Some(Stop::Unauthorized) => "Plain refused the API key, so every record would fail",
+            Some(Stop::Outage) => "Plain looked unavailable for longer than --outage-limit",
             Some(Stop::WriteFailed) => "an output could not be written",
             Some(Stop::ReadFailed) => "the input could not be read",
             Some(Stop::Interrupted) | None => "the run was interrupted",
@@ -599,39 +625,74 @@ impl Syncing {
         self.stop(Stop::ReadFailed);
     }
 
-    /// Takes records from `pending` while slots allow; rejects of records that could not be
-    /// read are written on the way.
+    fn give_up(&mut self) {
+        let open = self.breaker.open_for(Instant::now());
+        self.summary.outage = Some(open);
+        eprintln!(
+            "plain: error: Plain looked unavailable (most records failed with server errors or \
+             broken connections) for {:.0} s, and waiting longer would pass --outage-limit {}; stopping",
+            open.as_secs_f64(),
+            self.outage_limit
+        );
+        self.stop(Stop::Outage);
+    }
+
+    /// Takes records from `pending` while slots and the breaker allow; rejects of records
+    /// that could not be read are written on the way. Returns when to look again, if the
+    /// breaker is waiting for a time.
     fn take<F>(
         &mut self,
         pending: &mut VecDeque<Item>,
         in_flight: &mut FuturesUnordered<F>,
-        send: impl Fn(u64, UpsertCustomerInput) -> F,
-    ) {
-        while self.summary.stop.is_none() && in_flight.len() < self.concurrency {
-            let Some(item) = pending.pop_front() else {
-                return;
-            };
-            match item {
+        send: impl Fn(u64, bool, UpsertCustomerInput) -> F,
+    ) -> Option<Instant> {
+        while self.summary.stop.is_none() {
+            let (line, input) = match pending.pop_front()? {
                 Item::Record(Record {
                     line,
                     input: Ok(input),
-                }) => {
-                    self.summary.sent += 1;
-                    in_flight.push(send(line, input));
+                }) => (line, input),
+                other => {
+                    self.account(other);
+                    continue;
                 }
-                other => self.account(other),
+            };
+            let gate = if in_flight.len() < self.concurrency {
+                self.breaker.admit(Instant::now())
+            } else {
+                Gate::WaitForProbe
+            };
+            match gate {
+                Gate::Go { probe } => {
+                    self.summary.sent += 1;
+                    in_flight.push(send(line, probe, input));
+                }
+                wait => {
+                    pending.push_front(Item::Record(Record {
+                        line,
+                        input: Ok(input),
+                    }));
+                    match wait {
+                        Gate::WaitUntil(at) => return Some(at),
+                        Gate::GiveUp => self.give_up(),
+                        _ => {}
+                    }
+                    return None;
+                }
             }
         }
+        None
     }
 
-    /// A sent record's answer: counted and written.
+    /// A sent record's answer: counted, written, and heard by the breaker.
     fn finished(&mut self, done: Done) {
         let Done {
             line,
+            probe,
             input,
             result,
         } = done;
-        match result {
+        let outcome = match result {
             Ok(upserted) => {
                 match upserted.result {
                     UpsertResult::Created => self.summary.created += 1,
@@ -645,6 +706,7 @@ impl Syncing {
                     customer_id: &upserted.customer.id,
                 });
                 self.note_write(written);
+                Outcome::Success
             }
             Err(error) => {
                 self.summary.failed += 1;
@@ -673,7 +735,12 @@ impl Syncing {
                     );
                     self.stop(Stop::Unauthorized);
                 }
+                outcome(&error)
             }
+        };
+        self.breaker.finished(outcome, probe, Instant::now());
+        if self.breaker.gave_up() && self.summary.stop.is_none() {
+            self.give_up();
         }
         self.progress.update(&self.summary);
     }
@@ -688,13 +755,13 @@ impl Syncing {
         regular: bool,
     ) -> bool {
         let client = self.client.clone();
-        let send = move |line: u64, input: UpsertCustomerInput| {
+        let send = move |line: u64, probe: bool, input: UpsertCustomerInput| {
             let client = client.clone();
             let sent = input.clone();
             // A task per request, as the library's bulk upsert runs them: the runtime's
             // threads share the requests while this loop reads and writes.
             let task = tokio::spawn(Box::pin(async move { client.upsert_customer(sent).await }));
-            answer(task, line, input)
+            answer(task, line, probe, input)
         };
         let mut in_flight = FuturesUnordered::new();
         let mut pending: VecDeque<Item> = VecDeque::new();
@@ -703,7 +770,7 @@ impl Syncing {
         let mut listening = true;
         let mut through = 0;
         loop {
-            self.take(&mut pending, &mut in_flight, &send);
+            let wake = self.take(&mut pending, &mut in_flight, &send);
             if self.summary.stop.is_some() {
                 while let Some(item) = pending.pop_front() {
                     self.account(item);
@@ -714,6 +781,11 @@ impl Syncing {
             }
             // After Ctrl-C, standard input or a pipe is read no further than it has been.
             let leaving = self.summary.interrupted && !regular && reading;
+            let sleep = async move {
+                if let Some(at) = wake {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            };
             tokio::select! {
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => self.finished(done),
                 batch = batches.recv(), if reading && (pending.is_empty() || self.summary.stop.is_some()) => {
@@ -725,6 +797,7 @@ impl Syncing {
                         None => reading = false,
                     }
                 }
+                () = sleep, if wake.is_some() => {}
                 signal = &mut interrupts, if listening => {
                     listening = false;
                     if signal.is_ok() {
@@ -820,6 +893,8 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
     let mut sync = Syncing {
         client: client.clone(),
         concurrency: usize::from(options.concurrency).max(1),
+        breaker: Breaker::new(Duration::from_secs(options.outage_limit)),
+        outage_limit: options.outage_limit,
         summary: Summary::default(),
         rejects,
         results,
@@ -877,6 +952,10 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duratio
     ));
     match summary.stop {
         Some(Stop::Unauthorized) => line.push_str("; stopped at the first authentication failure"),
+        Some(Stop::Outage) => line.push_str(&format!(
+            "; stopped: Plain looked unavailable for {:.0} s",
+            summary.outage.unwrap_or_default().as_secs_f64()
+        )),
         Some(Stop::WriteFailed) => line.push_str("; stopped: an output could not be written"),
         Some(Stop::ReadFailed) | Some(Stop::Interrupted) | None => {}
     }
