@@ -54,6 +54,14 @@ enum Command {
         /// The input JSON file, or - for standard input.
         #[arg(long, short, value_name = "FILE|-", default_value = "-")]
         input: PathBuf,
+        /// The most input read, in bytes; a longer input is refused and nothing is sent.
+        #[arg(
+            long,
+            value_name = "BYTES",
+            default_value_t = MAX_INPUT_BYTES,
+            value_parser = clap::value_parser!(u64).range(1..=1 << 32)
+        )]
+        max_input_bytes: u64,
         /// Print the request body that would be sent, and send nothing (no key needed).
         #[arg(long)]
         dry_run: bool,
@@ -89,6 +97,9 @@ enum Command {
     Serve(ServeOptions),
 }
 
+/// The default of `upsert-customer --max-input-bytes`: 16 MiB.
+const MAX_INPUT_BYTES: u64 = 16 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -100,11 +111,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error for the command line: the library's, or one of reading the input.
+/// An error for the command line: the library's, one of reading the input (nothing was sent),
+/// or one of writing the output (something may have been sent).
 #[derive(Debug)]
 enum Failure {
     Plain(Error),
     Io(String),
+    Output(String),
 }
 
 impl From<Error> for Failure {
@@ -117,6 +130,7 @@ impl Failure {
     fn exit_code(&self) -> u8 {
         let error = match self {
             Failure::Io(_) => return exit::INVALID_INPUT,
+            Failure::Output(_) => return exit::OUTPUT_FAILED,
             Failure::Plain(error) => error.last_cause(),
         };
         match error {
@@ -135,7 +149,7 @@ const REPORT_MAX: usize = 2000;
 fn report(failure: &Failure) {
     let mut stderr = std::io::stderr().lock();
     let line = match failure {
-        Failure::Io(message) => message.clone(),
+        Failure::Io(message) | Failure::Output(message) => message.clone(),
         Failure::Plain(error) => {
             let mut line = error.to_string();
             let mut source = std::error::Error::source(error);
@@ -153,7 +167,7 @@ fn report(failure: &Failure) {
     );
     let last = match failure {
         Failure::Plain(error) => Some(error.last_cause()),
-        Failure::Io(_) => None,
+        Failure::Io(_) | Failure::Output(_) => None,
     };
     if let Some(Error::MutationRejected { error, .. }) = last {
         if let Ok(json) = serde_json::to_string(error) {
@@ -162,29 +176,45 @@ fn report(failure: &Failure) {
     }
 }
 
-fn read_input(path: &PathBuf) -> Result<String, Failure> {
-    let mut text = String::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+/// Reads the whole input, at most `max` bytes: one byte more is refused before anything is sent.
+fn read_input(path: &PathBuf, max: u64) -> Result<String, Failure> {
+    let name = if path.as_os_str() == "-" {
+        "standard input".to_owned()
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+        path.display().to_string()
     };
-    result.map_err(|e| {
-        let name = if path.as_os_str() == "-" {
-            "standard input".to_owned()
-        } else {
-            path.display().to_string()
-        };
-        Failure::Io(format!("cannot read the input from {name}: {e}"))
-    })?;
-    Ok(text)
+    let cannot = |e: std::io::Error| Failure::Io(format!("cannot read the input from {name}: {e}"));
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(cannot)?)
+    };
+    let mut bytes = Vec::new();
+    source
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max {
+        return Err(Failure::Io(format!(
+            "the input from {name} is longer than {max} bytes, the most --max-input-bytes allows; nothing was sent"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::Io(format!(
+            "the input from {name} is not UTF-8 text (byte {} is not valid UTF-8)",
+            e.utf8_error().valid_up_to() + 1
+        ))
+    })
 }
 
+/// Prints a value as JSON on stdout. A failure to write comes after the request was sent.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let json = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::Io(format!("cannot encode the output: {e}")))?;
+        .map_err(|e| Failure::Output(format!("cannot encode the output: {e}")))?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{json}").map_err(|e| Failure::Io(format!("cannot write the output: {e}")))
+    writeln!(stdout, "{json}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Output(format!("cannot write the output: {e}")))
 }
 
 /// The requests a local server started by the command line remembers: it can serve millions.
@@ -254,14 +284,19 @@ async fn upsert_all(client: &PlainClient, inputs: Vec<UpsertCustomerInput>) -> R
 
 fn upsert_customer(
     input: PathBuf,
+    max_input_bytes: u64,
     dry_run: bool,
     api_url: Option<String>,
     local: bool,
 ) -> Result<ExitCode, Failure> {
-    let inputs = parse_inputs(&read_input(&input)?)?;
+    let inputs = parse_inputs(&read_input(&input, max_input_bytes)?)?;
     if dry_run {
         for input in inputs {
-            print_json(&plain_client::upsert_customer_request(input))?;
+            // Nothing is sent in a dry run: a failure to print is a plain input/output error.
+            print_json(&plain_client::upsert_customer_request(input)).map_err(|e| match e {
+                Failure::Output(message) => Failure::Io(message),
+                other => other,
+            })?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -438,10 +473,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => sync_customers(options, api_url, local, max_attempts),
         Command::UpsertCustomer {
             input,
+            max_input_bytes,
             dry_run,
             api_url,
             local,
-        } => upsert_customer(input, dry_run, api_url, local),
+        } => upsert_customer(input, max_input_bytes, dry_run, api_url, local),
         Command::Serve(options) => serve(options),
     }
 }
