@@ -25,6 +25,12 @@ mod exit {
     pub const AUTH: u8 = 5;
     /// `sync-customers`: some records failed or were not attempted (see the rejects file).
     pub const SOME_FAILED: u8 = 6;
+    /// Records were sent, but an output could not be written; the summary says how many
+    /// records went unrecorded.
+    pub const OUTPUT_FAILED: u8 = 7;
+    /// `sync-customers` was stopped at once by a second Ctrl-C; records in flight may be
+    /// missing from the outputs.
+    pub const STOPPED_AT_ONCE: u8 = 8;
     /// `sync-customers` was interrupted (Ctrl-C); what was not sent is in the rejects file.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -48,6 +54,14 @@ enum Command {
         /// The input JSON file, or - for standard input.
         #[arg(long, short, value_name = "FILE|-", default_value = "-")]
         input: PathBuf,
+        /// The most input read, in bytes; a longer input is refused and nothing is sent.
+        #[arg(
+            long,
+            value_name = "BYTES",
+            default_value_t = MAX_INPUT_BYTES,
+            value_parser = clap::value_parser!(u64).range(1..=1 << 32)
+        )]
+        max_input_bytes: u64,
         /// Print the request body that would be sent, and send nothing (no key needed).
         #[arg(long)]
         dry_run: bool,
@@ -83,6 +97,9 @@ enum Command {
     Serve(ServeOptions),
 }
 
+/// The default of `upsert-customer --max-input-bytes`: 16 MiB.
+const MAX_INPUT_BYTES: u64 = 16 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -94,11 +111,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error for the command line: the library's, or one of reading the input.
+/// An error for the command line: the library's, one of reading the input (nothing was sent),
+/// or one of writing the output (something may have been sent).
 #[derive(Debug)]
 enum Failure {
     Plain(Error),
     Io(String),
+    Output(String),
 }
 
 impl From<Error> for Failure {
@@ -111,6 +130,7 @@ impl Failure {
     fn exit_code(&self) -> u8 {
         let error = match self {
             Failure::Io(_) => return exit::INVALID_INPUT,
+            Failure::Output(_) => return exit::OUTPUT_FAILED,
             Failure::Plain(error) => error.last_cause(),
         };
         match error {
@@ -122,11 +142,14 @@ impl Failure {
     }
 }
 
+/// The longest error line printed: one line always, however long a cause chain or a quoted input.
+const REPORT_MAX: usize = 2000;
+
 /// `plain: error: <message>: <cause>...` on one line; Plain's `MutationError` as JSON after it.
 fn report(failure: &Failure) {
     let mut stderr = std::io::stderr().lock();
     let line = match failure {
-        Failure::Io(message) => message.clone(),
+        Failure::Io(message) | Failure::Output(message) => message.clone(),
         Failure::Plain(error) => {
             let mut line = error.to_string();
             let mut source = std::error::Error::source(error);
@@ -137,10 +160,14 @@ fn report(failure: &Failure) {
             line
         }
     };
-    let _ = writeln!(stderr, "plain: error: {line}");
+    let _ = writeln!(
+        stderr,
+        "plain: error: {}",
+        cli::text::clean(&line, REPORT_MAX)
+    );
     let last = match failure {
         Failure::Plain(error) => Some(error.last_cause()),
-        Failure::Io(_) => None,
+        Failure::Io(_) | Failure::Output(_) => None,
     };
     if let Some(Error::MutationRejected { error, .. }) = last {
         if let Ok(json) = serde_json::to_string(error) {
@@ -149,29 +176,45 @@ fn report(failure: &Failure) {
     }
 }
 
-fn read_input(path: &PathBuf) -> Result<String, Failure> {
-    let mut text = String::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+/// Reads the whole input, at most `max` bytes: one byte more is refused before anything is sent.
+fn read_input(path: &PathBuf, max: u64) -> Result<String, Failure> {
+    let name = if path.as_os_str() == "-" {
+        "standard input".to_owned()
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+        path.display().to_string()
     };
-    result.map_err(|e| {
-        let name = if path.as_os_str() == "-" {
-            "standard input".to_owned()
-        } else {
-            path.display().to_string()
-        };
-        Failure::Io(format!("cannot read the input from {name}: {e}"))
-    })?;
-    Ok(text)
+    let cannot = |e: std::io::Error| Failure::Io(format!("cannot read the input from {name}: {e}"));
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(cannot)?)
+    };
+    let mut bytes = Vec::new();
+    source
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max {
+        return Err(Failure::Io(format!(
+            "the input from {name} is longer than {max} bytes, the most --max-input-bytes allows; nothing was sent"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::Io(format!(
+            "the input from {name} is not UTF-8 text (byte {} is not valid UTF-8)",
+            e.utf8_error().valid_up_to() + 1
+        ))
+    })
 }
 
+/// Prints a value as JSON on stdout. A failure to write comes after the request was sent.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let json = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::Io(format!("cannot encode the output: {e}")))?;
+        .map_err(|e| Failure::Output(format!("cannot encode the output: {e}")))?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{json}").map_err(|e| Failure::Io(format!("cannot write the output: {e}")))
+    writeln!(stdout, "{json}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Output(format!("cannot write the output: {e}")))
 }
 
 /// The requests a local server started by the command line remembers: it can serve millions.
@@ -209,13 +252,14 @@ fn parse_inputs(text: &str) -> Result<Vec<UpsertCustomerInput>, Failure> {
         };
         if let Err(e) = next {
             return Err(Failure::Plain(Error::InvalidInput {
-                message: prefix(e.to_string()),
+                message: prefix(cli::text::message(&e.to_string())),
             }));
         }
         let end = stream.byte_offset();
         let input = UpsertCustomerInput::from_json(&text[start..end]).map_err(|e| match e {
+            // The message may quote the input: escaped and capped.
             Error::InvalidInput { message } => Failure::Plain(Error::InvalidInput {
-                message: prefix(message),
+                message: prefix(cli::text::message(&message)),
             }),
             other => Failure::Plain(other),
         })?;
@@ -240,14 +284,19 @@ async fn upsert_all(client: &PlainClient, inputs: Vec<UpsertCustomerInput>) -> R
 
 fn upsert_customer(
     input: PathBuf,
+    max_input_bytes: u64,
     dry_run: bool,
     api_url: Option<String>,
     local: bool,
 ) -> Result<ExitCode, Failure> {
-    let inputs = parse_inputs(&read_input(&input)?)?;
+    let inputs = parse_inputs(&read_input(&input, max_input_bytes)?)?;
     if dry_run {
         for input in inputs {
-            print_json(&plain_client::upsert_customer_request(input))?;
+            // Nothing is sent in a dry run: a failure to print is a plain input/output error.
+            print_json(&plain_client::upsert_customer_request(input)).map_err(|e| match e {
+                Failure::Output(message) => Failure::Io(message),
+                other => other,
+            })?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -394,13 +443,24 @@ fn sync_customers(
         };
         cli::sync::run(client, options).await.map_err(Failure::Io)
     })?;
-    Ok(if summary.interrupted {
-        ExitCode::from(exit::INTERRUPTED)
-    } else if summary.all_succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(exit::SOME_FAILED)
-    })
+    Ok(ExitCode::from(sync_exit_code(&summary)))
+}
+
+/// The exit code of a sync: an output that could not be written first (the files are not the
+/// whole account), then the reason the run stopped, then whether every record succeeded.
+fn sync_exit_code(summary: &cli::sync::Summary) -> u8 {
+    use cli::sync::Stop;
+    if !summary.unwritten.is_empty() {
+        return exit::OUTPUT_FAILED;
+    }
+    match summary.stop {
+        Some(Stop::Interrupted) => exit::INTERRUPTED,
+        Some(Stop::Unauthorized) => exit::AUTH,
+        Some(Stop::ReadFailed) if summary.sent == 0 => exit::INVALID_INPUT,
+        Some(Stop::Outage | Stop::ReadFailed | Stop::WriteFailed) => exit::FAILURE,
+        None if summary.all_succeeded() => 0,
+        None => exit::SOME_FAILED,
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -413,10 +473,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => sync_customers(options, api_url, local, max_attempts),
         Command::UpsertCustomer {
             input,
+            max_input_bytes,
             dry_run,
             api_url,
             local,
-        } => upsert_customer(input, dry_run, api_url, local),
+        } => upsert_customer(input, max_input_bytes, dry_run, api_url, local),
         Command::Serve(options) => serve(options),
     }
 }
@@ -429,5 +490,38 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_sync_exits_by_what_stopped_it_and_an_unwritten_output_first() {
+        use cli::sync::{Stop, Summary};
+        let code = |change: &dyn Fn(&mut Summary)| {
+            let mut summary = Summary::default();
+            change(&mut summary);
+            sync_exit_code(&summary)
+        };
+        assert_eq!(code(&|_| {}), 0);
+        assert_eq!(code(&|s| s.failed = 1), exit::SOME_FAILED);
+        assert_eq!(
+            code(&|s| s.stop = Some(Stop::Interrupted)),
+            exit::INTERRUPTED
+        );
+        assert_eq!(code(&|s| s.stop = Some(Stop::Unauthorized)), exit::AUTH);
+        assert_eq!(code(&|s| s.stop = Some(Stop::Outage)), exit::FAILURE);
+        // A read error before anything was sent is an input error; after, a failure.
+        assert_eq!(
+            code(&|s| s.stop = Some(Stop::ReadFailed)),
+            exit::INVALID_INPUT
+        );
+        let read_after_sending = |s: &mut Summary| {
+            s.stop = Some(Stop::ReadFailed);
+            s.sent = 1;
+        };
+        assert_eq!(code(&read_after_sending), exit::FAILURE);
+        let unwritten = |s: &mut Summary| {
+            s.stop = Some(Stop::Interrupted);
+            s.unwritten.push(("cannot write /dev/full".to_owned(), 3));
+        };
+        assert_eq!(code(&unwritten), exit::OUTPUT_FAILED);
     }
 }

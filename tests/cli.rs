@@ -319,3 +319,82 @@ fn serve_refuses_a_schema_it_cannot_read_or_serve_with_exit_3() {
     let output = plain(&["serve", "--schema", &unrelated], &[], "");
     assert_clean_error(&output, 3, "the schema given");
 }
+
+#[test]
+fn an_input_of_the_cap_is_read_and_one_byte_more_is_refused_with_exit_3() {
+    let size = std::fs::metadata(example()).unwrap().len();
+    let exact = size.to_string();
+    let output = plain(
+        &[
+            "upsert-customer",
+            "--dry-run",
+            "--input",
+            &example(),
+            "--max-input-bytes",
+            &exact,
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let short = (size - 1).to_string();
+    let output = plain(
+        &[
+            "upsert-customer",
+            "--dry-run",
+            "--input",
+            &example(),
+            "--max-input-bytes",
+            &short,
+        ],
+        &[],
+        "",
+    );
+    assert_clean_error(&output, 3, &format!("longer than {short} bytes"));
+    assert!(stderr(&output).contains("--max-input-bytes"));
+    // Standard input too, however much more is coming (it stops reading: the rest of what
+    // is written to it may meet a closed pipe).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plain"))
+        .args(["upsert-customer", "--dry-run", "--max-input-bytes", "100"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&vec![b' '; 1 << 20]);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_clean_error(&output, 3, "longer than 100 bytes");
+}
+
+#[test]
+fn an_output_that_cannot_be_written_after_sending_exits_7() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_plain"))
+        .args(["upsert-customer", "--local", "--input", &example()])
+        .env_remove("PLAIN_API_KEY")
+        .env_remove("PLAIN_API_URL")
+        .stdin(Stdio::null())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot write the output"));
+}
+
+#[test]
+fn input_text_in_an_error_is_escaped_onto_one_line() {
+    let mut input: Value = serde_json::from_str(&fixture("../../examples/donald.json")).unwrap();
+    input["on\u{1b}[31mUpdate\nX"] = json!({});
+    let output = plain(&["upsert-customer", "--dry-run"], &[], &input.to_string());
+    assert_clean_error(&output, 3, r"on\u001b[31mUpdate\nX");
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+}

@@ -1,18 +1,33 @@
 //! `plain sync-customers`: every record of a file upserted at the rate Plain allows, every
 //! record accounted for.
+//!
+//! Records are read on a thread of their own and handed over in batches, so a slow disk or pipe
+//! never holds up the requests. One loop takes records as slots and the circuit breaker allow,
+//! writes each outcome as a whole line when it arrives, and stops the intake at once on Ctrl-C,
+//! an authentication failure, a long outage or an output that cannot be written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
-use plain_client::{Cancel, Error, PlainClient, UpsertCustomerInput, UpsertResult};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult, UpsertedCustomer};
+use serde::Serialize;
 use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
-use super::records::{self, Format, Record};
+use super::breaker::{Breaker, Gate, Outcome};
+use super::outputs::{self, Identity, Output};
+use super::records::{Format, Reader, Record, Rejected};
+use super::text;
+
+/// The default of `--max-record-bytes`: 1 MiB.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// What the run was asked to do.
 #[derive(Debug, clap::Args)]
@@ -36,6 +51,35 @@ pub struct SyncOptions {
     /// Print no progress, and the summary only when something failed.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The longest record read (a JSON line, or a CSV row), in bytes; a longer one is rejected
+    /// (code too_long) and skipped without being held in memory.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = MAX_RECORD_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 30)
+    )]
+    pub max_record_bytes: u64,
+    /// When most records fail with server errors or broken connections, the sync pauses
+    /// (1 s, doubling up to 60 s) and then tries one record; it stops once the pauses would
+    /// add up to more than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub outage_limit: u64,
+}
+
+/// Why a run stopped taking records before the end of its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// Plain refused the API key or a permission (HTTP 401 or 403): every record would fail.
+    Unauthorized,
+    /// Plain looked unavailable for longer than `--outage-limit`.
+    Outage,
+    /// The input could not be read to its end.
+    ReadFailed,
+    /// An output (rejects or results) could not be written.
+    WriteFailed,
 }
 
 /// How the run ended.
@@ -49,7 +93,20 @@ pub struct Summary {
     pub malformed: u64,
     pub not_attempted: u64,
     pub failures_by_code: BTreeMap<String, u64>,
+    /// Records sent to Plain.
+    pub sent: u64,
+    /// Why the run stopped early (the first reason), if it did.
+    pub stop: Option<Stop>,
+    /// Whether Ctrl-C was pressed.
     pub interrupted: bool,
+    /// The input failed to read after this line, with the error.
+    pub read_failed: Option<(u64, String)>,
+    /// Standard input (or a pipe) was left unread after this line.
+    pub unread_after: Option<u64>,
+    /// Outputs that could not be written: why, and how many lines they miss.
+    pub unwritten: Vec<(String, u64)>,
+    /// The time Plain looked unavailable, when the sync gave up on it.
+    pub outage: Option<Duration>,
 }
 
 impl Summary {
@@ -59,45 +116,37 @@ impl Summary {
 
     /// Whether every record succeeded.
     pub fn all_succeeded(&self) -> bool {
-        self.failed == 0 && self.malformed == 0 && self.not_attempted == 0 && !self.interrupted
+        self.failed == 0
+            && self.malformed == 0
+            && self.not_attempted == 0
+            && self.stop.is_none()
+            && !self.interrupted
+            && self.unwritten.is_empty()
     }
 }
 
-/// A JSON Lines file the run writes (rejects or results), or nothing.
-struct Sink(Option<BufWriter<File>>);
+/// A line of the results file for a success.
+#[derive(Serialize)]
+struct Success<'a> {
+    line: u64,
+    result: &'a UpsertResult,
+    #[serde(rename = "customerId")]
+    customer_id: &'a str,
+}
 
-impl Sink {
-    fn create(path: Option<&Path>) -> Result<Self, String> {
-        match path {
-            None => Ok(Self(None)),
-            Some(path) => File::create(path)
-                .map(|f| Self(Some(BufWriter::new(f))))
-                .map_err(|e| format!("cannot create {}: {e}", path.display())),
-        }
-    }
-
-    fn write(&mut self, value: &Value) -> Result<(), String> {
-        let Some(writer) = &mut self.0 else {
-            return Ok(());
-        };
-        serde_json::to_writer(&mut *writer, value)
-            .map_err(|e| e.to_string())
-            .and_then(|()| writer.write_all(b"\n").map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot write: {e}"))
-    }
-
-    fn finish(&mut self) -> Result<(), String> {
-        match &mut self.0 {
-            Some(writer) => writer.flush().map_err(|e| format!("cannot write: {e}")),
-            None => Ok(()),
-        }
-    }
+/// A line of the results file for a failure (the rejects file has the details).
+#[derive(Serialize)]
+struct Failure<'a> {
+    line: u64,
+    result: &'static str,
+    error: &'a str,
 }
 
 fn error_json(error: &Error) -> Value {
     let last = error.last_cause();
+    // Plain's text may quote the input: one line, capped, like every message with input in it.
     let mut out = json!({
-        "message": error.to_string(),
+        "message": text::clean(&error.to_string(), 1000),
         "code": error_code(error),
         "attempts": error.attempts(),
     });
@@ -132,35 +181,111 @@ fn error_code(error: &Error) -> String {
     }
 }
 
-/// Opens the input: a file, or standard input for `-`.
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+/// How a failure counts for the circuit breaker: an outage is a retryable failure that is not
+/// the rate limit (which the client paces by itself).
+fn outcome(error: &Error) -> Outcome {
+    if error.is_retryable() && !matches!(error.last_cause(), Error::RateLimited { .. }) {
+        Outcome::Transient
+    } else {
+        Outcome::Other
+    }
+}
+
+/// The opened input.
+struct Input {
+    reader: Box<dyn Read + Send>,
+    identity: Identity,
+    /// A regular file: after a stop, the rest of it is read to list its records.
+    regular: bool,
+    name: String,
+}
+
+/// Opens the input: a file, or standard input for `-`. A directory is refused here, before
+/// anything is read or sent.
+fn open_input(path: &Path) -> Result<Input, String> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(std::io::stdin())));
+        return open_stdin();
     }
-    File::open(path)
-        .map(|f| Box::new(BufReader::with_capacity(256 * 1024, f)) as Box<dyn BufRead + Send>)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if metadata.is_dir() {
+        return Err(format!(
+            "{name} is a directory: give a JSON Lines or CSV file"
+        ));
+    }
+    Ok(Input {
+        identity: Identity::of_open(&metadata, Some(path)),
+        regular: metadata.is_file(),
+        reader: Box::new(file),
+        name,
+    })
 }
 
-fn records(path: &Path, format: Format) -> Result<Box<dyn Iterator<Item = Record> + Send>, String> {
-    let reader = open(path)?;
-    match format {
-        Format::Jsonl => Ok(Box::new(records::jsonl(reader))),
-        Format::Csv => records::csv(reader),
+#[cfg(unix)]
+fn open_stdin() -> Result<Input, String> {
+    use std::os::fd::AsFd;
+    let name = "standard input".to_owned();
+    // Its own handle on descriptor 0: unbuffered (ours buffers), and its identity checked
+    // against the outputs (`< x.jsonl --rejects x.jsonl` must not destroy x.jsonl).
+    let file = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if metadata.is_dir() {
+        return Err(format!(
+            "{name} is a directory: give a JSON Lines or CSV file"
+        ));
     }
+    Ok(Input {
+        identity: Identity::of_open(&metadata, None),
+        regular: metadata.is_file(),
+        reader: Box::new(file),
+        name,
+    })
 }
 
-/// Counts the records of a file (for the progress bar's total); `None` for standard input.
+#[cfg(not(unix))]
+fn open_stdin() -> Result<Input, String> {
+    Ok(Input {
+        reader: Box::new(std::io::stdin()),
+        identity: Identity::default(),
+        regular: false,
+        name: "standard input".to_owned(),
+    })
+}
+
+/// Counts the non-blank lines of a file (less the header for CSV) for the progress bar's
+/// total, in bounded memory; `None` for standard input.
 fn count(path: &Path, format: Format) -> Option<u64> {
     if path.as_os_str() == "-" {
         return None;
     }
-    let reader = BufReader::new(File::open(path).ok()?);
-    let lines = reader
-        .lines()
-        .map_while(Result::ok)
-        .filter(|l| !l.trim().is_empty())
-        .count() as u64;
+    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path).ok()?);
+    let (mut lines, mut blank) = (0u64, true);
+    loop {
+        let buffer = reader.fill_buf().ok()?;
+        if buffer.is_empty() {
+            break;
+        }
+        for &b in buffer {
+            if b == b'\n' {
+                lines += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let n = buffer.len();
+        reader.consume(n);
+    }
+    lines += u64::from(!blank);
     Some(match format {
         Format::Jsonl => lines,
         Format::Csv => lines.saturating_sub(1),
@@ -199,16 +324,18 @@ impl Progress {
     }
 
     fn update(&mut self, summary: &Summary) {
-        let counts = format!(
-            "created {} updated {} unchanged {} failed {}",
-            summary.created,
-            summary.updated,
-            summary.noop,
-            summary.failed + summary.malformed
-        );
+        let counts = || {
+            format!(
+                "created {} updated {} unchanged {} failed {}",
+                summary.created,
+                summary.updated,
+                summary.noop,
+                summary.failed + summary.malformed
+            )
+        };
         if let Some(bar) = &self.bar {
             bar.set_position(summary.done());
-            bar.set_message(counts);
+            bar.set_message(counts());
             return;
         }
         if self.quiet || self.last_line.elapsed() < Duration::from_secs(5) {
@@ -216,7 +343,11 @@ impl Progress {
         }
         self.last_line = Instant::now();
         let rate = summary.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        eprintln!("plain: {} records, {rate:.0}/s: {counts}", summary.done());
+        eprintln!(
+            "plain: {} records, {rate:.0}/s: {}",
+            summary.done(),
+            counts()
+        );
     }
 
     fn finish(&self) {
@@ -226,9 +357,480 @@ impl Progress {
     }
 }
 
-/// Runs the sync; the summary says what happened to every record.
-pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, String> {
-    let format = options.format.unwrap_or_else(|| {
+/// What the reader thread hands over, in input order.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is a record: boxing them would cost an allocation each"
+)]
+enum Item {
+    Record(Record),
+    /// The input could not be read past this line: it ends here.
+    Failed {
+        after_line: u64,
+        error: String,
+    },
+}
+
+/// Records read together, and the last line read whole when they were handed over.
+struct Batch {
+    items: Vec<Item>,
+    through: u64,
+}
+
+/// What the run and the reader thread share.
+#[derive(Default)]
+struct ReaderState {
+    /// Set by the run: read no further (standard input after Ctrl-C).
+    stop: AtomicBool,
+    /// Set by the reader while it holds no record and its next read may wait for input.
+    idle: AtomicBool,
+    /// Rung when the reader becomes idle.
+    wake: Notify,
+}
+
+/// A batch is handed over at this many records, or bytes, or whenever the next read may wait.
+const BATCH_RECORDS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches waiting for the run: memory stays bounded however far the reader is ahead.
+const BATCHES_QUEUED: usize = 4;
+
+type InputReader = Reader<BufReader<Box<dyn Read + Send>>>;
+
+/// The reader thread: records in batches until the end of the input, a read error, or a stop.
+fn read_records(mut reader: InputReader, sender: mpsc::Sender<Batch>, state: Arc<ReaderState>) {
+    let mut items = Vec::new();
+    let mut bytes = 0;
+    let send = |items: &mut Vec<Item>, reader: &InputReader| {
+        let batch = Batch {
+            items: std::mem::take(items),
+            through: reader.done_through(),
+        };
+        sender.blocking_send(batch).is_ok()
+    };
+    loop {
+        if state.stop.load(Ordering::SeqCst) {
+            send(&mut items, &reader);
+            return;
+        }
+        if reader.inner().buffer().is_empty() {
+            // The next read may wait (an idle pipe, say): hand over what was read first.
+            if !items.is_empty() {
+                bytes = 0;
+                if !send(&mut items, &reader) {
+                    return;
+                }
+            }
+            state.idle.store(true, Ordering::SeqCst);
+            state.wake.notify_one();
+        }
+        let next = reader.next_record();
+        state.idle.store(false, Ordering::SeqCst);
+        match next {
+            Ok(Some(record)) => {
+                bytes += reader.last_size();
+                items.push(Item::Record(record));
+                if items.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
+                    bytes = 0;
+                    if !send(&mut items, &reader) {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                send(&mut items, &reader);
+                return;
+            }
+            Err(e) => {
+                items.push(Item::Failed {
+                    after_line: reader.done_through(),
+                    error: e.to_string(),
+                });
+                send(&mut items, &reader);
+                return;
+            }
+        }
+    }
+}
+
+/// Ctrl-C: the first is handed to the run; the second ends the process at once.
+#[cfg(unix)]
+struct Interrupts(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Interrupts {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::interrupt()).map(Self)
+    }
+
+    async fn next(&mut self) -> bool {
+        self.0.recv().await.is_some()
+    }
+}
+
+#[cfg(not(unix))]
+struct Interrupts;
+
+#[cfg(not(unix))]
+impl Interrupts {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn next(&mut self) -> bool {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Listens for Ctrl-C from now on: the receiver hears the first; the second exits with
+/// [`crate::exit::STOPPED_AT_ONCE`]. The outputs are unbuffered, so every line written so far
+/// is in them.
+fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
+    // Registered here, not in the task, so that no Ctrl-C from now on is missed.
+    let mut interrupts = Interrupts::new().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    let (first, receiver) = oneshot::channel();
+    tokio::spawn(async move {
+        if !interrupts.next().await {
+            return;
+        }
+        let _ = first.send(());
+        if interrupts.next().await {
+            eprintln!(
+                "plain: stopped at once by a second Ctrl-C; records in flight may be missing from the outputs"
+            );
+            std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
+        }
+    });
+    Ok(receiver)
+}
+
+/// A record sent, when its answer is in.
+struct Done {
+    line: u64,
+    probe: bool,
+    input: UpsertCustomerInput,
+    result: Result<UpsertedCustomer, Error>,
+}
+
+/// Waits for a request's task.
+async fn answer(
+    task: JoinHandle<Result<UpsertedCustomer, Error>>,
+    line: u64,
+    probe: bool,
+    input: UpsertCustomerInput,
+) -> Done {
+    let result = match task.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(Error::Interrupted),
+    };
+    Done {
+        line,
+        probe,
+        input,
+        result,
+    }
+}
+
+/// The state of a run.
+struct Syncing {
+    client: PlainClient,
+    concurrency: usize,
+    breaker: Breaker,
+    outage_limit: u64,
+    summary: Summary,
+    rejects: Output,
+    results: Output,
+    progress: Progress,
+}
+
+impl Syncing {
+    /// Stops taking records, for the first reason given.
+    fn stop(&mut self, stop: Stop) {
+        self.summary.stop.get_or_insert(stop);
+    }
+
+    fn note_write(&mut self, written: Result<(), String>) {
+        if let Err(message) = written {
+            eprintln!("plain: error: {message}; stopping");
+            self.stop(Stop::WriteFailed);
+        }
+    }
+
+    fn write_reject(&mut self, line: &Value) {
+        let written = self.rejects.write(line);
+        self.note_write(written);
+    }
+
+    fn count_failure(&mut self, code: &str) {
+        *self
+            .summary
+            .failures_by_code
+            .entry(code.to_owned())
+            .or_default() += 1;
+    }
+
+    /// A record that could not be read as an input: its reject is written now.
+    fn rejected(&mut self, line: u64, rejected: Rejected) {
+        self.summary.malformed += 1;
+        self.count_failure(rejected.code);
+        let mut out = rejected.raw;
+        out.insert("line".to_owned(), line.into());
+        out.insert(
+            "error".to_owned(),
+            json!({"message": rejected.message, "code": rejected.code}),
+        );
+        out.insert("status".to_owned(), "failed".into());
+        self.write_reject(&Value::Object(out));
+        self.progress.update(&self.summary);
+    }
+
+    /// A record read and never sent, because the run stopped.
+    fn not_attempted(&mut self, line: u64, input: &UpsertCustomerInput) {
+        self.summary.not_attempted += 1;
+        let why = match self.summary.stop {
+            Some(Stop::Unauthorized) => "Plain refused the API key, so every record would fail",
+            Some(Stop::Outage) => "Plain looked unavailable for longer than --outage-limit",
+            Some(Stop::WriteFailed) => "an output could not be written",
+            Some(Stop::ReadFailed) => "the input could not be read",
+            Some(Stop::Interrupted) | None => "the run was interrupted",
+        };
+        let line = json!({
+            "line": line,
+            "input": input,
+            "error": {"message": format!("not sent: {why}"), "code": "not_attempted"},
+            "status": "not_attempted",
+        });
+        self.write_reject(&line);
+    }
+
+    /// What is left after a stop: records not sent, rejects of records that could not be read.
+    fn account(&mut self, item: Item) {
+        match item {
+            Item::Record(Record {
+                line,
+                input: Ok(input),
+            }) => self.not_attempted(line, &input),
+            Item::Record(Record {
+                line,
+                input: Err(rejected),
+            }) => self.rejected(line, rejected),
+            Item::Failed { after_line, error } => self.read_failed(after_line, error),
+        }
+    }
+
+    fn read_failed(&mut self, after_line: u64, error: String) {
+        eprintln!("plain: error: cannot read the input past line {after_line}: {error}");
+        self.summary.read_failed = Some((after_line, error));
+        self.stop(Stop::ReadFailed);
+    }
+
+    fn give_up(&mut self) {
+        let open = self.breaker.open_for(Instant::now());
+        self.summary.outage = Some(open);
+        eprintln!(
+            "plain: error: Plain looked unavailable (most records failed with server errors or \
+             broken connections) for {:.0} s, and waiting longer would pass --outage-limit {}; stopping",
+            open.as_secs_f64(),
+            self.outage_limit
+        );
+        self.stop(Stop::Outage);
+    }
+
+    /// Takes records from `pending` while slots and the breaker allow; rejects of records
+    /// that could not be read are written on the way. Returns when to look again, if the
+    /// breaker is waiting for a time.
+    fn take<F>(
+        &mut self,
+        pending: &mut VecDeque<Item>,
+        in_flight: &mut FuturesUnordered<F>,
+        send: impl Fn(u64, bool, UpsertCustomerInput) -> F,
+    ) -> Option<Instant> {
+        while self.summary.stop.is_none() {
+            let (line, input) = match pending.pop_front()? {
+                Item::Record(Record {
+                    line,
+                    input: Ok(input),
+                }) => (line, input),
+                other => {
+                    self.account(other);
+                    continue;
+                }
+            };
+            let gate = if in_flight.len() < self.concurrency {
+                self.breaker.admit(Instant::now())
+            } else {
+                Gate::WaitForProbe
+            };
+            match gate {
+                Gate::Go { probe } => {
+                    self.summary.sent += 1;
+                    in_flight.push(send(line, probe, input));
+                }
+                wait => {
+                    pending.push_front(Item::Record(Record {
+                        line,
+                        input: Ok(input),
+                    }));
+                    match wait {
+                        Gate::WaitUntil(at) => return Some(at),
+                        Gate::GiveUp => self.give_up(),
+                        _ => {}
+                    }
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// A sent record's answer: counted, written, and heard by the breaker.
+    fn finished(&mut self, done: Done) {
+        let Done {
+            line,
+            probe,
+            input,
+            result,
+        } = done;
+        let outcome = match result {
+            Ok(upserted) => {
+                match upserted.result {
+                    UpsertResult::Created => self.summary.created += 1,
+                    UpsertResult::Updated => self.summary.updated += 1,
+                    UpsertResult::Noop => self.summary.noop += 1,
+                    _ => self.summary.other += 1,
+                }
+                let written = self.results.write(&Success {
+                    line,
+                    result: &upserted.result,
+                    customer_id: &upserted.customer.id,
+                });
+                self.note_write(written);
+                Outcome::Success
+            }
+            Err(error) => {
+                self.summary.failed += 1;
+                let code = error_code(&error);
+                self.count_failure(&code);
+                self.write_reject(&json!({
+                    "line": line,
+                    "input": input,
+                    "error": error_json(&error),
+                    "status": "failed",
+                }));
+                let written = self.results.write(&Failure {
+                    line,
+                    result: "FAILED",
+                    error: &code,
+                });
+                self.note_write(written);
+                let auth = matches!(
+                    error.last_cause(),
+                    Error::Unauthenticated { .. } | Error::Forbidden { .. }
+                );
+                if auth && self.summary.stop.is_none() {
+                    eprintln!(
+                        "plain: error: {}; stopping: every record would fail the same way",
+                        text::clean(&error.to_string(), 1000)
+                    );
+                    self.stop(Stop::Unauthorized);
+                }
+                outcome(&error)
+            }
+        };
+        self.breaker.finished(outcome, probe, Instant::now());
+        if self.breaker.gave_up() && self.summary.stop.is_none() {
+            self.give_up();
+        }
+        self.progress.update(&self.summary);
+    }
+
+    /// The run's loop. Returns whether the reader thread has finished (it has not when it was
+    /// left waiting on standard input after Ctrl-C).
+    async fn run(
+        &mut self,
+        mut batches: mpsc::Receiver<Batch>,
+        reader: &ReaderState,
+        mut interrupts: oneshot::Receiver<()>,
+        regular: bool,
+    ) -> bool {
+        let client = self.client.clone();
+        let send = move |line: u64, probe: bool, input: UpsertCustomerInput| {
+            let client = client.clone();
+            let sent = input.clone();
+            // A task per request, as the library's bulk upsert runs them: the runtime's
+            // threads share the requests while this loop reads and writes.
+            let task = tokio::spawn(Box::pin(async move { client.upsert_customer(sent).await }));
+            answer(task, line, probe, input)
+        };
+        let mut in_flight = FuturesUnordered::new();
+        let mut pending: VecDeque<Item> = VecDeque::new();
+        let mut reading = true;
+        let mut abandoned = false;
+        let mut listening = true;
+        let mut through = 0;
+        loop {
+            let wake = self.take(&mut pending, &mut in_flight, &send);
+            if self.summary.stop.is_some() {
+                while let Some(item) = pending.pop_front() {
+                    self.account(item);
+                }
+            }
+            if in_flight.is_empty() && pending.is_empty() && !reading {
+                break;
+            }
+            // After Ctrl-C, standard input or a pipe is read no further than it has been.
+            let leaving = self.summary.interrupted && !regular && reading;
+            let sleep = async move {
+                if let Some(at) = wake {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            };
+            tokio::select! {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => self.finished(done),
+                batch = batches.recv(), if reading && (pending.is_empty() || self.summary.stop.is_some()) => {
+                    match batch {
+                        Some(batch) => {
+                            through = batch.through;
+                            pending.extend(batch.items);
+                        }
+                        None => reading = false,
+                    }
+                }
+                () = sleep, if wake.is_some() => {}
+                signal = &mut interrupts, if listening => {
+                    listening = false;
+                    if signal.is_ok() {
+                        self.summary.interrupted = true;
+                        self.stop(Stop::Interrupted);
+                        if !regular {
+                            reader.stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                () = reader.wake.notified(), if leaving => {
+                    if reader.idle.load(Ordering::SeqCst) {
+                        // Waiting for input: take what it handed over, and no more.
+                        while let Ok(batch) = batches.try_recv() {
+                            through = batch.through;
+                            pending.extend(batch.items);
+                        }
+                        reading = false;
+                        abandoned = true;
+                    }
+                }
+            }
+        }
+        if abandoned {
+            self.summary.unread_after = Some(through);
+        }
+        !abandoned
+    }
+}
+
+/// The input format a file is read as: `--format`, else by its extension.
+fn format_of(options: &SyncOptions) -> Format {
+    options.format.unwrap_or_else(|| {
         let csv = options
             .file
             .extension()
@@ -238,175 +840,86 @@ pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, S
         } else {
             Format::Jsonl
         }
-    });
+    })
+}
+
+/// Runs the sync; the summary says what happened to every record. An `Err` means nothing was
+/// sent and no output was written (the input, an output path or the CSV header was unusable).
+pub async fn run(client: PlainClient, options: SyncOptions) -> Result<Summary, String> {
+    // The input is opened, and every output path checked against it, before anything is
+    // opened for writing.
+    let input = open_input(&options.file)?;
+    sync(client, &options, input).await
+}
+
+async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Result<Summary, String> {
     let started = Instant::now();
-    let mut rejects = Sink::create(options.rejects.as_deref())?;
-    let mut results = Sink::create(options.results.as_deref())?;
+    let format = format_of(options);
+    outputs::check(
+        &input.identity,
+        &[
+            ("--rejects", options.rejects.as_deref()),
+            ("--results", options.results.as_deref()),
+        ],
+    )?;
+    let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
+    let source = BufReader::with_capacity(256 * 1024, input.reader);
+    let reader = Reader::new(source, format, cap).map_err(|e| format!("{}: {e}", input.name))?;
+    let rejects = match &options.rejects {
+        Some(path) => Output::create(path, &input.identity, &[])?,
+        None => Output::none(),
+    };
+    let results = match &options.results {
+        Some(path) => Output::create(path, &input.identity, &[&rejects])?,
+        None => Output::none(),
+    };
+    let interrupts = listen_for_interrupts()?;
     let total = if options.quiet || !std::io::stderr().is_terminal() {
         None
     } else {
         count(&options.file, format)
     };
-    let mut progress = Progress::new(options.quiet, total);
-    let concurrency = usize::from(options.concurrency).max(1);
 
-    // Records are read on their own thread and handed over through a small queue, so that
-    // memory stays bounded and a slow disk or pipe never blocks the requests.
-    let source = records(&options.file, format)?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Record>(concurrency * 2 + 16);
-    let reader = std::thread::spawn(move || {
-        for record in source {
-            if sender.blocking_send(record).is_err() {
-                return;
-            }
-        }
-    });
-    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-
-    let cancel = Cancel::new();
-    let interrupt = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.cancel();
-        }
-    });
-
-    let mut summary = Summary::default();
-    // The records taken but not yet answered, by their position among the inputs sent.
-    let in_flight: Arc<Mutex<HashMap<usize, (u64, UpsertCustomerInput)>>> = Arc::default();
-    let malformed: Arc<Mutex<Vec<Record>>> = Arc::default();
-    let inputs = {
-        let receiver = receiver.clone();
-        let in_flight = in_flight.clone();
-        let malformed = malformed.clone();
-        let mut next = 0usize;
-        stream::unfold(receiver, |receiver| async move {
-            let record = receiver.lock().await.recv().await;
-            record.map(|r| (r, receiver))
+    let state = Arc::new(ReaderState::default());
+    let (sender, batches) = mpsc::channel(BATCHES_QUEUED);
+    let thread = std::thread::Builder::new()
+        .name("plain-reader".to_owned())
+        .spawn({
+            let state = state.clone();
+            move || read_records(reader, sender, state)
         })
-        .filter_map(move |record| {
-            let item = match record.input {
-                Ok(input) => {
-                    let index = next;
-                    next += 1;
-                    lock(&in_flight).insert(index, (record.line, input.clone()));
-                    Some(input)
-                }
-                Err(rejected) => {
-                    lock(&malformed).push(Record {
-                        line: record.line,
-                        input: Err(rejected),
-                    });
-                    None
-                }
-            };
-            futures_util::future::ready(item)
-        })
+        .map_err(|e| format!("cannot start reading the input: {e}"))?;
+
+    let mut sync = Syncing {
+        client: client.clone(),
+        concurrency: usize::from(options.concurrency).max(1),
+        breaker: Breaker::new(Duration::from_secs(options.outage_limit)),
+        outage_limit: options.outage_limit,
+        summary: Summary::default(),
+        rejects,
+        results,
+        progress: Progress::new(options.quiet, total),
     };
-    let mut outcomes =
-        Box::pin(client.upsert_customers_stream(inputs, concurrency, cancel.clone()));
-    loop {
-        let outcome = outcomes.next().await;
-        for record in lock(&malformed).drain(..) {
-            if let Err(rejected) = record.input {
-                summary.malformed += 1;
-                *summary
-                    .failures_by_code
-                    .entry("malformed".to_owned())
-                    .or_default() += 1;
-                rejects.write(&json!({
-                    "line": record.line,
-                    "input": rejected.raw,
-                    "error": {"message": rejected.message, "code": "malformed"},
-                    "status": "failed",
-                }))?;
-            }
+    if sync.run(batches, &state, interrupts, input.regular).await {
+        let _ = thread.join();
+    }
+    // Otherwise the reader waits on standard input: it is left behind, and ends with the
+    // process.
+    let mut summary = std::mem::take(&mut sync.summary);
+    for output in [&sync.rejects, &sync.results] {
+        if let Some(why) = &output.failed {
+            summary.unwritten.push((why.clone(), output.unrecorded));
         }
-        let Some(outcome) = outcome else {
-            break;
-        };
-        let Some((line, input)) = lock(&in_flight).remove(&outcome.index) else {
-            continue;
-        };
-        match outcome.result {
-            Ok(upserted) => {
-                match upserted.result {
-                    UpsertResult::Created => summary.created += 1,
-                    UpsertResult::Updated => summary.updated += 1,
-                    UpsertResult::Noop => summary.noop += 1,
-                    _ => summary.other += 1,
-                }
-                results.write(&json!({
-                    "line": line,
-                    "result": upserted.result,
-                    "customerId": upserted.customer.id,
-                }))?;
-            }
-            Err(error) => {
-                summary.failed += 1;
-                *summary
-                    .failures_by_code
-                    .entry(error_code(&error))
-                    .or_default() += 1;
-                rejects.write(&json!({
-                    "line": line,
-                    "input": input,
-                    "error": error_json(&error),
-                    "status": "failed",
-                }))?;
-                results.write(
-                    &json!({"line": line, "result": "FAILED", "error": error_code(&error)}),
-                )?;
-            }
-        }
-        progress.update(&summary);
     }
-    ctrl_c.abort();
-    summary.interrupted = cancel.is_cancelled();
-    // Dropping the stream releases the queue it may have been waiting on.
-    drop(outcomes);
-
-    // Whatever was taken and never sent, then whatever was never read: not attempted.
-    let mut left: Vec<(u64, Value)> = lock(&in_flight)
-        .drain()
-        .map(|(_, (line, input))| (line, serde_json::to_value(input).unwrap_or(Value::Null)))
-        .collect();
-    left.sort_by_key(|(line, _)| *line);
-    // The reader goes on to the end of the input, so that every record is listed.
-    let mut receiver = receiver.lock().await;
-    while let Some(record) = receiver.recv().await {
-        let raw = match record.input {
-            Ok(input) => serde_json::to_value(input).unwrap_or(Value::Null),
-            Err(rejected) => rejected.raw,
-        };
-        left.push((record.line, raw));
-    }
-    drop(receiver);
-    let _ = reader.join();
-    for (line, input) in left {
-        summary.not_attempted += 1;
-        rejects.write(&json!({
-            "line": line,
-            "input": input,
-            "error": {"message": "not sent: the run was interrupted", "code": "not_attempted"},
-            "status": "not_attempted",
-        }))?;
-    }
-    rejects.finish()?;
-    results.finish()?;
-    progress.finish();
+    sync.progress.finish();
     if !options.quiet || !summary.all_succeeded() {
-        report(&summary, &client, started.elapsed());
+        report(&summary, &client, &input.name, started.elapsed());
     }
     Ok(summary)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The final summary on stderr.
-fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
+fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duration) {
     let stats = client.stats();
     let seconds = elapsed.as_secs_f64();
     let done = summary.done();
@@ -426,7 +939,7 @@ fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
         let codes: Vec<String> = summary
             .failures_by_code
             .iter()
-            .map(|(code, n)| format!("{code} {n}"))
+            .map(|(code, n)| format!("{} {n}", text::clean(code, 100)))
             .collect();
         line.push_str(&format!(" ({})", codes.join(", ")));
     }
@@ -437,8 +950,108 @@ fn report(summary: &Summary, client: &PlainClient, elapsed: Duration) {
         "; {} requests, {} retries, {} answered 429",
         stats.attempts, stats.retries, stats.rate_limited
     ));
+    match summary.stop {
+        Some(Stop::Unauthorized) => line.push_str("; stopped at the first authentication failure"),
+        Some(Stop::Outage) => line.push_str(&format!(
+            "; stopped: Plain looked unavailable for {:.0} s",
+            summary.outage.unwrap_or_default().as_secs_f64()
+        )),
+        Some(Stop::WriteFailed) => line.push_str("; stopped: an output could not be written"),
+        Some(Stop::ReadFailed) | Some(Stop::Interrupted) | None => {}
+    }
     if summary.interrupted {
         line.push_str("; interrupted");
     }
+    if let Some((after, error)) = &summary.read_failed {
+        line.push_str(&format!(
+            "; the input could not be read past line {after} ({})",
+            text::clean(error, 200)
+        ));
+    }
+    if let Some(after) = summary.unread_after {
+        line.push_str(&format!("; {input} was not read past line {after}"));
+    }
+    for (why, missing) in &summary.unwritten {
+        line.push_str(&format!(
+            "; {missing} lines unrecorded ({})",
+            text::clean(why, 300)
+        ));
+    }
     eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use plain_client::testing::LocalServer;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        options: SyncOptions,
+    }
+
+    fn options(args: &[&str]) -> SyncOptions {
+        Args::parse_from(std::iter::once("sync").chain(args.iter().copied())).options
+    }
+
+    /// Lines of JSON, then a read error.
+    struct FailingAfter(std::io::Cursor<Vec<u8>>);
+
+    impl Read for FailingAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn customers(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"identifier":{{"emailAddress":"c{i}@example.com"}},"onCreate":{{"fullName":"C {i}","email":{{"email":"c{i}@example.com","isVerified":false}}}},"onUpdate":{{}}}}"#
+                ) + "\n"
+            })
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn failing_input(bytes: Vec<u8>) -> Input {
+        Input {
+            reader: Box::new(FailingAfter(std::io::Cursor::new(bytes))),
+            identity: Identity::default(),
+            regular: true,
+            name: "the test input".to_owned(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_ends_the_input_and_says_where() {
+        let server = LocalServer::start().await.unwrap();
+        let client = server.client().unwrap();
+        let summary = sync(client, &options(&["-q"]), failing_input(customers(3)))
+            .await
+            .unwrap();
+        assert_eq!(summary.stop, Some(Stop::ReadFailed));
+        assert_eq!(summary.sent, 3);
+        assert_eq!(summary.created, 3);
+        let (after, error) = summary.read_failed.unwrap();
+        assert_eq!(after, 3);
+        assert!(error.contains("the disk went away"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_before_any_record_sends_nothing() {
+        let server = LocalServer::start().await.unwrap();
+        let client = server.client().unwrap();
+        let summary = sync(client, &options(&["-q"]), failing_input(Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(summary.stop, Some(Stop::ReadFailed));
+        assert_eq!(summary.sent, 0);
+        assert!(server.requests().is_empty());
+    }
 }

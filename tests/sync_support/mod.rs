@@ -1,0 +1,206 @@
+//! Helpers for the tests of `plain sync-customers` as a process: scratch folders, inputs,
+//! starting the binary, and waiting for it with a generous deadline (a hang detector, not a
+//! speed assertion).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use plain_client::testing::LocalServer;
+use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, UpsertCustomerInput};
+use serde_json::Value;
+
+/// How long a test waits for something before it calls it a hang.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn customer(i: usize) -> UpsertCustomerInput {
+    let email = format!("customer{i}@example.com");
+    UpsertCustomerInput::new(
+        CustomerIdentifier::email(email.clone()),
+        OnCreate::new(format!("Customer {i}"), EmailAddress::unverified(email)),
+    )
+}
+
+/// A customer Plain refuses (a blank full name), sent all the same.
+pub fn blank(i: usize) -> UpsertCustomerInput {
+    let email = format!("blank{i}@example.com");
+    UpsertCustomerInput::new(
+        CustomerIdentifier::email(email.clone()),
+        OnCreate::new(" ", EmailAddress::unverified(email)),
+    )
+}
+
+pub fn line(input: &UpsertCustomerInput) -> String {
+    serde_json::to_string(input).unwrap()
+}
+
+/// `n` customers as JSON Lines.
+pub fn customers(n: usize) -> String {
+    (0..n).map(|i| line(&customer(i)) + "\n").collect()
+}
+
+/// A scratch folder, removed afterwards.
+pub struct Dir(pub PathBuf);
+
+impl Dir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("plain-sync-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn file(&self, name: &str, content: impl AsRef<[u8]>) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+
+    /// Every line of a JSON Lines file, each of which must be whole JSON; none if it is absent.
+    pub fn jsonl(&self, name: &str) -> Vec<Value> {
+        jsonl(&self.0.join(name))
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every line of a JSON Lines file, each of which must be whole JSON ending in a newline.
+pub fn jsonl(path: &Path) -> Vec<Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{} ends in a torn line: {:?}",
+        path.display(),
+        &text[text.len().saturating_sub(200)..]
+    );
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: not whole JSON ({e}): {l}", path.display()))
+        })
+        .collect()
+}
+
+/// How many lines a file has so far (it may be being written).
+pub fn line_count(path: &str) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// `plain sync-customers FILE --api-url ... args...` against `server`, with its key, ready to
+/// spawn: stdin, stdout and stderr piped.
+pub fn command(server: &LocalServer, file: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
+    command
+        .arg("sync-customers")
+        .arg(file)
+        .args(["--api-url", server.endpoint()])
+        .args(args)
+        .env_remove("PLAIN_API_URL")
+        .env(
+            "PLAIN_API_KEY",
+            server.api_key().unwrap_or("plainApiKey_none"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits (politely, off the server's threads' way) until `ready` holds; panics after
+/// [`DEADLINE`] saying what was awaited.
+pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < DEADLINE, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for the process to exit; kills it and panics if it has not after [`DEADLINE`].
+pub async fn wait_exit(child: &mut Child) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process did not exit within {DEADLINE:?}: it hangs");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The process's stderr, after it exited.
+pub fn stderr_of(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Sends a signal to a process.
+pub fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill({pid}, {signal})");
+}
+
+/// Runs a command to its end (with the [`DEADLINE`]): exit status, stderr, and the peak
+/// resident memory of the process in bytes.
+pub async fn run_measured(mut command: Command) -> (ExitStatus, String, u64) {
+    command.stdin(Stdio::null());
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4, which also gives its resource usage"
+    )]
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        let mut stderr = stderr;
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let started = Instant::now();
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to locals; WNOHANG returns at once.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(reaped >= 0, "wait4 failed");
+        if reaped == pid {
+            break (status, usage);
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("the process did not exit within {DEADLINE:?}: it hangs");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let status = ExitStatus::from_raw(status);
+    // ru_maxrss is in KiB on Linux.
+    let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
+    (status, log.join().unwrap(), peak)
+}
