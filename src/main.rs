@@ -409,6 +409,13 @@ fn client(
     api_url: Option<String>,
     policy: plain_client::RetryPolicy,
 ) -> Result<PlainClient, Failure> {
+    Ok(client_builder(api_url, policy).build()?)
+}
+
+fn client_builder(
+    api_url: Option<String>,
+    policy: plain_client::RetryPolicy,
+) -> plain_client::PlainClientBuilder {
     let mut builder = PlainClient::builder().retry_policy(policy);
     if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
         builder = builder.api_key(key);
@@ -416,7 +423,18 @@ fn client(
     if let Some(url) = api_url {
         builder = builder.endpoint(url);
     }
-    Ok(builder.build()?)
+    builder
+}
+
+/// The most answer bytes a sync holds at once, all its requests in flight together. Plain's
+/// answer to an upsert is about a kilobyte; a server that sends more cannot take the memory.
+const SYNC_ANSWER_MEMORY: usize = 24 * 1024 * 1024;
+
+/// The largest answer a sync reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
+/// this concurrency (24 KiB at the most concurrency, 1024), at most the library's default.
+fn sync_answer_cap(concurrency: u16) -> usize {
+    (SYNC_ANSWER_MEMORY / usize::from(concurrency.max(1)))
+        .clamp(16 * 1024, plain_client::client::DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 fn sync_customers(
@@ -437,10 +455,13 @@ fn sync_customers(
         } else {
             None
         };
-        let client = match &server {
-            Some(server) => server.client_builder().retry_policy(policy).build()?,
-            None => client(api_url, policy)?,
+        let builder = match &server {
+            Some(server) => server.client_builder().retry_policy(policy),
+            None => client_builder(api_url, policy),
         };
+        let client = builder
+            .max_response_bytes(sync_answer_cap(options.concurrency))
+            .build()?;
         cli::sync::run(client, options).await.map_err(Failure::Io)
     })?;
     Ok(ExitCode::from(sync_exit_code(&summary)))
@@ -486,6 +507,17 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_sync_holds_at_most_24_mib_of_answers_at_any_concurrency() {
+        assert_eq!(sync_answer_cap(1), 4 << 20);
+        assert_eq!(sync_answer_cap(8), 3 << 20);
+        assert_eq!(sync_answer_cap(1024), 24 << 10);
+        for concurrency in 1..=1024u16 {
+            let held = sync_answer_cap(concurrency) * usize::from(concurrency);
+            assert!(held <= SYNC_ANSWER_MEMORY, "{concurrency}: {held}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -176,6 +176,7 @@ fn error_code(error: &Error) -> String {
         Error::Server { status, .. } => format!("http_{status}"),
         Error::Transport { kind, .. } => format!("transport_{kind}"),
         Error::Decode { .. } => "undecodable_answer".to_owned(),
+        Error::ResponseTooLarge { .. } => "response_too_large".to_owned(),
         Error::InvalidInput { .. } => "invalid_input".to_owned(),
         _ => "other".to_owned(),
     }
