@@ -1,12 +1,15 @@
-//! The local Plain-compatible server: protocol, upsert semantics, auth, rate limits, faults,
-//! the request log and the store.
+//! The local Plain-compatible server: protocol, upsert semantics, the customer queries,
+//! deletion and customer groups as answered on the wire, auth, rate limits, faults, the
+//! request log and the store.
 
 mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{fixture, fixture_json};
-use plain_client::testing::{parse_timestamp, LocalServer, ScriptedAnswer};
+use plain_client::testing::{
+    parse_timestamp, CustomerGroupSpec, LocalServer, ScriptedAnswer, StoredCustomerGroup,
+};
 use plain_client::{
     CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, RetryPolicy,
     UpsertCustomerInput, UpsertResult,
@@ -156,7 +159,7 @@ async fn an_unknown_field_is_a_validation_failure() {
     let server = LocalServer::start().await.unwrap();
     for query in [
         "mutation { deleteCustomer(customerId: \"c_1\") { result } }",
-        "query { customerByEmail(email: \"a@example.com\") { id } }",
+        "query { customerByEmail(email: \"a@example.com\") { id nickname } }",
         "mutation u($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { customer { id nickname } } }",
     ] {
         let (status, _, body) = post(&server, &graphql(query, fixture_json("recipe_create_variables.json"))).await;
@@ -883,4 +886,510 @@ async fn a_schema_that_cannot_serve_upsert_customer_is_refused_at_start() {
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
         assert!(error.to_string().contains(says), "{schema}: {error}");
     }
+}
+
+/// Posts a raw body with the server's key and returns the answer's text as sent, to check the
+/// order of its fields.
+async fn post_text(server: &LocalServer, body: &str) -> String {
+    reqwest::Client::new()
+        .post(server.endpoint())
+        .header(
+            "authorization",
+            format!("Bearer {}", server.api_key().unwrap()),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A server holding two customer groups: `vip` by key, `beta` with an external id.
+async fn with_groups() -> LocalServer {
+    LocalServer::builder()
+        .customer_group("vip", "VIP")
+        .customer_group_spec(CustomerGroupSpec::new("beta", "Beta testers").external_id("crm-beta"))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn group(server: &LocalServer, key: &str) -> StoredCustomerGroup {
+    server
+        .customer_groups()
+        .into_iter()
+        .find(|g| g.key == key)
+        .unwrap_or_else(|| panic!("no group {key}"))
+}
+
+#[tokio::test]
+async fn queries_answer_exactly_the_selected_fields_or_null() {
+    let server = LocalServer::start().await.unwrap();
+    let created = once(&server).upsert_customer(donald()).await.unwrap();
+    let id = created.customer.id;
+    let query = "query q($email: String!, $id: ID!) { \
+                 byEmail: customerByEmail(email: $email) { __typename id ...Names } \
+                 byId: customer(customerId: $id) { email { email isVerified } } \
+                 nobody: customerByExternalId(externalId: \"u_none\") { id } \
+                 __typename } \
+                 fragment Names on Customer { fullName shortName externalId }";
+    let body = graphql(query, json!({"email": "DONALD@Example.com", "id": id}));
+    let (status, _, answer) = post(&server, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"data": {
+            "byEmail": {"__typename": "Customer", "id": id, "fullName": "Donald Duck",
+                        "shortName": "Donald", "externalId": null},
+            "byId": {"email": {"email": "donald@example.com", "isVerified": false}},
+            "nobody": null,
+            "__typename": "Query",
+        }})
+    );
+    // In the order selected, not sorted.
+    let text = post_text(&server, &body).await;
+    let expected = format!(
+        r#"{{"data":{{"byEmail":{{"__typename":"Customer","id":"{id}","fullName":"Donald Duck","shortName":"Donald","externalId":null}},"byId":{{"email":{{"email":"donald@example.com","isVerified":false}}}},"nobody":null,"__typename":"Query"}}}}"#
+    );
+    assert_eq!(text, expected);
+    // Queries change nothing.
+    assert_eq!(server.customers().len(), 1);
+    assert_eq!(
+        server.customers()[0].updated_at,
+        server.customers()[0].created_at
+    );
+}
+
+#[tokio::test]
+async fn a_shorthand_query_is_served_as_a_query() {
+    let server = LocalServer::start().await.unwrap();
+    let body = json!({"query": "{ customerByExternalId(externalId: \"u_1\") { id } }"}).to_string();
+    let (status, _, answer) = post(&server, &body).await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"data": {"customerByExternalId": null}}))
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_is_refused_whatever_the_schema() {
+    let refused = json!({"errors": [{
+        "message": "Subscriptions are not served over HTTP; send a query or a mutation",
+        "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+    }]});
+    let vendored = LocalServer::start().await.unwrap();
+    let fuller = LocalServer::builder()
+        .schema(fixture("schemas/full.graphql"))
+        .start()
+        .await
+        .unwrap();
+    for server in [&vendored, &fuller] {
+        for query in [
+            "subscription { customerChanges { __typename } }",
+            "subscription changes { customerChanges { __typename } }",
+        ] {
+            let (status, _, answer) = post(server, &graphql(query, json!({}))).await;
+            assert_eq!((status, &answer), (400, &refused), "{query}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs() {
+    // The fixture's schema has a `companies` query, which the server does not model.
+    let server = LocalServer::builder()
+        .schema(fixture("schemas/full.graphql"))
+        .start()
+        .await
+        .unwrap();
+    let query = "query { customer(customerId: \"c_1\") { id } companies { id } }";
+    let (status, _, answer) = post(&server, &graphql(query, json!({}))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"errors": [{
+            "message": "The local server does not serve \"Query.companies\"; it serves customer, customerByEmail, customerByExternalId.",
+            "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+        }]})
+    );
+    // A field no schema has is refused by validation, as Plain refuses it.
+    let vendored = LocalServer::start().await.unwrap();
+    let (status, _, answer) = post(
+        &vendored,
+        &graphql("query { customers { edges { node { id } } } }", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "GRAPHQL_VALIDATION_FAILED"),
+        "{answer}"
+    );
+    // An argument that does not fit its type is refused before an earlier mutation runs.
+    let query = "mutation m($input: UpsertCustomerInput!) { \
+                 upsertCustomer(input: $input) { result } \
+                 deleteCustomer(input: {customerId: null}) { error { code } } }";
+    let (status, _, answer) = post(
+        &vendored,
+        &graphql(query, fixture_json("recipe_create_variables.json")),
+    )
+    .await;
+    assert_eq!((status, code(&answer)), (400, "BAD_USER_INPUT"), "{answer}");
+    assert!(vendored.customers().is_empty());
+}
+
+const DELETE: &str = "mutation d($input: DeleteCustomerInput!) { deleteCustomer(input: $input) { \
+                      __typename error { message type code fields { field message type } } } }";
+
+#[tokio::test]
+async fn delete_answers_as_plain_does() {
+    let server = LocalServer::start().await.unwrap();
+    let id = once(&server)
+        .upsert_customer(donald())
+        .await
+        .unwrap()
+        .customer
+        .id;
+    let delete = graphql(DELETE, json!({"input": {"customerId": id}}));
+    let (status, _, answer) = post(&server, &delete).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"data": {"deleteCustomer": {"__typename": "DeleteCustomerOutput", "error": null}}})
+    );
+    assert!(server.customers().is_empty());
+    let lookup = graphql(
+        "query q($id: ID!) { customer(customerId: $id) { id } }",
+        json!({"id": id}),
+    );
+    assert_eq!(
+        post(&server, &lookup).await.2,
+        json!({"data": {"customer": null}})
+    );
+    // Again: the id is unknown now, and the answer is the upsert's `not_found`.
+    let (status, _, answer) = post(&server, &delete).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"data": {"deleteCustomer": {"__typename": "DeleteCustomerOutput", "error": {
+            "message": format!("Customer with id {id} not found"),
+            "type": "VALIDATION",
+            "code": "not_found",
+            "fields": [{"field": "customerId", "message": "Customer not found", "type": "NOT_FOUND"}],
+        }}}})
+    );
+}
+
+const ADD: &str = "mutation a($input: AddCustomerToCustomerGroupsInput!) { \
+                   addCustomerToCustomerGroups(input: $input) { \
+                   customerGroupMemberships { customerId customerGroup { id key name externalId } createdAt { iso8601 } } \
+                   error { message type code fields { field message type } } } }";
+
+const REMOVE: &str = "mutation r($input: RemoveCustomerFromCustomerGroupsInput!) { \
+                      removeCustomerFromCustomerGroups(input: $input) { \
+                      error { message type code fields { field message type } } } }";
+
+#[tokio::test]
+async fn group_membership_answers_as_plain_does() {
+    let server = with_groups().await;
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let id = once(&server)
+        .upsert_customer(donald())
+        .await
+        .unwrap()
+        .customer
+        .id;
+    let (vip, beta) = (group(&server, "vip"), group(&server, "beta"));
+    let add = |groups: Value| {
+        graphql(
+            ADD,
+            json!({"input": {"customerId": id, "customerGroupIdentifiers": groups}}),
+        )
+    };
+    let both = json!([{"customerGroupKey": "vip"}, {"externalId": "crm-beta"}]);
+    let (status, _, mut answer) = post(&server, &add(both.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    let output = &mut answer["data"]["addCustomerToCustomerGroups"];
+    for membership in output["customerGroupMemberships"].as_array_mut().unwrap() {
+        let at = parse_time(membership["createdAt"]["iso8601"].as_str().unwrap());
+        assert!(before <= at && at <= SystemTime::now(), "{membership}");
+        membership["createdAt"]["iso8601"] = json!("<checked>");
+    }
+    assert_eq!(
+        *output,
+        json!({
+            "customerGroupMemberships": [
+                {"customerId": id, "customerGroup": {"id": vip.id, "key": "vip", "name": "VIP", "externalId": null},
+                 "createdAt": {"iso8601": "<checked>"}},
+                {"customerId": id, "customerGroup": {"id": beta.id, "key": "beta", "name": "Beta testers", "externalId": "crm-beta"},
+                 "createdAt": {"iso8601": "<checked>"}},
+            ],
+            "error": null,
+        })
+    );
+    // The same memberships again, one by Plain's id: nothing new, so none reported.
+    let again = json!([{"customerGroupId": vip.id}, {"customerGroupKey": "beta"}]);
+    let (status, _, answer) = post(&server, &add(again)).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({"data": {"addCustomerToCustomerGroups": {"customerGroupMemberships": [], "error": null}}})
+        )
+    );
+    assert_eq!(
+        server.customers()[0].customer_group_ids,
+        [vip.id.clone(), beta.id.clone()]
+    );
+
+    // A group that does not exist: refused, nothing changed.
+    let unknown =
+        json!([{"customerGroupKey": "vip"}, {"customerGroupKey": "gold"}, {"externalId": "crm-x"}]);
+    let remove = graphql(
+        REMOVE,
+        json!({"input": {"customerId": id, "customerGroupIdentifiers": unknown}}),
+    );
+    let refusal = json!({
+        "message": "No customer group matches key \"gold\", external id \"crm-x\".",
+        "type": "VALIDATION",
+        "code": "customer_group_not_found",
+        "fields": [
+            {"field": "customerGroupIdentifiers", "message": "No customer group with key \"gold\"", "type": "NOT_FOUND"},
+            {"field": "customerGroupIdentifiers", "message": "No customer group with external id \"crm-x\"", "type": "NOT_FOUND"},
+        ],
+    });
+    assert_eq!(
+        post(&server, &remove).await.2,
+        json!({"data": {"removeCustomerFromCustomerGroups": {"error": refusal}}})
+    );
+    assert_eq!(server.customers()[0].customer_group_ids.len(), 2);
+
+    // Removing, then removing from groups the customer is in none of.
+    let remove = graphql(
+        REMOVE,
+        json!({"input": {"customerId": id, "customerGroupIdentifiers": both}}),
+    );
+    assert_eq!(
+        post(&server, &remove).await.2,
+        json!({"data": {"removeCustomerFromCustomerGroups": {"error": null}}})
+    );
+    assert!(server.customers()[0].customer_group_ids.is_empty());
+    assert_eq!(
+        post(&server, &remove).await.2,
+        json!({"data": {"removeCustomerFromCustomerGroups": {"error": {
+            "message": "The customer is not a member of any of these customer groups.",
+            "type": "VALIDATION",
+            "code": "customer_group_membership_not_found",
+            "fields": [{"field": "customerGroupIdentifiers", "message": "Not a member of any of these customer groups", "type": "NOT_FOUND"}],
+        }}}})
+    );
+}
+
+#[tokio::test]
+async fn group_identifiers_must_be_one_of_id_key_or_external_id_and_at_most_25() {
+    let server = with_groups().await;
+    let id = once(&server)
+        .upsert_customer(donald())
+        .await
+        .unwrap()
+        .customer
+        .id;
+    let cases = [
+        (
+            json!([{"customerGroupKey": "vip", "externalId": "crm-beta"}]),
+            "VALIDATION",
+        ),
+        (json!([{}]), "VALIDATION"),
+        (json!([]), "REQUIRED"),
+        (
+            json!(vec![json!({"customerGroupKey": "vip"}); 26]),
+            "VALIDATION",
+        ),
+    ];
+    for (groups, field_type) in cases {
+        let body = graphql(
+            ADD,
+            json!({"input": {"customerId": id, "customerGroupIdentifiers": groups}}),
+        );
+        let (status, _, answer) = post(&server, &body).await;
+        assert_eq!(status, 200, "{answer}");
+        let error = &answer["data"]["addCustomerToCustomerGroups"]["error"];
+        assert_eq!(error["code"], "input_validation", "{groups}: {answer}");
+        assert_eq!(error["fields"][0]["field"], "customerGroupIdentifiers");
+        assert_eq!(error["fields"][0]["type"], field_type, "{groups}: {answer}");
+    }
+    assert!(server.customers()[0].customer_group_ids.is_empty());
+    // In an upsert, the field error names the field at fault too.
+    let mut two_ways = fixture_json("recipe_create_variables.json");
+    two_ways["input"]["onCreate"]["email"]["email"] = json!("daisy@example.com");
+    two_ways["input"]["identifier"] = json!({"emailAddress": "daisy@example.com"});
+    two_ways["input"]["onCreate"]["customerGroupIdentifiers"] =
+        json!([{"customerGroupKey": "vip", "externalId": "crm-beta"}]);
+    let mut no_identifier = two_ways.clone();
+    no_identifier["input"]["onCreate"]["customerGroupIdentifiers"] = json!([]);
+    no_identifier["input"]["identifier"] = json!({});
+    for (variables, field) in [
+        (two_ways, "customerGroupIdentifiers"),
+        (no_identifier, "identifier"),
+    ] {
+        let (status, _, answer) = post(&server, &recipe(variables)).await;
+        assert_eq!(status, 200, "{answer}");
+        let error = &answer["data"]["upsertCustomer"]["error"];
+        assert_eq!(error["code"], "input_validation", "{answer}");
+        assert_eq!(error["fields"][0]["field"], field, "{answer}");
+    }
+    assert_eq!(server.customers().len(), 1);
+}
+
+#[tokio::test]
+async fn customer_groups_given_at_start_look_like_plains_and_are_checked() {
+    let server = with_groups().await;
+    let groups = server.customer_groups();
+    let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["vip", "beta"]);
+    assert_eq!(groups[0].name, "VIP");
+    assert_eq!(groups[0].external_id, None);
+    assert_eq!(groups[1].external_id.as_deref(), Some("crm-beta"));
+    for g in &groups {
+        assert_eq!(g.id.len(), 29, "{}", g.id);
+        assert!(g.id.starts_with("cg_"), "{}", g.id);
+        assert!(
+            g.id[3..]
+                .chars()
+                .all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c)),
+            "{}",
+            g.id
+        );
+        assert_eq!(g.created_at, g.updated_at);
+    }
+    assert_ne!(groups[0].id, groups[1].id);
+
+    for (builder, says) in [
+        (
+            LocalServer::builder()
+                .customer_group("vip", "VIP")
+                .customer_group("vip", "Other"),
+            "key \"vip\"",
+        ),
+        (
+            LocalServer::builder()
+                .customer_group_spec(CustomerGroupSpec::new("a", "A").external_id("x"))
+                .customer_group_spec(CustomerGroupSpec::new("b", "B").external_id("x")),
+            "external id \"x\"",
+        ),
+        (
+            LocalServer::builder().customer_group(" ", "Blank"),
+            "required",
+        ),
+        (LocalServer::builder().customer_group("k", ""), "required"),
+    ] {
+        let error = builder.start().await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains(says), "{error}");
+    }
+}
+
+/// Plain's own schema, when it is beside the checkout.
+fn plains_schema() -> Option<String> {
+    let path = common::shared_plain("schema.graphql")?;
+    Some(std::fs::read_to_string(path).unwrap())
+}
+
+#[tokio::test]
+async fn plains_full_schema_serves_the_whole_customer_family() {
+    let Some(schema) = plains_schema() else {
+        return;
+    };
+    let server = LocalServer::builder()
+        .schema(schema)
+        .customer_group("vip", "VIP")
+        .start()
+        .await
+        .unwrap();
+    let client = once(&server);
+    let vip = plain_client::CustomerGroupIdentifier::key("vip");
+
+    // The crate's own operations, as it sends them.
+    let input = UpsertCustomerInput::new(
+        CustomerIdentifier::email("donald@example.com"),
+        OnCreate::new(
+            "Donald Duck",
+            EmailAddress::unverified("donald@example.com"),
+        )
+        .external_id("u_1")
+        .customer_groups([vip.clone()]),
+    );
+    let created = client.upsert_customer(input).await.unwrap().customer;
+    assert_eq!(
+        server.customers()[0].customer_group_ids,
+        [group(&server, "vip").id]
+    );
+    let by_id = client.customer_by_id(created.id.clone()).await.unwrap();
+    assert_eq!(by_id.as_ref(), Some(&created));
+    let by_email = client
+        .customer_by_email("Donald@Example.COM")
+        .await
+        .unwrap();
+    assert_eq!(by_email.as_ref(), Some(&created));
+    let by_external = client.customer_by_external_id("u_1").await.unwrap();
+    assert_eq!(by_external.as_ref(), Some(&created));
+    client
+        .remove_customer_from_customer_groups(created.id.clone(), [vip.clone()])
+        .await
+        .unwrap();
+    let added = client
+        .add_customer_to_customer_groups(created.id.clone(), [vip.clone()])
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].customer_group.key, "vip");
+
+    // Plain's fields the server does not model answer null; served ones are served.
+    let query = "query q($id: ID!) { customer(customerId: $id) { id avatarUrl company { id } } }";
+    let (status, _, answer) = post(&server, &graphql(query, json!({"id": created.id}))).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({"data": {"customer": {"id": created.id, "avatarUrl": null, "company": null}}})
+        )
+    );
+    let add = "mutation a($input: AddCustomerToCustomerGroupsInput!) { addCustomerToCustomerGroups(input: $input) { \
+               customerGroupMemberships { customerGroup { key color } } error { code } } }";
+    let variables = json!({"input": {"customerId": created.id, "customerGroupIdentifiers": [{"customerGroupKey": "nope"}]}});
+    let (_, _, answer) = post(&server, &graphql(add, variables)).await;
+    assert_eq!(
+        answer,
+        json!({"data": {"addCustomerToCustomerGroups": {"customerGroupMemberships": null, "error": {"code": "customer_group_not_found"}}}})
+    );
+
+    // Subscriptions and unserved root fields are refused; a refused mutation changed nothing.
+    let (status, _, answer) = post(
+        &server,
+        &graphql("subscription { customerChanges { __typename } }", json!({})),
+    )
+    .await;
+    assert_eq!((status, code(&answer)), (400, "GRAPHQL_VALIDATION_FAILED"));
+    let both = "mutation m($input: DeleteCustomerInput!) { deleteCustomer(input: $input) { error { code } } \
+                markCustomerAsSpam(input: {customerId: \"c_1\"}) { error { code } } }";
+    let (status, _, answer) = post(
+        &server,
+        &graphql(both, json!({"input": {"customerId": created.id}})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "GRAPHQL_VALIDATION_FAILED"),
+        "{answer}"
+    );
+    assert!(
+        answer.to_string().contains("Mutation.markCustomerAsSpam"),
+        "{answer}"
+    );
+    assert_eq!(server.customers().len(), 1);
+
+    client.delete_customer(created.id.clone()).await.unwrap();
+    assert_eq!(client.customer_by_id(created.id).await.unwrap(), None);
+    assert!(server.customers().is_empty());
 }

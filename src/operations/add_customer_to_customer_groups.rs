@@ -16,10 +16,11 @@ pub use crate::generated::add_customer_to_customer_groups::{
 pub use crate::generated::AddCustomerToCustomerGroups;
 
 impl PlainClient {
-    /// Adds the customer with Plain's id to each of `groups`, and returns the memberships
-    /// Plain reports. An unknown group is Plain's `MutationError`
-    /// ([`Error::MutationRejected`](crate::Error::MutationRejected)). Retried like the upsert: adding a member twice leaves
-    /// one membership.
+    /// Adds the customer with Plain's id to each of `groups` (at most 25 at once), and
+    /// returns the memberships this call made: Plain skips a group the customer is already
+    /// in, so adding twice leaves one membership and the second call returns none. An unknown
+    /// customer or group is Plain's `MutationError` ([`Error::MutationRejected`](crate::Error::MutationRejected)), and
+    /// nothing is added. Retried like the upsert.
     pub async fn add_customer_to_customer_groups(
         &self,
         customer_id: impl Into<String>,

@@ -1,11 +1,13 @@
 //! `deleteCustomer`: delete a customer by Plain's id.
+//!
+//! [`DeleteCustomer::build_query`](graphql_client::GraphQLQuery::build_query) with
+//! [`Variables`] and [`DeleteCustomerInput`] gives the exact request body.
 
 use crate::client::PlainClient;
 use crate::error::Result;
-use crate::generated::delete_customer::DeleteCustomerInput;
 use crate::retry::Idempotency;
 
-pub use crate::generated::delete_customer::{ResponseData, Variables};
+pub use crate::generated::delete_customer::{DeleteCustomerInput, ResponseData, Variables};
 pub use crate::generated::DeleteCustomer;
 
 impl PlainClient {

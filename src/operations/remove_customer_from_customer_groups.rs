@@ -9,9 +9,11 @@ pub use crate::generated::remove_customer_from_customer_groups::{ResponseData, V
 pub use crate::generated::RemoveCustomerFromCustomerGroups;
 
 impl PlainClient {
-    /// Removes the customer with Plain's id from each of `groups`. An unknown group, or one
-    /// the customer is not a member of, is Plain's `MutationError`
-    /// ([`Error::MutationRejected`](crate::Error::MutationRejected)). Retried like the upsert.
+    /// Removes the customer with Plain's id from each of `groups` (at most 25 at once). An
+    /// unknown customer or group, or groups the customer is a member of none of, is Plain's
+    /// `MutationError` ([`Error::MutationRejected`](crate::Error::MutationRejected)), and nothing is removed. Retried like
+    /// the upsert; a retry after an attempt that did reach Plain may answer that the customer
+    /// is a member of none of the groups.
     pub async fn remove_customer_from_customer_groups(
         &self,
         customer_id: impl Into<String>,

@@ -1,5 +1,6 @@
 //! GraphQL over the local store: parse, validate against the schema, coerce the
-//! variables, execute `upsertCustomer`, and answer with exactly the selected fields.
+//! variables, run the customer queries and mutations, and answer with exactly the selected
+//! fields.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -10,9 +11,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::store::{Outcome, Rejection, Store, StoredCustomer};
+use super::store::{Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup};
 use super::validate::{self, Kind, Schema};
-use crate::input::UpsertCustomerInput;
+use crate::input::{CustomerGroupIdentifier, UpsertCustomerInput};
 
 /// The schema the local server speaks unless told otherwise: the crate's vendored one.
 pub fn vendored_schema() -> &'static Schema {
@@ -111,6 +112,27 @@ struct GraphqlRequest {
     operation_name: Option<String>,
 }
 
+/// The root fields the server runs, by root type (besides `__typename`).
+const QUERY_FIELDS: [&str; 3] = ["customer", "customerByEmail", "customerByExternalId"];
+const MUTATION_FIELDS: [&str; 4] = [
+    "upsertCustomer",
+    "deleteCustomer",
+    "addCustomerToCustomerGroups",
+    "removeCustomerFromCustomerGroups",
+];
+
+/// One root field of the request, its arguments read, ready to run.
+enum Call {
+    Typename,
+    CustomerById(String),
+    CustomerByEmail(String),
+    CustomerByExternalId(String),
+    Upsert(Value),
+    Delete(Value),
+    AddToGroups(Value),
+    RemoveFromGroups(Value),
+}
+
 /// Executes one request body against the store. `Ok` is the `data` of a 200 answer.
 pub fn execute(
     schema: &Schema,
@@ -125,7 +147,7 @@ pub fn execute(
             format!("The request body is not a GraphQL request (JSON with a `query` string): {e}"),
         )
     })?;
-    let document = q::parse_query::<String>(&request.query)
+    let mut document = q::parse_query::<String>(&request.query)
         .map_err(|e| {
             RequestFailure::new(
                 400,
@@ -134,9 +156,18 @@ pub fn execute(
             )
         })?
         .into_static();
+    name_shorthand_queries(&mut document);
+    let operation = select_operation(&document, request.operation_name.as_deref())?;
+    if let q::OperationDefinition::Subscription(_) = operation {
+        // Plain serves subscriptions over a socket, never over a POST.
+        return Err(RequestFailure::new(
+            400,
+            "GRAPHQL_VALIDATION_FAILED",
+            "Subscriptions are not served over HTTP; send a query or a mutation",
+        ));
+    }
     validate::check_document(schema, &document)
         .map_err(|e| RequestFailure::new(400, "GRAPHQL_VALIDATION_FAILED", e))?;
-    let operation = select_operation(&document, request.operation_name.as_deref())?;
     let variables = coerce_variables(schema, operation, request.variables.unwrap_or_default())?;
     let fragments: BTreeMap<&str, &q::FragmentDefinition<'static, String>> = document
         .definitions
@@ -151,29 +182,90 @@ pub fn execute(
         fragments,
         variables,
     };
-    let q::OperationDefinition::Mutation(mutation) = operation else {
-        return Err(RequestFailure::new(
-            400,
-            "GRAPHQL_VALIDATION_FAILED",
-            "Only mutations are served here",
-        ));
+    let (query, root, selection_set) = match operation {
+        q::OperationDefinition::Query(o) => (true, schema.query.as_str(), &o.selection_set),
+        q::OperationDefinition::Mutation(o) => (false, schema.mutation.as_str(), &o.selection_set),
+        // Refused above; shorthand queries were named above.
+        q::OperationDefinition::Subscription(_) | q::OperationDefinition::SelectionSet(_) => {
+            return Err(RequestFailure::new(
+                400,
+                "GRAPHQL_VALIDATION_FAILED",
+                "Only queries and mutations are served here",
+            ))
+        }
     };
-    let mut data = Vec::new();
-    for (key, fields) in context.collect("Mutation", &mutation.selection_set) {
+    let served: &[&str] = if query {
+        &QUERY_FIELDS
+    } else {
+        &MUTATION_FIELDS
+    };
+    // Read every root field's arguments before running any, so that a request refused as a
+    // whole has changed nothing.
+    let mut calls = Vec::new();
+    for (key, fields) in context.collect(root, selection_set) {
         let field = fields[0];
-        let value = match field.name.as_str() {
-            "__typename" => Out::Str("Mutation".into()),
-            "upsertCustomer" => {
-                let input = context.argument(field, "input")?;
-                let result = upsert(store, &input, now);
-                context.complete(Object::Output(&result), &fields)
+        let name = field.name.as_str();
+        let call = match (query, name) {
+            (_, "__typename") => Call::Typename,
+            (true, "customer") => {
+                Call::CustomerById(context.text_argument(root, field, "customerId")?)
             }
-            other => {
+            (true, "customerByEmail") => {
+                Call::CustomerByEmail(context.text_argument(root, field, "email")?)
+            }
+            (true, "customerByExternalId") => {
+                Call::CustomerByExternalId(context.text_argument(root, field, "externalId")?)
+            }
+            (false, "upsertCustomer") => Call::Upsert(context.argument(root, field, "input")?),
+            (false, "deleteCustomer") => Call::Delete(context.argument(root, field, "input")?),
+            (false, "addCustomerToCustomerGroups") => {
+                Call::AddToGroups(context.argument(root, field, "input")?)
+            }
+            (false, "removeCustomerFromCustomerGroups") => {
+                Call::RemoveFromGroups(context.argument(root, field, "input")?)
+            }
+            // A field of a fuller schema that the server does not model.
+            _ => {
                 return Err(RequestFailure::new(
                     400,
                     "GRAPHQL_VALIDATION_FAILED",
-                    format!("Cannot query field \"{other}\" on type \"Mutation\"."),
+                    format!(
+                        "The local server does not serve \"{root}.{name}\"; it serves {}.",
+                        served.join(", ")
+                    ),
                 ))
+            }
+        };
+        calls.push((key, fields, call));
+    }
+    let mut data = Vec::new();
+    for (key, fields, call) in calls {
+        let found = |customer: Option<&StoredCustomer>| match customer {
+            Some(customer) => context.complete(Object::Customer(customer), &fields),
+            None => Out::Null,
+        };
+        let value = match call {
+            Call::Typename => Out::Str(root.to_owned()),
+            Call::CustomerById(id) => found(store.customer(&id)),
+            Call::CustomerByEmail(email) => found(store.customer_by_email(&email)),
+            Call::CustomerByExternalId(id) => found(store.customer_by_external_id(&id)),
+            Call::Upsert(input) => {
+                let result = upsert(store, &input, now);
+                context.complete(Object::Upserted(&result), &fields)
+            }
+            Call::Delete(input) => {
+                let result = store.delete(&id_text(&input["customerId"]));
+                context.complete(Object::Deleted(result.as_ref().err()), &fields)
+            }
+            Call::AddToGroups(input) => {
+                let result = groups_input(&input)
+                    .and_then(|(id, groups)| store.add_to_groups(&id, &groups, now));
+                context.complete(Object::AddedToGroups(&result), &fields)
+            }
+            Call::RemoveFromGroups(input) => {
+                let result = groups_input(&input)
+                    .and_then(|(id, groups)| store.remove_from_groups(&id, &groups));
+                context.complete(Object::RemovedFromGroups(result.as_ref().err()), &fields)
             }
         };
         data.push((key, value));
@@ -181,27 +273,72 @@ pub fn execute(
     Ok(Out::Object(data))
 }
 
+/// Turns the query shorthand (`{ customer(...) { id } }`) into the unnamed query it stands
+/// for, as GraphQL defines it.
+fn name_shorthand_queries(document: &mut q::Document<'static, String>) {
+    for definition in &mut document.definitions {
+        if let q::Definition::Operation(operation) = definition {
+            if let q::OperationDefinition::SelectionSet(set) = operation {
+                *operation = q::OperationDefinition::Query(q::Query {
+                    position: set.span.0,
+                    name: None,
+                    variable_definitions: Vec::new(),
+                    directives: Vec::new(),
+                    selection_set: set.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// An `ID` (a string or an integer once coerced) as the text the store keys it by.
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 type UpsertResult = Result<(Outcome, StoredCustomer), Rejection>;
+type MembershipResult = Result<Vec<Membership>, Rejection>;
+
+fn input_rejection(field: &str, message: String) -> Rejection {
+    Rejection {
+        message: "There was a validation error.".into(),
+        kind: "VALIDATION",
+        code: "input_validation",
+        fields: vec![(field.into(), message, "VALIDATION")],
+    }
+}
 
 fn upsert(store: &mut Store, input: &Value, now: SystemTime) -> UpsertResult {
-    let input: UpsertCustomerInput = match serde_json::from_value(input.clone()) {
+    let input: UpsertCustomerInput = match serde_path_to_error::deserialize(input) {
         Ok(input) => input,
         Err(e) => {
-            let text = e.to_string();
-            let field = if text.contains("identifier") {
-                "identifier"
-            } else {
-                "input"
-            };
-            return Err(Rejection {
-                message: "There was a validation error.".into(),
-                kind: "VALIDATION",
-                code: "input_validation",
-                fields: vec![(field.into(), text, "VALIDATION")],
-            });
+            // The innermost named field at fault, as Plain names fields: `identifier`,
+            // `customerGroupIdentifiers`.
+            let field = e
+                .path()
+                .iter()
+                .rev()
+                .find_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "input".to_owned());
+            return Err(input_rejection(&field, e.into_inner().to_string()));
         }
     };
     store.upsert(&input, now)
+}
+
+/// The customer id and group identifiers of `addCustomerToCustomerGroups` and
+/// `removeCustomerFromCustomerGroups`.
+fn groups_input(input: &Value) -> Result<(String, Vec<CustomerGroupIdentifier>), Rejection> {
+    let field = "customerGroupIdentifiers";
+    let groups = serde_json::from_value(input[field].clone())
+        .map_err(|e| input_rejection(field, e.to_string()))?;
+    Ok((id_text(&input["customerId"]), groups))
 }
 
 fn select_operation<'a>(
@@ -387,9 +524,14 @@ fn literal(value: &q::Value<'static, String>, variables: &Map<String, Value>) ->
 /// What a selection is made on.
 #[derive(Clone, Copy)]
 enum Object<'a> {
-    Output(&'a UpsertResult),
+    Upserted(&'a UpsertResult),
+    Deleted(Option<&'a Rejection>),
+    AddedToGroups(&'a MembershipResult),
+    RemovedFromGroups(Option<&'a Rejection>),
     Customer(&'a StoredCustomer),
     Email(&'a StoredCustomer),
+    Group(&'a StoredCustomerGroup),
+    Membership(&'a Membership),
     DateTime(SystemTime),
     MutationError(&'a Rejection),
     FieldError(&'a (String, String, &'static str)),
@@ -398,9 +540,14 @@ enum Object<'a> {
 impl Object<'_> {
     fn type_name(&self) -> &'static str {
         match self {
-            Object::Output(_) => "UpsertCustomerOutput",
+            Object::Upserted(_) => "UpsertCustomerOutput",
+            Object::Deleted(_) => "DeleteCustomerOutput",
+            Object::AddedToGroups(_) => "AddCustomerToCustomerGroupsOutput",
+            Object::RemovedFromGroups(_) => "RemoveCustomerFromCustomerGroupsOutput",
             Object::Customer(_) => "Customer",
             Object::Email(_) => "EmailAddress",
+            Object::Group(_) => "CustomerGroup",
+            Object::Membership(_) => "CustomerGroupMembership",
             Object::DateTime(_) => "DateTime",
             Object::MutationError(_) => "MutationError",
             Object::FieldError(_) => "MutationFieldError",
@@ -426,14 +573,19 @@ fn optional_text(s: &Option<String>) -> Resolved<'static> {
 fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
     match (object, field) {
         (_, "__typename") => text(object.type_name()),
-        (Object::Output(Ok((outcome, _))), "result") => text(outcome.as_str()),
-        (Object::Output(Ok((_, customer))), "customer") => {
+        (Object::Upserted(Ok((outcome, _))), "result") => text(outcome.as_str()),
+        (Object::Upserted(Ok((_, customer))), "customer") => {
             Resolved::Object(Object::Customer(customer))
         }
-        (Object::Output(Err(rejection)), "error") => {
+        (Object::Upserted(Err(rejection)), "error")
+        | (Object::AddedToGroups(Err(rejection)), "error")
+        | (Object::Deleted(Some(rejection)), "error")
+        | (Object::RemovedFromGroups(Some(rejection)), "error") => {
             Resolved::Object(Object::MutationError(rejection))
         }
-        (Object::Output(_), _) => Resolved::Leaf(Out::Null),
+        (Object::AddedToGroups(Ok(memberships)), "customerGroupMemberships") => {
+            Resolved::List(memberships.iter().map(Object::Membership).collect())
+        }
         (Object::Customer(c), "id") => text(&c.id),
         (Object::Customer(c), "externalId") => optional_text(&c.external_id),
         (Object::Customer(c), "fullName") => text(&c.full_name),
@@ -448,6 +600,18 @@ fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
             Some(at) => Resolved::Object(Object::DateTime(at)),
             None => Resolved::Leaf(Out::Null),
         },
+        (Object::Group(g), "id") => text(&g.id),
+        (Object::Group(g), "key") => text(&g.key),
+        (Object::Group(g), "name") => text(&g.name),
+        (Object::Group(g), "externalId") => optional_text(&g.external_id),
+        (Object::Group(g), "createdAt") => Resolved::Object(Object::DateTime(g.created_at)),
+        (Object::Group(g), "updatedAt") => Resolved::Object(Object::DateTime(g.updated_at)),
+        (Object::Membership(m), "customerId") => text(&m.customer_id),
+        (Object::Membership(m), "customerGroup") => Resolved::Object(Object::Group(&m.group)),
+        // A membership does not change once made.
+        (Object::Membership(m), "createdAt" | "updatedAt") => {
+            Resolved::Object(Object::DateTime(m.created_at))
+        }
         (Object::DateTime(at), "iso8601") => text(&crate::time::format_rfc3339(at)),
         (Object::DateTime(at), "unixTimestamp") => {
             let millis = at
@@ -465,7 +629,8 @@ fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
         (Object::FieldError(f), "field") => text(&f.0),
         (Object::FieldError(f), "message") => text(&f.1),
         (Object::FieldError(f), "type") => text(f.2),
-        // The schema check lets through only the fields above.
+        // The rest: a mutation's other half (no `error` when it succeeded, no result when it
+        // was refused), and fields a fuller schema has that the server does not model.
         _ => Resolved::Leaf(Out::Null),
     }
 }
@@ -479,21 +644,33 @@ struct Context<'a> {
 type Field = q::Field<'static, String>;
 
 impl<'a> Context<'a> {
-    /// The argument `name` of `field` as JSON, checked against its type.
-    fn argument(&self, field: &Field, name: &str) -> Result<Value, RequestFailure> {
+    /// The argument `name` of `field` (a field of the type `parent`) as JSON, checked
+    /// against its type.
+    fn argument(&self, parent: &str, field: &Field, name: &str) -> Result<Value, RequestFailure> {
         let value = field
             .arguments
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| literal(v, &self.variables))
             .unwrap_or(Value::Null);
-        let def = self.schema.types["Mutation"]
-            .fields
-            .iter()
-            .find(|f| f.name == field.name)
+        let def = self
+            .schema
+            .types
+            .get(parent)
+            .and_then(|t| t.fields.iter().find(|f| f.name == field.name))
             .and_then(|f| f.args.iter().find(|a| a.name == name))
             .ok_or_else(|| bad_input(format!("Unknown argument \"{name}\".")))?;
         coerce(self.schema, &def.ty, value, name).map_err(bad_input)
+    }
+
+    /// A string or `ID` argument as text.
+    fn text_argument(
+        &self,
+        parent: &str,
+        field: &Field,
+        name: &str,
+    ) -> Result<String, RequestFailure> {
+        Ok(id_text(&self.argument(parent, field, name)?))
     }
 
     /// Whether `@skip`/`@include` keep a selection.

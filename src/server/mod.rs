@@ -1,13 +1,24 @@
-//! A local, in-memory server that behaves like Plain's `/graphql/v1` for `upsertCustomer`
-//! (feature `testing`).
+//! A local, in-memory server that behaves like Plain's `/graphql/v1` for customers and their
+//! groups (feature `testing`).
 //!
-//! It parses the GraphQL document, validates it against the crate's vendored schema, runs
-//! `upsertCustomer` with Plain's semantics (`CREATED`, `UPDATED`, `NOOP`, unique emails and
-//! external ids, `not_found` for an unknown customer id, validation errors) and answers with
-//! exactly the selected fields. It checks the API key, applies Plain's rate-limit headers and
-//! 429s, tags every answer with an `apigw-requestid`, and can inject faults: scripted answers,
-//! a seeded rate of transient failures, and a fixed delay. Every request is logged, the key
-//! redacted.
+//! It parses the GraphQL document, validates it against the crate's vendored schema and
+//! serves, with Plain's semantics:
+//!
+//! - the queries `customer`, `customerByEmail` (any case) and `customerByExternalId`, which
+//!   answer `null` when no customer matches;
+//! - `upsertCustomer` (`CREATED`, `UPDATED`, `NOOP`, unique emails and external ids,
+//!   `not_found` for an unknown customer id, validation errors, `onCreate`'s customer groups);
+//! - `deleteCustomer`, after which the email address and external id are free again;
+//! - `addCustomerToCustomerGroups` and `removeCustomerFromCustomerGroups`, over the customer
+//!   groups given to [`LocalServerBuilder::customer_group`]. A group identifier that matches
+//!   no group is a `MutationError` with the code `customer_group_not_found`, and nothing
+//!   changes.
+//!
+//! It answers with exactly the selected fields; other root fields and subscriptions are
+//! refused as Plain refuses an invalid request (400 `GRAPHQL_VALIDATION_FAILED`). It checks
+//! the API key, applies Plain's rate-limit headers and 429s, tags every answer with an
+//! `apigw-requestid`, and can inject faults: scripted answers, a seeded rate of transient
+//! failures, and a fixed delay. Every request is logged, the key redacted.
 //!
 //! ```
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,7 +61,7 @@ use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
 use http::{HttpAnswer, HttpRequest};
 use store::Store;
-pub use store::StoredCustomer;
+pub use store::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
 
 /// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
 /// scripting answers such as a 429 whose window ends at a given time.
@@ -323,6 +334,7 @@ pub struct LocalServerBuilder {
     address: SocketAddr,
     log_limit: Option<usize>,
     schema: Option<String>,
+    customer_groups: Vec<CustomerGroupSpec>,
 }
 
 impl fmt::Debug for LocalServerBuilder {
@@ -339,6 +351,7 @@ impl fmt::Debug for LocalServerBuilder {
                 "schema",
                 &self.schema.as_ref().map(|s| format!("{} bytes", s.len())),
             )
+            .field("customer_groups", &self.customer_groups)
             .finish()
     }
 }
@@ -360,6 +373,7 @@ impl Default for LocalServerBuilder {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             log_limit: None,
             schema: None,
+            customer_groups: Vec::new(),
         }
     }
 }
@@ -436,6 +450,43 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Holds a customer group with this key (such as `enterprise`) and name from the start,
+    /// so that `addCustomerToCustomerGroups`, `removeCustomerFromCustomerGroups` and
+    /// `upsertCustomer`'s `onCreate.customerGroupIdentifiers` can name it (by its key, or by
+    /// the `cg_...` id [`LocalServer::customer_groups`] shows). Call it once per group; for a
+    /// group with an external id, use [`LocalServerBuilder::customer_group_spec`].
+    ///
+    /// [`LocalServerBuilder::start`] fails with [`std::io::ErrorKind::InvalidInput`] when a
+    /// key or name is blank, or two groups share a key or an external id.
+    pub fn customer_group(self, key: impl Into<String>, name: impl Into<String>) -> Self {
+        self.customer_group_spec(CustomerGroupSpec::new(key, name))
+    }
+
+    /// Holds this customer group from the start: as
+    /// [`LocalServerBuilder::customer_group`], with your external id for it when it has one,
+    /// so that `{"externalId": ...}` identifies it too.
+    ///
+    /// ```
+    /// # async fn run() -> std::io::Result<()> {
+    /// use plain_client::testing::{CustomerGroupSpec, LocalServer};
+    ///
+    /// let server = LocalServer::builder()
+    ///     .customer_group("free", "Free tier")
+    ///     .customer_group_spec(CustomerGroupSpec::new("vip", "VIP").external_id("crm-vip"))
+    ///     .start()
+    ///     .await?;
+    /// let groups = server.customer_groups();
+    /// assert_eq!(groups[1].external_id.as_deref(), Some("crm-vip"));
+    /// assert!(groups[1].id.starts_with("cg_"));
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn customer_group_spec(mut self, spec: CustomerGroupSpec) -> Self {
+        self.customer_groups.push(spec);
+        self
+    }
+
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
         let schema = self
@@ -443,6 +494,13 @@ impl LocalServerBuilder {
             .as_deref()
             .map(graphql::served_schema)
             .transpose()?;
+        let mut store = Store::new(self.seed);
+        let now = SystemTime::now();
+        for spec in &self.customer_groups {
+            store
+                .create_customer_group(spec, now)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        }
         let listener = TcpListener::bind(self.address).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -451,7 +509,7 @@ impl LocalServerBuilder {
             started: SystemTime::now(),
             instance: format!("{:06x}", self.seed & 0xff_ffff),
             state: Mutex::new(State {
-                store: Store::new(self.seed),
+                store,
                 scripted: VecDeque::new(),
                 failure_rate: self.failure_rate,
                 fault_rng: Rng::new(self.seed.rotate_left(17)),
@@ -583,9 +641,15 @@ impl LocalServer {
         self.shared.state().log.iter().cloned().collect()
     }
 
-    /// Every customer, in the order they were created.
+    /// Every customer, in the order they were created (deleted ones gone), each with the ids
+    /// of its customer groups.
     pub fn customers(&self) -> Vec<StoredCustomer> {
         self.shared.state().store.customers().to_vec()
+    }
+
+    /// Every customer group, in the order they were given to the builder.
+    pub fn customer_groups(&self) -> Vec<StoredCustomerGroup> {
+        self.shared.state().store.customer_groups().to_vec()
     }
 
     /// Counts of what the server answered.

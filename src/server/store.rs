@@ -1,10 +1,13 @@
-//! The customers of the local server and `upsertCustomer`'s semantics, as Plain defines them.
+//! The customers and customer groups of the local server, and the semantics of the customer
+//! operations as Plain defines them: `upsertCustomer`, the lookups, `deleteCustomer` and
+//! group membership.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::input::{
-    ClearableUpdate, CustomerIdentifier, EmailAddress, Update, UpsertCustomerInput,
+    ClearableUpdate, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, Update,
+    UpsertCustomerInput,
 };
 use crate::rng::Rng;
 
@@ -30,7 +33,72 @@ pub struct StoredCustomer {
     pub created_at: SystemTime,
     /// When the customer last changed.
     pub updated_at: SystemTime,
+    /// The ids (`cg_...`) of the customer groups the customer is a member of, in the order
+    /// the customer joined them.
+    pub customer_group_ids: Vec<String>,
 }
+
+/// A customer group held by the local server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredCustomerGroup {
+    /// Plain-style id: `cg_` and 26 Crockford base-32 characters.
+    pub id: String,
+    /// The group's key, such as `enterprise`, unique among the groups.
+    pub key: String,
+    /// The group's name, as people read it.
+    pub name: String,
+    /// Your own id for the group, unique among the groups.
+    pub external_id: Option<String>,
+    /// When the group was created.
+    pub created_at: SystemTime,
+    /// When the group last changed.
+    pub updated_at: SystemTime,
+}
+
+/// A customer group for the local server to hold from its start: a key, a name and
+/// optionally your own id for it. Give it to
+/// [`LocalServerBuilder::customer_group_spec`](super::LocalServerBuilder::customer_group_spec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CustomerGroupSpec {
+    /// The key, such as `enterprise`.
+    pub key: String,
+    /// The name, such as `Enterprise`.
+    pub name: String,
+    /// Your own id for the group.
+    pub external_id: Option<String>,
+}
+
+impl CustomerGroupSpec {
+    /// A group with this key and name, and no external id.
+    pub fn new(key: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            name: name.into(),
+            external_id: None,
+        }
+    }
+
+    /// Gives the group your own id, so that `{"externalId": ...}` identifies it.
+    #[must_use]
+    pub fn external_id(mut self, external_id: impl Into<String>) -> Self {
+        self.external_id = Some(external_id.into());
+        self
+    }
+}
+
+/// A membership made by `addCustomerToCustomerGroups`, as its answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub customer_id: String,
+    pub group: StoredCustomerGroup,
+    pub created_at: SystemTime,
+}
+
+/// How many customer groups one `addCustomerToCustomerGroups` or
+/// `removeCustomerFromCustomerGroups` may name, as Plain documents.
+pub const MAX_GROUPS_AT_ONCE: usize = 25;
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +148,39 @@ impl Rejection {
         )
     }
 
+    /// Plain's answer for a customer id that matches no customer.
+    fn customer_not_found(id: &str) -> Self {
+        Self {
+            message: format!("Customer with id {id} not found"),
+            kind: "VALIDATION",
+            code: "not_found",
+            fields: vec![(
+                "customerId".into(),
+                "Customer not found".into(),
+                "NOT_FOUND",
+            )],
+        }
+    }
+
+    /// Group identifiers that match no group: one field error for each.
+    fn customer_groups_not_found(missing: &[String]) -> Self {
+        Self {
+            message: format!("No customer group matches {}.", missing.join(", ")),
+            kind: "VALIDATION",
+            code: "customer_group_not_found",
+            fields: missing
+                .iter()
+                .map(|m| {
+                    (
+                        GROUPS_FIELD.to_owned(),
+                        format!("No customer group with {m}"),
+                        "NOT_FOUND",
+                    )
+                })
+                .collect(),
+        }
+    }
+
     fn validation(
         code: &'static str,
         message: &str,
@@ -96,17 +197,56 @@ impl Rejection {
     }
 }
 
+/// The input field that names customer groups, in field errors.
+const GROUPS_FIELD: &str = "customerGroupIdentifiers";
+
 /// Crockford's base-32 alphabet, as in ULIDs and Plain's ids.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// The customers, indexed the ways `upsertCustomer` finds them.
+/// The customers, indexed the ways the operations find them, and the customer groups.
 #[derive(Debug)]
 pub struct Store {
     customers: Vec<StoredCustomer>,
     by_id: HashMap<String, usize>,
     by_email: HashMap<String, usize>,
     by_external_id: HashMap<String, usize>,
+    groups: Vec<StoredCustomerGroup>,
     rng: Rng,
+}
+
+/// How a group identifier reads in a message: `key "vip"`.
+fn describe_group(identifier: &CustomerGroupIdentifier) -> String {
+    match identifier {
+        CustomerGroupIdentifier::CustomerGroupId(id) => format!("id {id:?}"),
+        CustomerGroupIdentifier::CustomerGroupKey(key) => format!("key {key:?}"),
+        CustomerGroupIdentifier::ExternalId(id) => format!("external id {id:?}"),
+    }
+}
+
+/// Plain takes between one and [`MAX_GROUPS_AT_ONCE`] groups at once.
+fn check_group_count(identifiers: &[CustomerGroupIdentifier]) -> Result<(), Rejection> {
+    if identifiers.is_empty() {
+        return Err(Rejection::validation(
+            "input_validation",
+            "There was a validation error.",
+            GROUPS_FIELD,
+            "REQUIRED",
+            "At least one customer group is required",
+        ));
+    }
+    if identifiers.len() > MAX_GROUPS_AT_ONCE {
+        return Err(Rejection::validation(
+            "input_validation",
+            "There was a validation error.",
+            GROUPS_FIELD,
+            "VALIDATION",
+            &format!(
+                "At most {MAX_GROUPS_AT_ONCE} customer groups at once, not {}",
+                identifiers.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn email_key(email: &str) -> String {
@@ -155,6 +295,7 @@ impl Store {
             by_id: HashMap::new(),
             by_email: HashMap::new(),
             by_external_id: HashMap::new(),
+            groups: Vec::new(),
             rng: Rng::new(seed),
         }
     }
@@ -163,13 +304,78 @@ impl Store {
         &self.customers
     }
 
-    /// A new customer id: 10 characters of milliseconds and 16 random ones, like a ULID.
-    fn new_id(&mut self, now: SystemTime) -> String {
+    pub fn customer_groups(&self) -> &[StoredCustomerGroup] {
+        &self.groups
+    }
+
+    /// Adds a customer group. Keys and external ids are unique, and a key and a name are
+    /// required.
+    pub fn create_customer_group(
+        &mut self,
+        spec: &CustomerGroupSpec,
+        now: SystemTime,
+    ) -> Result<&StoredCustomerGroup, String> {
+        if is_blank(&spec.key) || is_blank(&spec.name) {
+            return Err(format!(
+                "customer group {:?} ({:?}): a key and a name are required",
+                spec.key, spec.name
+            ));
+        }
+        if self.groups.iter().any(|g| g.key == spec.key) {
+            return Err(format!(
+                "two customer groups have the key {:?}; keys are unique",
+                spec.key
+            ));
+        }
+        if let Some(external_id) = &spec.external_id {
+            if self
+                .groups
+                .iter()
+                .any(|g| g.external_id.as_ref() == Some(external_id))
+            {
+                return Err(format!(
+                    "two customer groups have the external id {external_id:?}; external ids are unique"
+                ));
+            }
+        }
+        let group = StoredCustomerGroup {
+            id: self.new_id("cg_", now),
+            key: spec.key.clone(),
+            name: spec.name.clone(),
+            external_id: spec.external_id.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.groups.push(group);
+        Ok(&self.groups[self.groups.len() - 1])
+    }
+
+    /// The customer with Plain's id (`customer`).
+    pub fn customer(&self, id: &str) -> Option<&StoredCustomer> {
+        self.by_id.get(id).map(|&i| &self.customers[i])
+    }
+
+    /// The customer with this email address, compared as Plain compares them: ignoring case
+    /// (`customerByEmail`).
+    pub fn customer_by_email(&self, email: &str) -> Option<&StoredCustomer> {
+        self.by_email
+            .get(&email_key(email))
+            .map(|&i| &self.customers[i])
+    }
+
+    /// The customer with your external id (`customerByExternalId`).
+    pub fn customer_by_external_id(&self, id: &str) -> Option<&StoredCustomer> {
+        self.by_external_id.get(id).map(|&i| &self.customers[i])
+    }
+
+    /// A new id, such as `c_` or `cg_` and 10 characters of milliseconds and 16 random ones,
+    /// like a ULID.
+    fn new_id(&mut self, prefix: &str, now: SystemTime) -> String {
         let millis = now
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let mut id = String::from("c_");
+        let mut id = String::from(prefix);
         for i in (0..10).rev() {
             id.push(CROCKFORD[((millis >> (i * 5)) & 31) as usize] as char);
         }
@@ -196,6 +402,125 @@ impl Store {
             #[allow(unreachable_patterns)]
             _ => None,
         }
+    }
+
+    fn index_of(&self, customer_id: &str) -> Result<usize, Rejection> {
+        self.by_id
+            .get(customer_id)
+            .copied()
+            .ok_or_else(|| Rejection::customer_not_found(customer_id))
+    }
+
+    fn group_index(&self, identifier: &CustomerGroupIdentifier) -> Option<usize> {
+        self.groups.iter().position(|g| match identifier {
+            CustomerGroupIdentifier::CustomerGroupId(id) => &g.id == id,
+            CustomerGroupIdentifier::CustomerGroupKey(key) => &g.key == key,
+            CustomerGroupIdentifier::ExternalId(id) => g.external_id.as_ref() == Some(id),
+        })
+    }
+
+    /// The groups the identifiers name, each once, in the order first named; or, when any
+    /// names no group, a rejection that lists every one that does not.
+    fn resolve_groups(
+        &self,
+        identifiers: &[CustomerGroupIdentifier],
+    ) -> Result<Vec<usize>, Rejection> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for identifier in identifiers {
+            match self.group_index(identifier) {
+                Some(index) if !found.contains(&index) => found.push(index),
+                Some(_) => {}
+                None => missing.push(describe_group(identifier)),
+            }
+        }
+        if missing.is_empty() {
+            Ok(found)
+        } else {
+            Err(Rejection::customer_groups_not_found(&missing))
+        }
+    }
+
+    /// Runs one `deleteCustomer`: the customer goes, with its memberships, and its email
+    /// address and external id are free again.
+    pub fn delete(&mut self, customer_id: &str) -> Result<(), Rejection> {
+        let index = self.index_of(customer_id)?;
+        let customer = self.customers.remove(index);
+        self.by_id.remove(&customer.id);
+        self.by_email.remove(&email_key(&customer.email));
+        if let Some(external_id) = &customer.external_id {
+            self.by_external_id.remove(external_id);
+        }
+        // The customers after it moved down by one.
+        for map in [
+            &mut self.by_id,
+            &mut self.by_email,
+            &mut self.by_external_id,
+        ] {
+            for position in map.values_mut() {
+                if *position > index {
+                    *position -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one `addCustomerToCustomerGroups`. Memberships the customer already has are
+    /// skipped; the answer holds the ones made now, as Plain's does.
+    pub fn add_to_groups(
+        &mut self,
+        customer_id: &str,
+        identifiers: &[CustomerGroupIdentifier],
+        now: SystemTime,
+    ) -> Result<Vec<Membership>, Rejection> {
+        check_group_count(identifiers)?;
+        let index = self.index_of(customer_id)?;
+        let groups = self.resolve_groups(identifiers)?;
+        let customer = &mut self.customers[index];
+        let mut made = Vec::new();
+        for group in groups.into_iter().map(|g| &self.groups[g]) {
+            if customer.customer_group_ids.contains(&group.id) {
+                continue;
+            }
+            customer.customer_group_ids.push(group.id.clone());
+            made.push(Membership {
+                customer_id: customer.id.clone(),
+                group: group.clone(),
+                created_at: now,
+            });
+        }
+        Ok(made)
+    }
+
+    /// Runs one `removeCustomerFromCustomerGroups`. Plain refuses it when the customer is a
+    /// member of none of the groups; groups among them it is not a member of are skipped.
+    pub fn remove_from_groups(
+        &mut self,
+        customer_id: &str,
+        identifiers: &[CustomerGroupIdentifier],
+    ) -> Result<(), Rejection> {
+        check_group_count(identifiers)?;
+        let index = self.index_of(customer_id)?;
+        let groups = self.resolve_groups(identifiers)?;
+        let leaving: Vec<&str> = groups.iter().map(|&g| self.groups[g].id.as_str()).collect();
+        let customer = &mut self.customers[index];
+        if !leaving
+            .iter()
+            .any(|id| customer.customer_group_ids.iter().any(|m| m == id))
+        {
+            return Err(Rejection::validation(
+                "customer_group_membership_not_found",
+                "The customer is not a member of any of these customer groups.",
+                GROUPS_FIELD,
+                "NOT_FOUND",
+                "Not a member of any of these customer groups",
+            ));
+        }
+        customer
+            .customer_group_ids
+            .retain(|id| !leaving.contains(&id.as_str()));
+        Ok(())
     }
 
     fn email_taken(&self, email: &str, except: Option<usize>) -> bool {
@@ -228,16 +553,7 @@ impl Store {
         now: SystemTime,
     ) -> Result<(Outcome, StoredCustomer), Rejection> {
         if let CustomerIdentifier::CustomerId(id) = &input.identifier {
-            return Err(Rejection {
-                message: format!("Customer with id {id} not found"),
-                kind: "VALIDATION",
-                code: "not_found",
-                fields: vec![(
-                    "customerId".into(),
-                    "Customer not found".into(),
-                    "NOT_FOUND",
-                )],
-            });
+            return Err(Rejection::customer_not_found(id));
         }
         let on_create = &input.on_create;
         required_name(&on_create.full_name, "fullName")?;
@@ -250,8 +566,12 @@ impl Store {
                 return Err(Rejection::external_id_taken());
             }
         }
+        let groups = match &on_create.customer_group_identifiers {
+            Some(identifiers) => self.resolve_groups(identifiers)?,
+            None => Vec::new(),
+        };
         let customer = StoredCustomer {
-            id: self.new_id(now),
+            id: self.new_id("c_", now),
             external_id: on_create.external_id.clone(),
             full_name: on_create.full_name.clone(),
             short_name: on_create.short_name.clone(),
@@ -260,6 +580,10 @@ impl Store {
             email_verified_at: on_create.email.is_verified.then_some(now),
             created_at: now,
             updated_at: now,
+            customer_group_ids: groups
+                .into_iter()
+                .map(|g| self.groups[g].id.clone())
+                .collect(),
         };
         let index = self.customers.len();
         self.by_id.insert(customer.id.clone(), index);
