@@ -343,6 +343,10 @@ struct ServeOptions {
     /// TypeScript SDK.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// Serve a customer group with this key (and name, which defaults to the key), so that
+    /// upserts and group calls can name it; give it once per group.
+    #[arg(long = "customer-group", value_name = "KEY[=NAME]")]
+    customer_groups: Vec<String>,
 }
 
 fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
@@ -379,6 +383,10 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
         if let Some(schema) = schema {
             builder = builder.schema(schema);
         }
+        for group in &options.customer_groups {
+            let (key, name) = group.split_once('=').unwrap_or((group, group));
+            builder = builder.customer_group(key, name);
+        }
         let server = builder.start().await.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => Failure::Io(e.to_string()),
             _ => Failure::Io(format!("cannot listen on port {}: {e}", options.port)),
@@ -393,6 +401,14 @@ fn serve(options: ServeOptions) -> Result<ExitCode, Failure> {
             "plain: serving Plain's GraphQL API on {} ({auth} required); Ctrl-C stops",
             server.endpoint()
         );
+        for group in server.customer_groups() {
+            eprintln!(
+                "plain: customer group {} ({}) has id {}",
+                cli::text::message(&group.key),
+                cli::text::message(&group.name),
+                group.id
+            );
+        }
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Failure::Io(format!("cannot wait for Ctrl-C: {e}")))?;

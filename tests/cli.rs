@@ -398,3 +398,61 @@ fn input_text_in_an_error_is_escaped_onto_one_line() {
     assert_clean_error(&output, 3, r"on\u001b[31mUpdate\nX");
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
 }
+
+#[test]
+fn serve_serves_the_customer_groups_it_is_given() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plain"))
+        .args([
+            "serve",
+            "--customer-group",
+            "vip=Very important",
+            "--customer-group",
+            "beta",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut endpoint = String::new();
+    stdout.read_line(&mut endpoint).unwrap();
+    let endpoint = endpoint.trim().to_owned();
+    let upsert = |group: &str| {
+        let input = json!({
+            "identifier": {"emailAddress": format!("{group}@example.com")},
+            "onCreate": {
+                "fullName": "Gyro Gearloose",
+                "email": {"email": format!("{group}@example.com"), "isVerified": false},
+                "customerGroupIdentifiers": [{"customerGroupKey": group}]
+            },
+            "onUpdate": {}
+        });
+        plain(
+            &["upsert-customer", "--api-url", &endpoint],
+            &[("PLAIN_API_KEY", "any")],
+            &input.to_string(),
+        )
+    };
+    let member = upsert("vip");
+    let unknown = upsert("nope");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert_eq!(member.status.code(), Some(0), "{}", stderr(&member));
+    assert_eq!(unknown.status.code(), Some(4), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("customer_group_not_found"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(
+        log.contains("customer group vip (Very important) has id cg_"),
+        "{log}"
+    );
+    assert!(
+        log.contains("customer group beta (beta) has id cg_"),
+        "{log}"
+    );
+}
