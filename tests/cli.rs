@@ -313,7 +313,7 @@ fn serve_refuses_a_schema_it_cannot_read_or_serve_with_exit_3() {
     let output = plain(&["serve", "--schema", &missing], &[], "");
     assert_clean_error(&output, 3, "cannot read the schema");
     let unrelated = format!(
-        "{}/tests/fixtures/schemas/operations/customerByEmail.graphql",
+        "{}/tests/fixtures/schemas/operations/customerGroup.graphql",
         env!("CARGO_MANIFEST_DIR")
     );
     let output = plain(&["serve", "--schema", &unrelated], &[], "");

@@ -52,21 +52,23 @@ async fn one_outcome_per_input_with_its_index() {
 async fn a_bulk_run_on_several_threads_stays_within_the_rate_limit() {
     // Answers are taken in out of order on two threads; the shared budget must hold anyway.
     let server = LocalServer::builder()
-        .rate_limit(10, Duration::from_millis(400))
+        .rate_limit(20, Duration::from_secs(1))
         .start()
         .await
         .unwrap();
     let client = server.client().unwrap();
     let outcomes: Vec<_> = client
-        .upsert_customers((0..60).map(customer), 8, Cancel::new())
+        .upsert_customers((0..80).map(customer), 8, Cancel::new())
         .collect()
         .await;
     assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
     let stats = server.stats();
-    assert_eq!((stats.requests, stats.rate_limited), (60, 0), "{stats:?}");
+    assert_eq!((stats.requests, stats.rate_limited), (80, 0), "{stats:?}");
     assert_eq!(client.stats().retries, 0);
-    // Every window's budget is used in full: 60 requests at 10 a window take 6 windows.
-    assert_eq!(stats.rate_limit_windows, 6, "{stats:?}");
+    // Each window's budget is used: 80 requests at 20 a window take 4 windows. One more is
+    // allowed for a machine so loaded that 20 requests straddle a second; a pacer that leaves
+    // budget unused needs more.
+    assert!((4..=5).contains(&stats.rate_limit_windows), "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,11 +91,10 @@ async fn concurrency_is_bounded() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        started.elapsed() < Duration::from_millis(2000),
-        "{:?}",
-        started.elapsed()
-    );
+    // Several at once, never more than 4 (each is held 100 ms by the server, so requests sent
+    // together overlap there whatever the machine's load).
+    let most = server.stats().most_concurrent;
+    assert!((2..=4).contains(&most), "{most} at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

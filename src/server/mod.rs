@@ -283,6 +283,8 @@ pub struct ServerStats {
     /// Rate-limit windows in which requests were counted: a client that uses each window's
     /// whole budget needs the fewest.
     pub rate_limit_windows: u64,
+    /// The most requests the server was handling at one time.
+    pub most_concurrent: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -304,6 +306,8 @@ struct State {
     /// How many log entries are kept (the newest); `None` keeps all.
     log_limit: Option<usize>,
     stats: ServerStats,
+    /// Requests being handled now.
+    handling: u64,
     next_request: u64,
 }
 
@@ -520,6 +524,7 @@ impl LocalServerBuilder {
                 log: VecDeque::new(),
                 log_limit: self.log_limit,
                 stats: ServerStats::default(),
+                handling: 0,
                 next_request: 0,
             }),
         });
@@ -725,7 +730,26 @@ enum Decision {
     Process,
 }
 
+/// Counts a request as being handled for as long as it lives, whatever ends it.
+struct Handling(Arc<Shared>);
+
+impl Handling {
+    fn start(shared: &Arc<Shared>) -> Self {
+        let mut state = shared.state();
+        state.handling += 1;
+        state.stats.most_concurrent = state.stats.most_concurrent.max(state.handling);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.state().handling -= 1;
+    }
+}
+
 async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
+    let _handling = Handling::start(&shared);
     let (request_id, decision, delay) = {
         let mut state = shared.state();
         state.next_request += 1;
