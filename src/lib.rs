@@ -27,6 +27,7 @@
 //!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]) and
 //!   bulk upserts ([`bulk`]).
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bulk;
 pub mod client;
@@ -41,6 +42,7 @@ pub mod response;
 pub mod retry;
 mod rng;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 #[path = "server/mod.rs"]
 pub mod testing;
 mod time;
