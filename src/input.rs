@@ -264,6 +264,18 @@ pub enum TenantIdentifier {
     ExternalId(String),
 }
 
+impl TenantIdentifier {
+    /// A tenant by Plain's id of it.
+    pub fn id(id: impl Into<String>) -> Self {
+        Self::TenantId(id.into())
+    }
+
+    /// A tenant by your own id of it.
+    pub fn external_id(id: impl Into<String>) -> Self {
+        Self::ExternalId(id.into())
+    }
+}
+
 impl<'de> Deserialize<'de> for TenantIdentifier {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -366,6 +378,21 @@ pub enum Update<T> {
     Set(T),
 }
 
+impl<T> From<Option<T>> for Update<T> {
+    /// `Some` sets the field, `None` keeps it.
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Update::Keep, Update::Set)
+    }
+}
+
+impl<T> ClearableUpdate<T> {
+    /// `Some` sets the field, `None` clears it: a column of your own that may be `NULL`,
+    /// mirrored as it is.
+    pub fn set_or_clear(value: Option<T>) -> Self {
+        value.map_or(ClearableUpdate::Clear, ClearableUpdate::Set)
+    }
+}
+
 /// What to do with an optional field: keep it, set it, or clear it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ClearableUpdate<T> {
@@ -431,6 +458,34 @@ impl OnUpdate {
     #[must_use]
     pub fn external_id(mut self, external_id: impl Into<String>) -> Self {
         self.external_id = ClearableUpdate::Set(external_id.into());
+        self
+    }
+
+    /// Keeps, sets or clears the short name, as `change` says.
+    #[must_use]
+    pub fn with_short_name(mut self, change: ClearableUpdate<String>) -> Self {
+        self.short_name = change;
+        self
+    }
+
+    /// Keeps, sets or clears your own id for the customer, as `change` says.
+    #[must_use]
+    pub fn with_external_id(mut self, change: ClearableUpdate<String>) -> Self {
+        self.external_id = change;
+        self
+    }
+
+    /// Keeps or sets the full name, as `change` says.
+    #[must_use]
+    pub fn with_full_name(mut self, change: Update<String>) -> Self {
+        self.full_name = change;
+        self
+    }
+
+    /// Keeps or sets the email address, as `change` says.
+    #[must_use]
+    pub fn with_email(mut self, change: Update<EmailAddress>) -> Self {
+        self.email = change;
         self
     }
 

@@ -148,6 +148,41 @@ fn on_update_keep_set_and_clear_for_every_field() {
 }
 
 #[test]
+fn changes_mapped_from_data_are_the_same_as_the_setters() {
+    // A row of your own, where `None` in a nullable column means "clear it in Plain" and an
+    // absent value means "keep".
+    let short_name: Option<String> = None;
+    let external_id: Option<String> = Some("u_42".to_owned());
+    let full_name: Option<String> = None;
+    let mapped = OnUpdate::new()
+        .with_short_name(ClearableUpdate::set_or_clear(short_name))
+        .with_external_id(ClearableUpdate::set_or_clear(external_id))
+        .with_full_name(Update::from(full_name))
+        .with_email(Update::Set(EmailAddress::verified("scrooge@example.com")));
+    let by_hand = OnUpdate::new()
+        .clear_short_name()
+        .external_id("u_42")
+        .email(EmailAddress::verified("scrooge@example.com"));
+    assert_eq!(mapped, by_hand);
+    assert_eq!(
+        serde_json::to_value(&mapped).unwrap(),
+        json!({
+            "shortName": {"value": null},
+            "externalId": {"value": "u_42"},
+            "email": {"email": "scrooge@example.com", "isVerified": true}
+        })
+    );
+    assert_eq!(
+        TenantIdentifier::external_id("t_1"),
+        TenantIdentifier::ExternalId("t_1".to_owned())
+    );
+    assert_eq!(
+        CustomerGroupIdentifier::key("vip"),
+        CustomerGroupIdentifier::CustomerGroupKey("vip".to_owned())
+    );
+}
+
+#[test]
 fn keep_set_and_clear_are_distinct_values() {
     let clear = UpsertCustomerInput::from_json(
         r#"{"identifier":{"externalId":"u_1"},"onCreate":{"fullName":"A","email":{"email":"a@example.com","isVerified":false}},"onUpdate":{"shortName":{"value":null},"externalId":{"value":"u_2"}}}"#,
