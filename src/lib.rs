@@ -43,7 +43,6 @@ pub mod retry;
 mod rng;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-#[path = "server/mod.rs"]
 pub mod testing;
 mod time;
 
