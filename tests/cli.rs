@@ -121,6 +121,23 @@ fn a_missing_key_exits_3_before_sending() {
 }
 
 #[test]
+fn an_endpoint_with_a_password_exits_3_without_showing_it() {
+    let url = "https://sync:hunter2pw@core-api.uk.plain.com/graphql/v1";
+    for args in [
+        vec!["upsert-customer", "--input", &example(), "--api-url", url],
+        vec!["sync-customers", "-", "--api-url", url],
+    ] {
+        let output = plain(&args, &[("PLAIN_API_KEY", "plainApiKey_x")], "");
+        assert_clean_error(&output, 3, "user name or password");
+        assert!(
+            !stderr(&output).contains("hunter2pw"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn usage_errors_are_claps_2() {
     let output = plain(&["upsert-customer", "--no-such-flag"], &[], "");
     assert_eq!(output.status.code(), Some(2));
