@@ -1,8 +1,122 @@
-//! The parts of the `plain` command line that are more than argument handling.
+//! The `plain` command line: one module per subcommand, and what they share. `main.rs`
+//! parses, dispatches and maps every outcome to an exit code.
 
 pub mod breaker;
 pub mod lines;
 pub mod outputs;
 pub mod records;
+pub mod serve;
 pub mod sync;
 pub mod text;
+pub mod upsert;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use plain_client::testing::LocalServer;
+use plain_client::{Error, PlainClient, PlainClientBuilder, RetryPolicy};
+
+/// An error for the command line: the library's, one of reading the input (nothing was sent),
+/// or one of writing the output (something may have been sent).
+#[derive(Debug)]
+pub enum Failure {
+    /// The library's error.
+    Plain(Error),
+    /// Reading the input or setting up failed; nothing was sent.
+    Io(String),
+    /// Writing the output failed; something may have been sent.
+    Output(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Plain(e)
+    }
+}
+
+/// Where requests go: Plain, another endpoint, or a local server started for the run.
+#[derive(Debug, clap::Args)]
+pub struct Endpoint {
+    /// The GraphQL endpoint [default: Plain's production API].
+    #[arg(long, env = "PLAIN_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Run against a local, in-memory Plain-compatible server started for this run (no key
+    /// needed, nothing leaves the machine).
+    #[arg(long, conflicts_with = "api_url")]
+    pub local: bool,
+}
+
+/// Reads the whole input, at most `max` bytes: one byte more is refused before anything is sent.
+pub fn read_input(path: &PathBuf, max: u64) -> Result<String, Failure> {
+    let name = if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let cannot = |e: std::io::Error| Failure::Io(format!("cannot read the input from {name}: {e}"));
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(cannot)?)
+    };
+    let mut bytes = Vec::new();
+    source
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max {
+        return Err(Failure::Io(format!(
+            "the input from {name} is longer than {max} bytes, the most --max-input-bytes allows; nothing was sent"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::Io(format!(
+            "the input from {name} is not UTF-8 text (byte {} is not valid UTF-8)",
+            e.utf8_error().valid_up_to() + 1
+        ))
+    })
+}
+
+/// Prints a value as JSON on stdout. A failure to write comes after the request was sent.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Output(format!("cannot encode the output: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{json}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Output(format!("cannot write the output: {e}")))
+}
+
+/// The requests a local server started by the command line remembers: it can serve millions.
+pub const LOCAL_LOG_LIMIT: usize = 1000;
+
+/// The local server that `--local` runs against.
+pub async fn start_local() -> Result<LocalServer, Failure> {
+    LocalServer::builder()
+        .request_log_limit(LOCAL_LOG_LIMIT)
+        .start()
+        .await
+        .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io(format!("cannot start the runtime: {e}")))
+}
+
+pub fn client(api_url: Option<String>, policy: RetryPolicy) -> Result<PlainClient, Failure> {
+    Ok(client_builder(api_url, policy).build()?)
+}
+
+pub fn client_builder(api_url: Option<String>, policy: RetryPolicy) -> PlainClientBuilder {
+    let mut builder = PlainClient::builder().retry_policy(policy);
+    if let Ok(key) = std::env::var(plain_client::client::API_KEY_ENV) {
+        builder = builder.api_key(key);
+    }
+    if let Some(url) = api_url {
+        builder = builder.endpoint(url);
+    }
+    builder
+}

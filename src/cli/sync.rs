@@ -981,9 +981,62 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duratio
     eprintln!("{line}");
 }
 
+/// The most answer bytes a sync holds at once, all its requests in flight together. Plain's
+/// answer to an upsert is about a kilobyte; a server that sends more cannot take the memory.
+const SYNC_ANSWER_MEMORY: usize = 24 * 1024 * 1024;
+
+/// The largest answer a sync reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
+/// this concurrency (24 KiB at the most concurrency, 1024), at most the library's default.
+fn sync_answer_cap(concurrency: u16) -> usize {
+    (SYNC_ANSWER_MEMORY / usize::from(concurrency.max(1)))
+        .clamp(16 * 1024, plain_client::client::DEFAULT_MAX_RESPONSE_BYTES)
+}
+
+/// Runs `plain sync-customers` on its own runtime: the summary says what happened to every
+/// record.
+pub fn command(
+    options: SyncOptions,
+    endpoint: super::Endpoint,
+    max_attempts: u32,
+) -> Result<Summary, super::Failure> {
+    let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| super::Failure::Io(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let server = if endpoint.local {
+            Some(super::start_local().await?)
+        } else {
+            None
+        };
+        let builder = match &server {
+            Some(server) => server.client_builder().retry_policy(policy),
+            None => super::client_builder(endpoint.api_url, policy),
+        };
+        let client = builder
+            .max_response_bytes(sync_answer_cap(options.concurrency))
+            .build()?;
+        run(client, options).await.map_err(super::Failure::Io)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_holds_at_most_24_mib_of_answers_at_any_concurrency() {
+        assert_eq!(sync_answer_cap(1), 4 << 20);
+        assert_eq!(sync_answer_cap(8), 3 << 20);
+        assert_eq!(sync_answer_cap(1024), 24 << 10);
+        for concurrency in 1..=1024u16 {
+            let held = sync_answer_cap(concurrency) * usize::from(concurrency);
+            assert!(held <= SYNC_ANSWER_MEMORY, "{concurrency}: {held}");
+        }
+    }
+
     use clap::Parser;
     use plain_client::testing::LocalServer;
 
