@@ -17,6 +17,71 @@
 //! # }
 //! ```
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | (none) | the library: [`PlainClient`], the operations, retries and pacing, bulk upserts |
+//! | `testing` | `testing::LocalServer`, a local Plain-compatible server for your tests |
+//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `serve`) |
+//! | `maintainer` | the `plain-schema` command that keeps the vendored schema in step |
+//!
+//! # Retries, rate limits and bounds
+//!
+//! Failures that can succeed later (429; 500, 502, 503, 504; connection failures and
+//! timeouts; Plain's `INTERNAL_SERVER_ERROR`) are retried by the [`RetryPolicy`]: 5 attempts,
+//! waits from 250 ms doubling to 60 s with full jitter, 5 minutes per request at most. A
+//! query, and `upsertCustomer`, are retried on all of them; another mutation only when it
+//! surely never reached Plain ([`Idempotency`]). The client paces itself by Plain's
+//! `x-ratelimit-*` headers, shared by every clone and task; a hold is a wait of the policy, so
+//! no header can stall a request longer. A request dropped at any await point gives its
+//! share of the budget back. An answer is read up to 4 MiB
+//! ([`PlainClientBuilder::max_response_bytes`]); timeouts are 10 s to connect and 30 s a
+//! request.
+//!
+//! # Errors
+//!
+//! One [`Error`], `#[non_exhaustive]`: [`Error::MutationRejected`] carries Plain's
+//! [`MutationError`] (message, type, code, field errors); the others say whether the request
+//! can succeed later ([`Error::is_retryable`]) and keep Plain's request id
+//! ([`Error::request_id`]). Text from an answer is one line, of bounded length, and never
+//! holds the API key.
+//!
+//! # Your own operations
+//!
+//! Any operation derived with graphql_client goes through the same path with
+//! [`PlainClient::execute`] (or [`PlainClient::execute_with`]); `examples/own_operation.rs`
+//! shows one whole.
+//!
+//! # Testing
+//!
+//! With the `testing` feature, `testing::LocalServer` answers as Plain does (the customer
+//! family, customer groups, the rate limit, scripted faults) on 127.0.0.1:
+//!
+//! ```
+//! # #[cfg(feature = "testing")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use plain_client::testing::LocalServer;
+//! use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, UpsertCustomerInput, UpsertResult};
+//!
+//! let server = LocalServer::start().await?;
+//! let client = server.client()?;
+//! let input = UpsertCustomerInput::new(
+//!     CustomerIdentifier::email("daisy@example.com"),
+//!     OnCreate::new("Daisy Duck", EmailAddress::unverified("daisy@example.com")),
+//! );
+//! assert_eq!(client.upsert_customer(input).await?.result, UpsertResult::Created);
+//! assert!(client.customer_by_email("DAISY@example.com").await?.is_some());
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "testing")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
+//!
+//! To pin the exact request your code sends, snapshot [`upsert_customer_request`] (or an
+//! operation's `build_query`) with its `query` redacted, so that a later version of this crate
+//! that selects more does not break your snapshot; the README shows it with insta.
+//!
 //! Where things come from:
 //! - [`operations`]: one module per Plain operation, each with its generated types under
 //!   Plain's names ([`Customer`], [`UpsertResult`], [`MutationError`], ...), its
