@@ -42,6 +42,7 @@
 
 mod graphql;
 mod http;
+mod scripted;
 mod store;
 #[allow(dead_code)]
 #[path = "../codegen/validate.rs"]
@@ -60,6 +61,8 @@ use crate::client::PlainClient;
 use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
 use http::{HttpAnswer, HttpRequest};
+use scripted::random_fault;
+pub use scripted::ScriptedAnswer;
 use store::Store;
 pub use store::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
 
@@ -77,165 +80,6 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
 
 /// The path Plain serves its GraphQL API on.
 pub const GRAPHQL_PATH: &str = "/graphql/v1";
-
-/// One answer scripted for the next request, consumed in order before normal processing.
-#[derive(Debug, Clone)]
-pub struct ScriptedAnswer {
-    kind: Scripted,
-    delay: Duration,
-}
-
-#[derive(Debug, Clone)]
-enum Scripted {
-    Answer {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    Truncated {
-        status: u16,
-        body: Vec<u8>,
-    },
-    /// The answer's body sent in chunks, its length not announced.
-    Chunked {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    Endless {
-        status: u16,
-    },
-    Echo {
-        status: u16,
-    },
-    Drop,
-    Normal,
-}
-
-impl ScriptedAnswer {
-    /// An answer with this status and an empty body.
-    pub fn status(status: u16) -> Self {
-        Self {
-            kind: Scripted::Answer {
-                status,
-                headers: Vec::new(),
-                body: Vec::new(),
-            },
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// An answer with a JSON body.
-    pub fn json(status: u16, body: &serde_json::Value) -> Self {
-        Self::status(status)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-    }
-
-    /// Plain's request-level error: `{"errors":[{"message":...,"extensions":{"code":...}}]}`.
-    pub fn graphql_error(status: u16, code: &str, message: &str) -> Self {
-        Self::status(status)
-            .header("content-type", "application/json")
-            .body(graphql::error_body(message, code))
-    }
-
-    /// A gateway's HTML error page (502, 503, 504 in front of Plain).
-    pub fn gateway(status: u16) -> Self {
-        Self::status(status)
-            .header("content-type", "text/html")
-            .body(format!(
-                "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
-            ))
-    }
-
-    /// Replaces the body with these bytes, sent as they are.
-    pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        if let Scripted::Answer { body, .. }
-        | Scripted::Truncated { body, .. }
-        | Scripted::Chunked { body, .. } = &mut self.kind
-        {
-            *body = bytes.into();
-        }
-        self
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        if let Scripted::Answer { headers, .. } | Scripted::Chunked { headers, .. } = &mut self.kind
-        {
-            headers.push((name.to_ascii_lowercase(), value.to_owned()));
-        }
-        self
-    }
-
-    /// Sends the body in chunks (`Transfer-Encoding: chunked`) without announcing its length,
-    /// then closes the connection.
-    pub fn chunked(mut self) -> Self {
-        if let Scripted::Answer {
-            status,
-            headers,
-            body,
-        } = self.kind
-        {
-            self.kind = Scripted::Chunked {
-                status,
-                headers,
-                body,
-            };
-        }
-        self
-    }
-
-    /// An answer whose chunked body never ends: it streams until the client goes away.
-    pub fn endless(status: u16) -> Self {
-        Self {
-            kind: Scripted::Endless { status },
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// A server that echoes the request: a GraphQL error whose message is the whole request
-    /// as received, its `Authorization` header (the API key) and body included.
-    pub fn echo(status: u16) -> Self {
-        Self {
-            kind: Scripted::Echo { status },
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// Waits this long before answering.
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    /// Closes the connection without answering.
-    pub fn drop_connection() -> Self {
-        Self {
-            kind: Scripted::Drop,
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// Promises more body than it sends, then closes the connection.
-    pub fn truncated(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            kind: Scripted::Truncated {
-                status,
-                body: body.into(),
-            },
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// Processes the request normally (after [`ScriptedAnswer::delay`], if set).
-    pub fn normal() -> Self {
-        Self {
-            kind: Scripted::Normal,
-            delay: Duration::ZERO,
-        }
-    }
-}
 
 /// One request as the server received it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -693,17 +537,6 @@ fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
     }
 }
 
-/// The request as received, as text: request line, headers (unredacted) and body.
-fn echo(request: &HttpRequest) -> String {
-    let mut text = format!("{} {}\n", request.method, request.path);
-    for (name, value) in &request.headers {
-        text.push_str(&format!("{name}: {value}\n"));
-    }
-    text.push('\n');
-    text.push_str(&String::from_utf8_lossy(&request.body));
-    text
-}
-
 fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> HttpAnswer {
     headers.push(("content-type".into(), "application/json".into()));
     HttpAnswer::Full {
@@ -711,16 +544,6 @@ fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -
         headers,
         body,
         delay: Duration::ZERO,
-    }
-}
-
-/// A transient failure, as Plain or its gateways give them.
-fn random_fault(rng: &mut Rng) -> ScriptedAnswer {
-    match rng.next_u64() % 4 {
-        0 => ScriptedAnswer::graphql_error(500, "INTERNAL_SERVER_ERROR", "Internal server error"),
-        1 => ScriptedAnswer::gateway(502),
-        2 => ScriptedAnswer::gateway(503),
-        _ => ScriptedAnswer::gateway(504),
     }
 }
 
@@ -767,7 +590,7 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
             }
             None => Decision::Process,
         };
-        if matches!(&decision, Decision::Scripted(a) if !matches!(a.kind, Scripted::Normal)) {
+        if matches!(&decision, Decision::Scripted(a) if a.is_fault()) {
             state.stats.faults += 1;
         }
         (request_id, decision, state.delay)
@@ -775,60 +598,10 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
     let mut total_delay = delay;
     let answer = match decision {
         Decision::Scripted(scripted) => {
-            total_delay += scripted.delay;
-            match scripted.kind {
-                Scripted::Answer {
-                    status,
-                    mut headers,
-                    body,
-                } => {
-                    if !headers.iter().any(|(n, _)| n == REQUEST_ID_HEADER) {
-                        headers.push((REQUEST_ID_HEADER.into(), request_id.clone()));
-                    }
-                    HttpAnswer::Full {
-                        status,
-                        headers,
-                        body,
-                        delay: Duration::ZERO,
-                    }
-                }
-                Scripted::Truncated { status, body } => HttpAnswer::Truncated {
-                    status,
-                    headers: vec![
-                        ("content-type".into(), "application/json".into()),
-                        (REQUEST_ID_HEADER.into(), request_id.clone()),
-                    ],
-                    body,
-                },
-                Scripted::Chunked {
-                    status,
-                    mut headers,
-                    body,
-                } => {
-                    headers.push((REQUEST_ID_HEADER.into(), request_id.clone()));
-                    HttpAnswer::Chunked {
-                        status,
-                        headers,
-                        body,
-                    }
-                }
-                Scripted::Endless { status } => HttpAnswer::Endless {
-                    status,
-                    headers: vec![
-                        ("content-type".into(), "application/json".into()),
-                        (REQUEST_ID_HEADER.into(), request_id.clone()),
-                    ],
-                },
-                Scripted::Echo { status } => {
-                    let body = graphql::error_body(&echo(&request), "ECHO");
-                    json_answer(
-                        status,
-                        vec![(REQUEST_ID_HEADER.into(), request_id.clone())],
-                        body,
-                    )
-                }
-                Scripted::Drop => HttpAnswer::Drop,
-                Scripted::Normal => process(&shared, &request, &request_id),
+            total_delay += scripted.wait();
+            match scripted.answer(&request, &request_id) {
+                Some(answer) => answer,
+                None => process(&shared, &request, &request_id),
             }
         }
         Decision::Process => process(&shared, &request, &request_id),
