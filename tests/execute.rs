@@ -88,6 +88,15 @@ async fn server() -> LocalServer {
     LocalServer::builder().api_key(KEY).start().await.unwrap()
 }
 
+/// A client of `server` whose retries wait only a few milliseconds.
+fn quick_client(server: &LocalServer) -> plain_client::PlainClient {
+    server
+        .client_builder()
+        .retry_policy(quick())
+        .build()
+        .unwrap()
+}
+
 fn quick() -> RetryPolicy {
     RetryPolicy::default()
         .max_attempts(3)
@@ -113,11 +122,7 @@ async fn a_users_own_mutation_is_sent_with_the_key_and_decoded() {
 #[tokio::test]
 async fn a_mutation_is_not_sent_again_once_it_may_have_reached_plain() {
     let server = server().await;
-    let client = server
-        .client_builder()
-        .retry_policy(quick())
-        .build()
-        .unwrap();
+    let client = quick_client(&server);
     server.script([ScriptedAnswer::gateway(502)]);
     let error = client
         .execute::<CreateCustomer>(variables())
@@ -134,11 +139,7 @@ async fn a_mutation_is_not_sent_again_once_it_may_have_reached_plain() {
 #[tokio::test]
 async fn a_mutation_is_sent_again_after_a_429_which_surely_did_not_run_it() {
     let server = server().await;
-    let client = server
-        .client_builder()
-        .retry_policy(quick())
-        .build()
-        .unwrap();
+    let client = quick_client(&server);
     server.script([
         ScriptedAnswer::graphql_error(429, "RATE_LIMITED", "slow down").header("retry-after", "0"),
     ]);
@@ -150,11 +151,7 @@ async fn a_mutation_is_sent_again_after_a_429_which_surely_did_not_run_it() {
 #[tokio::test]
 async fn a_mutation_declared_idempotent_is_retried_like_the_upsert() {
     let server = server().await;
-    let client = server
-        .client_builder()
-        .retry_policy(quick())
-        .build()
-        .unwrap();
+    let client = quick_client(&server);
     server.script([ScriptedAnswer::gateway(502), ScriptedAnswer::gateway(503)]);
     let data = client
         .execute_with::<CreateCustomer>(variables(), Idempotency::Idempotent)
@@ -167,11 +164,7 @@ async fn a_mutation_declared_idempotent_is_retried_like_the_upsert() {
 #[tokio::test]
 async fn a_query_is_retried_like_any_idempotent_request() {
     let server = server().await;
-    let client = server
-        .client_builder()
-        .retry_policy(quick())
-        .build()
-        .unwrap();
+    let client = quick_client(&server);
     let answer = json!({"data": {"customer": {"id": "c_1", "fullName": "Daisy Duck"}}});
     server.script([
         ScriptedAnswer::gateway(502),
