@@ -97,13 +97,7 @@ impl PlainClient {
         S: Stream<Item = UpsertCustomerInput> + Send + 'static,
     {
         let client = self.clone();
-        // An input that arrives together with the cancel is not taken either.
-        let taken = cancel.clone();
-        // Boxed, so that the stream of outcomes is `Unpin` whatever the inputs are.
-        Box::pin(inputs)
-            .take_until(Box::pin(cancel.cancelled()))
-            .take_while(move |_| std::future::ready(!taken.is_cancelled()))
-            .enumerate()
+        intake(inputs, cancel)
             .map(move |(index, input)| {
                 let client = client.clone();
                 // A task per request: dropping the stream does not cut a request off midway.
@@ -111,17 +105,148 @@ impl PlainClient {
                 let task =
                     tokio::spawn(Box::pin(async move { client.upsert_customer(input).await }));
                 async move {
-                    let result = match task.await {
-                        Ok(result) => result,
-                        Err(join) if join.is_panic() => {
-                            std::panic::resume_unwind(join.into_panic())
-                        }
-                        Err(_) => Err(crate::Error::Interrupted),
-                    };
-                    BulkOutcome { index, result }
+                    BulkOutcome {
+                        index,
+                        result: joined(task).await,
+                    }
                 }
             })
             .buffer_unordered(concurrency.max(1))
+    }
+}
+
+/// The outcome of one input of [`PlainClient::upsert_changed_customers`].
+#[cfg(feature = "state")]
+#[cfg_attr(docsrs, doc(cfg(feature = "state")))]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SyncOutcome {
+    /// The input's position in what was given, from 0.
+    pub index: usize,
+    /// Unchanged (nothing sent), or what Plain answered, after retries.
+    pub result: Result<crate::state::Synced>,
+}
+
+#[cfg(feature = "state")]
+#[cfg_attr(docsrs, doc(cfg(feature = "state")))]
+impl PlainClient {
+    /// Like [`PlainClient::upsert_customers_stream`], sending only the inputs that differ from
+    /// what `state` says Plain last confirmed, and recording Plain's answers in it. See
+    /// [`crate::state`] for an example, and for what survives a crash.
+    ///
+    /// Inputs for one customer are sent in the order given, one at a time: when the same
+    /// identifier comes twice, the later input is what Plain and the state end with.
+    ///
+    /// The state commits as it goes and when the stream ends; call [`StateStore::commit`]
+    /// afterwards to learn whether every answer was recorded.
+    ///
+    /// [`StateStore::commit`]: crate::state::StateStore::commit
+    pub fn upsert_changed_customers<S>(
+        &self,
+        inputs: S,
+        concurrency: usize,
+        cancel: Cancel,
+        state: &crate::state::StateStore,
+    ) -> impl Stream<Item = SyncOutcome> + Send + 'static
+    where
+        S: Stream<Item = UpsertCustomerInput> + Send + 'static,
+    {
+        let client = self.clone();
+        let state = state.clone();
+        let end = state.clone();
+        intake(inputs, cancel)
+            .map(move |(index, input)| {
+                // Admitted here, in input order: that is what orders inputs for one customer.
+                let admission = state.admit(&input);
+                let (client, state) = (client.clone(), state.clone());
+                let task = tokio::spawn(Box::pin(async move {
+                    client.upsert_admitted(&state, input, admission).await
+                }));
+                async move {
+                    SyncOutcome {
+                        index,
+                        result: joined(task).await,
+                    }
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .chain(
+                stream::once(async move { end.flush() }).filter_map(|()| std::future::ready(None)),
+            )
+    }
+
+    /// Upserts one input if it differs from what `state` says Plain last confirmed, and
+    /// records Plain's answer. Waits while an earlier upsert of the same customer through
+    /// `state` is in flight.
+    pub async fn upsert_customer_if_changed(
+        &self,
+        input: UpsertCustomerInput,
+        state: &crate::state::StateStore,
+    ) -> Result<crate::state::Synced> {
+        let admission = state.admit(&input);
+        let synced = self.upsert_admitted(state, input, admission).await;
+        state.flush();
+        synced
+    }
+
+    /// Upserts an input [`StateStore::admit`] admitted (after its turn, if it was told to
+    /// wait), and records Plain's answer: the step [`PlainClient::upsert_changed_customers`]
+    /// takes for each input, for a loop of your own that admits inputs in order.
+    ///
+    /// [`StateStore::admit`]: crate::state::StateStore::admit
+    pub async fn upsert_admitted(
+        &self,
+        state: &crate::state::StateStore,
+        input: UpsertCustomerInput,
+        mut admission: crate::state::Admission,
+    ) -> Result<crate::state::Synced> {
+        use crate::state::{Admission, Synced};
+        loop {
+            match admission {
+                Admission::Unchanged { customer_id } => {
+                    return Ok(Synced::Unchanged { customer_id })
+                }
+                Admission::Wait(turn) => {
+                    let ready = turn.ready().await;
+                    admission = state.admit_turn(&input, ready);
+                }
+                Admission::Send(admitted) => {
+                    let result = self.upsert_customer(input).await;
+                    // Recorded only once Plain confirmed it; otherwise dropping `admitted`
+                    // lets the next input for the customer go.
+                    if let Ok(upserted) = &result {
+                        admitted.confirm(upserted);
+                    }
+                    return result.map(Synced::Upserted);
+                }
+            }
+        }
+    }
+}
+
+/// The inputs a bulk upsert takes, numbered from 0, until `cancel`.
+fn intake<S>(
+    inputs: S,
+    cancel: Cancel,
+) -> impl Stream<Item = (usize, UpsertCustomerInput)> + Send + 'static
+where
+    S: Stream<Item = UpsertCustomerInput> + Send + 'static,
+{
+    // An input that arrives together with the cancel is not taken either.
+    let taken = cancel.clone();
+    // Boxed, so that the stream of outcomes is `Unpin` whatever the inputs are.
+    Box::pin(inputs)
+        .take_until(Box::pin(cancel.cancelled()))
+        .take_while(move |_| std::future::ready(!taken.is_cancelled()))
+        .enumerate()
+}
+
+/// A request's task, when it ends: its panic goes on, a cancel is [`crate::Error::Interrupted`].
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(crate::Error::Interrupted),
     }
 }
 

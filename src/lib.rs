@@ -22,6 +22,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | (none) | the library: [`PlainClient`], the operations, retries and pacing, bulk upserts |
+//! | `state` | `state::StateStore`: a SQLite file of what Plain confirmed, so a re-sync sends only what changed |
 //! | `testing` | `testing::LocalServer`, a local Plain-compatible server for your tests |
 //! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `serve`) |
 //! | `maintainer` | the `plain-schema` command that keeps the vendored schema in step |
@@ -106,6 +107,9 @@ mod redact;
 pub mod response;
 pub mod retry;
 mod rng;
+#[cfg(feature = "state")]
+#[cfg_attr(docsrs, doc(cfg(feature = "state")))]
+pub mod state;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -756,7 +756,7 @@ mod tests {
             };
             if let (Item::Valid, Format::Jsonl) = (self, format) {
                 // Some valid lines are exactly as long as the cap allows.
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     bytes.resize(cap, b' ');
                 }
             }

@@ -22,6 +22,26 @@ pub fn customer(i: usize) -> UpsertCustomerInput {
     )
 }
 
+/// Customer `i` under a name of its own, on creation and on update.
+pub fn named(i: usize, name: &str) -> UpsertCustomerInput {
+    let email = format!("customer{i}@example.com");
+    UpsertCustomerInput::new(
+        CustomerIdentifier::email(email.clone()),
+        OnCreate::new(name, EmailAddress::unverified(email)),
+    )
+    .on_update(plain_client::OnUpdate::default().full_name(name))
+}
+
+/// The customer the server holds for customer `i`'s email address.
+pub fn stored(server: &LocalServer, i: usize) -> plain_client::testing::StoredCustomer {
+    let email = format!("customer{i}@example.com");
+    server
+        .customers()
+        .into_iter()
+        .find(|c| c.email == email)
+        .unwrap_or_else(|| panic!("the server has no {email}"))
+}
+
 /// A customer Plain refuses (a blank full name), sent all the same.
 pub fn blank(i: usize) -> UpsertCustomerInput {
     let email = format!("blank{i}@example.com");

@@ -1,0 +1,355 @@
+//! The state store from the library: what Plain confirmed is remembered, unchanged inputs are
+//! not sent, and a state file is never shared or overwritten.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use plain_client::state::{Admission, StateError, StateStore, Synced};
+use plain_client::testing::{LocalServer, ScriptedAnswer};
+use plain_client::{
+    Cancel, CustomerIdentifier, EmailAddress, OnCreate, PlainClient, UpsertCustomerInput,
+    UpsertResult,
+};
+
+mod sync_support;
+
+use sync_support::named as customer;
+
+/// A state file in a scratch folder, removed afterwards.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("plain-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn state(&self) -> PathBuf {
+        self.0.join("customers.state")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs inputs through the state; the outcomes in input order.
+async fn sync(
+    client: &PlainClient,
+    state: &StateStore,
+    inputs: Vec<UpsertCustomerInput>,
+    concurrency: usize,
+) -> Vec<plain_client::Result<Synced>> {
+    let mut outcomes: Vec<_> = client
+        .upsert_changed_customers(
+            futures_util::stream::iter(inputs),
+            concurrency,
+            Cancel::new(),
+            state,
+        )
+        .collect()
+        .await;
+    outcomes.sort_by_key(|o| o.index);
+    outcomes.into_iter().map(|o| o.result).collect()
+}
+
+fn upserts(server: &LocalServer) -> usize {
+    server.requests().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_sends_only_what_changed() {
+    let scratch = Scratch::new("changed");
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let state = StateStore::open(scratch.state()).unwrap();
+
+    let first: Vec<_> = (0..20).map(|i| customer(i, &format!("C {i}"))).collect();
+    let outcomes = sync(&client, &state, first.clone(), 4).await;
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(Synced::Upserted(u)) if u.result == UpsertResult::Created)));
+    state.commit().unwrap();
+    assert_eq!(state.len().unwrap(), 20);
+    assert_eq!(upserts(&server), 20);
+
+    let mut second = first;
+    for i in [3, 11, 17] {
+        second[i] = customer(i, &format!("Renamed {i}"));
+    }
+    let outcomes = sync(&client, &state, second, 4).await;
+    assert_eq!(
+        upserts(&server),
+        23,
+        "only the three changed inputs are sent"
+    );
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let stored = server
+            .customers()
+            .into_iter()
+            .find(|c| c.email == format!("customer{i}@example.com"))
+            .unwrap();
+        match outcome {
+            Ok(Synced::Upserted(u)) => {
+                assert!([3, 11, 17].contains(&i), "{i} was sent");
+                assert_eq!(u.result, UpsertResult::Updated);
+                assert_eq!(stored.full_name, format!("Renamed {i}"));
+            }
+            Ok(Synced::Unchanged { customer_id }) => assert_eq!(*customer_id, stored.id),
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    state.commit().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_plain_confirmed_is_recorded() {
+    let scratch = Scratch::new("confirmed");
+    let server = LocalServer::start().await.unwrap();
+    let client = server
+        .client_builder()
+        .retry_policy(plain_client::RetryPolicy::default().max_attempts(1))
+        .build()
+        .unwrap();
+    let state = StateStore::open(scratch.state()).unwrap();
+    // The first answer is a server error: that input is not recorded, and is sent again.
+    server.script([ScriptedAnswer::status(500)]);
+    let outcomes = sync(&client, &state, vec![customer(1, "One")], 1).await;
+    assert!(outcomes[0].is_err());
+    let rejected = UpsertCustomerInput::new(
+        CustomerIdentifier::email("blank@example.com"),
+        OnCreate::new(" ", EmailAddress::unverified("blank@example.com")),
+    );
+    let outcomes = sync(&client, &state, vec![rejected.clone()], 1).await;
+    assert!(outcomes[0].is_err(), "Plain refuses a blank name");
+    state.commit().unwrap();
+    assert!(state.is_empty().unwrap());
+
+    let before = upserts(&server);
+    let outcomes = sync(&client, &state, vec![customer(1, "One"), rejected], 1).await;
+    assert_eq!(
+        upserts(&server),
+        before + 2,
+        "neither was recorded: both are sent again"
+    );
+    assert!(matches!(&outcomes[0], Ok(Synced::Upserted(_))));
+    state.commit().unwrap();
+    let entry = state
+        .get(&CustomerIdentifier::email("CUSTOMER1@example.com "))
+        .unwrap()
+        .expect("emails are compared as Plain compares them");
+    assert_eq!(entry.customer_id, server.customers()[0].id);
+    assert_eq!(entry.result, "CREATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_later_of_two_inputs_for_one_customer_wins() {
+    let scratch = Scratch::new("later");
+    let server = LocalServer::start().await.unwrap();
+    // Slow answers: without ordering, the two would be in flight together.
+    server.set_delay(Duration::from_millis(30));
+    let client = server.client().unwrap();
+    let state = StateStore::open(scratch.state()).unwrap();
+    let inputs = vec![
+        customer(1, "First"),
+        customer(2, "Other"),
+        customer(1, "Second"),
+        customer(1, "Third"),
+    ];
+    let outcomes = sync(&client, &state, inputs, 8).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(sync_support::stored(&server, 1).full_name, "Third");
+    // The state holds the last input: sending it again sends nothing.
+    let before = upserts(&server);
+    let outcomes = sync(&client, &state, vec![customer(1, "Third")], 1).await;
+    assert!(matches!(&outcomes[0], Ok(Synced::Unchanged { .. })));
+    assert_eq!(upserts(&server), before);
+
+    // The same input twice in a row: the second waits for the first, then is unchanged.
+    let outcomes = sync(
+        &client,
+        &state,
+        vec![customer(5, "Five"), customer(5, "Five")],
+        8,
+    )
+    .await;
+    assert!(matches!(&outcomes[0], Ok(Synced::Upserted(_))));
+    assert!(matches!(&outcomes[1], Ok(Synced::Unchanged { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_input_waits_its_turn_and_a_dropped_turn_passes_it_on() {
+    let scratch = Scratch::new("turns");
+    let state = StateStore::open(scratch.state()).unwrap();
+    let Admission::Send(first) = state.admit(&customer(1, "A")) else {
+        panic!("a new customer is sent");
+    };
+    let Admission::Wait(second) = state.admit(&customer(1, "B")) else {
+        panic!("the second input for a customer in flight waits");
+    };
+    let Admission::Wait(third) = state.admit(&customer(1, "C")) else {
+        panic!("and so does the third");
+    };
+    // Another customer is not held up.
+    assert!(matches!(state.admit(&customer(2, "X")), Admission::Send(_)));
+    drop(second);
+    drop(first);
+    let ready = tokio::time::timeout(Duration::from_secs(300), third.ready())
+        .await
+        .expect("only a hang reaches this");
+    assert!(matches!(
+        state.admit_turn(&customer(1, "C"), ready),
+        Admission::Send(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_second_handle_on_one_file_is_refused_and_the_file_is_kept() {
+    let scratch = Scratch::new("locked");
+    let path = scratch.state();
+    let state = StateStore::open(&path).unwrap();
+    let error = StateStore::open(&path).unwrap_err();
+    assert!(matches!(error, StateError::Locked { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("in use by another process"), "{message}");
+    drop(state);
+    StateStore::open(&path).expect("free again once the first is dropped");
+}
+
+#[test]
+fn a_file_that_is_not_a_state_file_is_refused_and_left_as_it_is() {
+    let scratch = Scratch::new("foreign");
+    let path = scratch.0.join("notes.txt");
+    let text = "these are my notes, not a database\n".repeat(200);
+    std::fs::write(&path, &text).unwrap();
+    let error = StateStore::open(&path).unwrap_err();
+    assert!(matches!(error, StateError::Foreign { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("not a plain state file"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+    let dir = StateStore::open(&scratch.0).unwrap_err();
+    assert!(matches!(dir, StateError::Foreign { .. }), "{dir:?}");
+}
+
+/// Runs SQL on a file with the `sqlite3`-compatible library the crate bundles.
+fn sql(path: &std::path::Path, statements: &str) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.execute_batch(statements).unwrap();
+}
+
+#[test]
+fn another_programs_database_is_refused_and_left_as_it_is() {
+    let scratch = Scratch::new("other-db");
+    let path = scratch.0.join("other.db");
+    sql(
+        &path,
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);
+         INSERT INTO invoices (total) VALUES (12.5);",
+    );
+    let before = std::fs::read(&path).unwrap();
+    let error = StateStore::open(&path).unwrap_err();
+    assert!(matches!(error, StateError::Foreign { .. }), "{error:?}");
+    assert!(error.to_string().contains("another program"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_newer_format_is_refused_and_left_as_it_is() {
+    let scratch = Scratch::new("newer");
+    let path = scratch.state();
+    drop(StateStore::open(&path).unwrap());
+    sql(&path, "PRAGMA user_version = 2;");
+    let before = std::fs::read(&path).unwrap();
+    let error = StateStore::open(&path).unwrap_err();
+    assert!(
+        matches!(error, StateError::NewerFormat { found: 2, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("reads format 1"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_customers_are_those_the_input_no_longer_names() {
+    let scratch = Scratch::new("missing");
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let state = StateStore::open(scratch.state()).unwrap();
+    let inputs: Vec<_> = (0..6).map(|i| customer(i, &format!("C {i}"))).collect();
+    sync(&client, &state, inputs.clone(), 2).await;
+    state.commit().unwrap();
+    drop(state);
+
+    let state = StateStore::open(scratch.state()).unwrap();
+    state.track_seen().unwrap();
+    let kept: Vec<_> = inputs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| ![1, 4].contains(i))
+        .map(|(_, input)| input)
+        .collect();
+    sync(&client, &state, kept, 2).await;
+    let mut missing = Vec::new();
+    state
+        .for_each_missing(|entry| -> Result<(), StateError> {
+            missing.push(entry);
+            Ok(())
+        })
+        .unwrap();
+    let emails: Vec<_> = missing.iter().map(|e| e.identifier.clone()).collect();
+    assert_eq!(
+        emails,
+        [
+            CustomerIdentifier::email("customer1@example.com"),
+            CustomerIdentifier::email("customer4@example.com")
+        ]
+    );
+    let ids: Vec<_> = server
+        .customers()
+        .into_iter()
+        .filter(|c| c.email == "customer1@example.com" || c.email == "customer4@example.com")
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        missing
+            .iter()
+            .map(|e| e.customer_id.clone())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert!(state
+        .forget(&CustomerIdentifier::email("customer1@example.com"))
+        .unwrap());
+    assert_eq!(state.len().unwrap(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_all_sends_every_input_and_refreshes_the_state() {
+    let scratch = Scratch::new("full");
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let state = StateStore::open(scratch.state()).unwrap();
+    let inputs: Vec<_> = (0..5).map(|i| customer(i, "Same")).collect();
+    sync(&client, &state, inputs.clone(), 2).await;
+    state.resend_all();
+    let outcomes = sync(&client, &state, inputs, 2).await;
+    assert_eq!(upserts(&server), 10);
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(Synced::Upserted(u)) if u.result == UpsertResult::Noop)));
+    let single = client
+        .upsert_customer_if_changed(customer(9, "Nine"), &state)
+        .await
+        .unwrap();
+    assert!(matches!(single, Synced::Upserted(_)));
+    state.commit().unwrap();
+    assert_eq!(state.len().unwrap(), 6);
+}
