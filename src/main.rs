@@ -62,6 +62,20 @@ enum Command {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         max_attempts: u32,
     },
+    /// Delete the customers a `sync-customers --missing` file lists.
+    ///
+    /// Every line is accounted for as in a sync: deleted (or not found, already gone), or in
+    /// the rejects file with its line number. With --state, each customer deleted is
+    /// forgotten in the state file.
+    DeleteCustomers {
+        #[command(flatten)]
+        options: cli::delete::DeleteOptions,
+        #[command(flatten)]
+        endpoint: cli::Endpoint,
+        /// How many times a deletion is sent at most before it counts as failed.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        max_attempts: u32,
+    },
     /// Run a local, in-memory Plain-compatible server for development and tests.
     ///
     /// Prints its endpoint on stdout and serves until interrupted.
@@ -153,6 +167,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             endpoint,
             max_attempts,
         } => cli::sync::command(options, endpoint, max_attempts)
+            .map(|summary| ExitCode::from(sync_exit_code(&summary))),
+        Command::DeleteCustomers {
+            options,
+            endpoint,
+            max_attempts,
+        } => cli::delete::command(options, endpoint, max_attempts)
             .map(|summary| ExitCode::from(sync_exit_code(&summary))),
         Command::Serve(options) => cli::serve::run(options),
     }

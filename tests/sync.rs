@@ -224,7 +224,7 @@ async fn jsonl_with_created_updated_and_noop() {
         .all(|r| r["customerId"].as_str().unwrap().starts_with("c_")));
     let summary = stderr(&output);
     assert!(
-        summary.contains("created 2, updated 1, unchanged 1, failed 0"),
+        summary.contains("created 2, updated 1, noop 1, unchanged 0, failed 0"),
         "{summary}"
     );
 }

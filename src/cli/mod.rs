@@ -2,6 +2,8 @@
 //! parses, dispatches and maps every outcome to an exit code.
 
 pub mod breaker;
+pub mod delete;
+pub mod ledger;
 pub mod lines;
 pub mod outputs;
 pub mod records;
@@ -32,6 +34,36 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Plain(e)
     }
+}
+
+/// The default of `--max-record-bytes`: 1 MiB.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// How a bulk run (a sync, or deletions) sends its records and accounts for them.
+#[derive(Debug, clap::Args)]
+pub struct BulkOptions {
+    /// How many requests are in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Write every record that failed (or was not attempted) here, as JSON Lines with its
+    /// line number, input and error; give this file back as input to retry them.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Write one JSON line per record here: line number, result, customer id.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Print no progress, and the summary only when something failed.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The longest record read (a JSON line, or a CSV row), in bytes; a longer one is rejected
+    /// (code too_long) and skipped without being held in memory.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = MAX_RECORD_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 30)
+    )]
+    pub max_record_bytes: u64,
 }
 
 /// Where requests go: Plain, another endpoint, or a local server started for the run.
@@ -97,6 +129,20 @@ pub async fn start_local() -> Result<LocalServer, Failure> {
         .start()
         .await
         .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))
+}
+
+/// The client builder of a bulk command: for the endpoint, or for a local server started now
+/// (`--local`), which is returned to be kept running until the command ends.
+pub async fn bulk_client(
+    endpoint: Endpoint,
+    policy: RetryPolicy,
+) -> Result<(PlainClientBuilder, Option<LocalServer>), Failure> {
+    if endpoint.local {
+        let server = start_local().await?;
+        Ok((server.client_builder().retry_policy(policy), Some(server)))
+    } else {
+        Ok((client_builder(endpoint.api_url, policy), None))
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

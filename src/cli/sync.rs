@@ -15,19 +15,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult, UpsertedCustomer};
+use futures_util::FutureExt;
+use plain_client::state::{Admission, StateStore, Synced};
+use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::breaker::{Breaker, Gate, Outcome};
-use super::outputs::{self, Identity, Output};
+use super::ledger::Ledger;
+use super::outputs::{self, Identity};
 use super::records::{Format, Reader, Record, Rejected};
 use super::text;
-
-/// The default of `--max-record-bytes`: 1 MiB.
-pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// What the run was asked to do.
 #[derive(Debug, clap::Args)]
@@ -38,33 +38,25 @@ pub struct SyncOptions {
     /// The input format [default: csv for a .csv file, else jsonl].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// How many requests are in flight at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub concurrency: u16,
-    /// Write every record that failed (or was not attempted) here, as JSON Lines with its
-    /// line number, input and error; give this file back as input to retry them.
-    #[arg(long, value_name = "FILE")]
-    pub rejects: Option<PathBuf>,
-    /// Write one JSON line per record here: line number, result, customer id.
-    #[arg(long, value_name = "FILE")]
-    pub results: Option<PathBuf>,
-    /// Print no progress, and the summary only when something failed.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// The longest record read (a JSON line, or a CSV row), in bytes; a longer one is rejected
-    /// (code too_long) and skipped without being held in memory.
-    #[arg(
-        long,
-        value_name = "BYTES",
-        default_value_t = MAX_RECORD_BYTES,
-        value_parser = clap::value_parser!(u64).range(1..=1 << 30)
-    )]
-    pub max_record_bytes: u64,
+    #[command(flatten)]
+    pub bulk: super::BulkOptions,
     /// When most records fail with server errors or broken connections, the sync pauses
     /// (1 s, doubling up to 60 s) and then tries one record; it stops once the pauses would
     /// add up to more than this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub outage_limit: u64,
+    /// Remember in this SQLite file what Plain confirmed for each customer, and send only the
+    /// records that changed since (the others count as UNCHANGED). Created if missing.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// With --state: send every record, changed or not, and refresh the state (after
+    /// customers were edited in Plain by hand).
+    #[arg(long, requires = "state")]
+    pub full: bool,
+    /// With --state: write here, as JSON Lines, the customers the state holds that this input
+    /// no longer has, for `plain delete-customers`. Written only when the whole input was read.
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub missing: Option<PathBuf>,
 }
 
 /// Why a run stopped taking records before the end of its input.
@@ -88,6 +80,11 @@ pub struct Summary {
     pub created: u64,
     pub updated: u64,
     pub noop: u64,
+    /// Records the state says Plain already has: not sent.
+    pub unchanged: u64,
+    /// `delete-customers`: customers deleted, and those Plain no longer had.
+    pub deleted: u64,
+    pub not_found: u64,
     pub other: u64,
     pub failed: u64,
     pub malformed: u64,
@@ -107,11 +104,22 @@ pub struct Summary {
     pub unwritten: Vec<(String, u64)>,
     /// The time Plain looked unavailable, when the sync gave up on it.
     pub outage: Option<Duration>,
+    /// Customers listed in the --missing file; why it was not written, if it was not.
+    pub missing: Option<Result<u64, String>>,
 }
 
 impl Summary {
-    fn done(&self) -> u64 {
-        self.created + self.updated + self.noop + self.other + self.failed + self.malformed
+    /// How many records have an outcome so far.
+    pub fn done(&self) -> u64 {
+        self.created
+            + self.updated
+            + self.noop
+            + self.unchanged
+            + self.deleted
+            + self.not_found
+            + self.other
+            + self.failed
+            + self.malformed
     }
 
     /// Whether every record succeeded.
@@ -122,6 +130,7 @@ impl Summary {
             && self.stop.is_none()
             && !self.interrupted
             && self.unwritten.is_empty()
+            && !matches!(self.missing, Some(Err(_)))
     }
 }
 
@@ -129,20 +138,12 @@ impl Summary {
 #[derive(Serialize)]
 struct Success<'a> {
     line: u64,
-    result: &'a UpsertResult,
+    result: &'a str,
     #[serde(rename = "customerId")]
     customer_id: &'a str,
 }
 
-/// A line of the results file for a failure (the rejects file has the details).
-#[derive(Serialize)]
-struct Failure<'a> {
-    line: u64,
-    result: &'static str,
-    error: &'a str,
-}
-
-fn error_json(error: &Error) -> Value {
+pub(super) fn error_json(error: &Error) -> Value {
     let last = error.last_cause();
     // Plain's text may quote the input: one line, capped, like every message with input in it.
     let mut out = json!({
@@ -163,7 +164,7 @@ fn error_json(error: &Error) -> Value {
 }
 
 /// A short, stable name for the kind of failure, for the summary and the rejects file.
-fn error_code(error: &Error) -> String {
+pub(super) fn error_code(error: &Error) -> String {
     match error.last_cause() {
         Error::MutationRejected { error, .. } => error.code.clone(),
         Error::Request { errors, .. } => errors
@@ -193,17 +194,17 @@ fn outcome(error: &Error) -> Outcome {
 }
 
 /// The opened input.
-struct Input {
-    reader: Box<dyn Read + Send>,
-    identity: Identity,
+pub(super) struct Input {
+    pub(super) reader: Box<dyn Read + Send>,
+    pub(super) identity: Identity,
     /// A regular file: after a stop, the rest of it is read to list its records.
-    regular: bool,
-    name: String,
+    pub(super) regular: bool,
+    pub(super) name: String,
 }
 
 /// Opens the input: a file, or standard input for `-`. A directory is refused here, before
 /// anything is read or sent.
-fn open_input(path: &Path) -> Result<Input, String> {
+pub(super) fn open_input(path: &Path) -> Result<Input, String> {
     if path.as_os_str() == "-" {
         return open_stdin();
     }
@@ -327,10 +328,11 @@ impl Progress {
     fn update(&mut self, summary: &Summary) {
         let counts = || {
             format!(
-                "created {} updated {} unchanged {} failed {}",
+                "created {} updated {} noop {} unchanged {} failed {}",
                 summary.created,
                 summary.updated,
                 summary.noop,
+                summary.unchanged,
                 summary.failed + summary.malformed
             )
         };
@@ -486,7 +488,7 @@ impl Interrupts {
 /// Listens for Ctrl-C from now on: the receiver hears the first; the second exits with
 /// [`crate::exit::STOPPED_AT_ONCE`]. The outputs are unbuffered, so every line written so far
 /// is in them.
-fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
+pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
     // Registered here, not in the task, so that no Ctrl-C from now on is missed.
     let mut interrupts = Interrupts::new().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
     let (first, receiver) = oneshot::channel();
@@ -510,12 +512,12 @@ struct Done {
     line: u64,
     probe: bool,
     input: UpsertCustomerInput,
-    result: Result<UpsertedCustomer, Error>,
+    result: Result<Synced, Error>,
 }
 
 /// Waits for a request's task.
 async fn answer(
-    task: JoinHandle<Result<UpsertedCustomer, Error>>,
+    task: JoinHandle<Result<Synced, Error>>,
     line: u64,
     probe: bool,
     input: UpsertCustomerInput,
@@ -533,76 +535,32 @@ async fn answer(
     }
 }
 
+/// A record taken from the input and admitted by the state, waiting for a slot.
+struct Held {
+    line: u64,
+    input: UpsertCustomerInput,
+    admission: Option<Admission>,
+}
+
 /// The state of a run.
 struct Syncing {
     client: PlainClient,
     concurrency: usize,
     breaker: Breaker,
     outage_limit: u64,
-    summary: Summary,
-    rejects: Output,
-    results: Output,
+    ledger: Ledger,
     progress: Progress,
+    state: Option<StateStore>,
+    /// The record taken and admitted, waiting for a slot or the breaker.
+    held: Option<Held>,
 }
 
 impl Syncing {
-    /// Stops taking records, for the first reason given.
-    fn stop(&mut self, stop: Stop) {
-        self.summary.stop.get_or_insert(stop);
-    }
-
-    fn note_write(&mut self, written: Result<(), String>) {
-        if let Err(message) = written {
-            eprintln!("plain: error: {message}; stopping");
-            self.stop(Stop::WriteFailed);
-        }
-    }
-
-    fn write_reject(&mut self, line: &Value) {
-        let written = self.rejects.write(line);
-        self.note_write(written);
-    }
-
-    fn count_failure(&mut self, code: &str) {
-        *self
-            .summary
-            .failures_by_code
-            .entry(code.to_owned())
-            .or_default() += 1;
-    }
-
     /// A record that could not be read as an input: its reject is written now.
     fn rejected(&mut self, line: u64, rejected: Rejected) {
-        self.summary.malformed += 1;
-        self.count_failure(rejected.code);
-        let mut out = rejected.raw;
-        out.insert("line".to_owned(), line.into());
-        out.insert(
-            "error".to_owned(),
-            json!({"message": rejected.message, "code": rejected.code}),
-        );
-        out.insert("status".to_owned(), "failed".into());
-        self.write_reject(&Value::Object(out));
-        self.progress.update(&self.summary);
-    }
-
-    /// A record read and never sent, because the run stopped.
-    fn not_attempted(&mut self, line: u64, input: &UpsertCustomerInput) {
-        self.summary.not_attempted += 1;
-        let why = match self.summary.stop {
-            Some(Stop::Unauthorized) => "Plain refused the API key, so every record would fail",
-            Some(Stop::Outage) => "Plain looked unavailable for longer than --outage-limit",
-            Some(Stop::WriteFailed) => "an output could not be written",
-            Some(Stop::ReadFailed) => "the input could not be read",
-            Some(Stop::Interrupted) | None => "the run was interrupted",
-        };
-        let line = json!({
-            "line": line,
-            "input": input,
-            "error": {"message": format!("not sent: {why}"), "code": "not_attempted"},
-            "status": "not_attempted",
-        });
-        self.write_reject(&line);
+        self.ledger
+            .malformed(line, rejected.code, rejected.message, rejected.raw);
+        self.progress.update(&self.ledger.summary);
     }
 
     /// What is left after a stop: records not sent, rejects of records that could not be read.
@@ -611,7 +569,7 @@ impl Syncing {
             Item::Record(Record {
                 line,
                 input: Ok(input),
-            }) => self.not_attempted(line, &input),
+            }) => self.ledger.not_attempted(line, &input),
             Item::Record(Record {
                 line,
                 input: Err(rejected),
@@ -622,41 +580,58 @@ impl Syncing {
 
     fn read_failed(&mut self, after_line: u64, error: String) {
         eprintln!("plain: error: cannot read the input past line {after_line}: {error}");
-        self.summary.read_failed = Some((after_line, error));
-        self.stop(Stop::ReadFailed);
+        self.ledger.summary.read_failed = Some((after_line, error));
+        self.ledger.stop(Stop::ReadFailed);
     }
 
     fn give_up(&mut self) {
         let open = self.breaker.open_for(Instant::now());
-        self.summary.outage = Some(open);
+        self.ledger.summary.outage = Some(open);
         eprintln!(
             "plain: error: Plain looked unavailable (most records failed with server errors or \
              broken connections) for {:.0} s, and waiting longer would pass --outage-limit {}; stopping",
             open.as_secs_f64(),
             self.outage_limit
         );
-        self.stop(Stop::Outage);
+        self.ledger.stop(Stop::Outage);
     }
 
     /// Takes records from `pending` while slots and the breaker allow; rejects of records
-    /// that could not be read are written on the way. Returns when to look again, if the
-    /// breaker is waiting for a time.
+    /// that could not be read are written on the way, and records the state says are
+    /// unchanged are answered without a request. Returns when to look again, if the breaker is
+    /// waiting for a time.
     fn take<F>(
         &mut self,
         pending: &mut VecDeque<Item>,
         in_flight: &mut FuturesUnordered<F>,
-        send: impl Fn(u64, bool, UpsertCustomerInput) -> F,
+        send: impl Fn(u64, bool, UpsertCustomerInput, Option<Admission>) -> F,
     ) -> Option<Instant> {
-        while self.summary.stop.is_none() {
-            let (line, input) = match pending.pop_front()? {
-                Item::Record(Record {
-                    line,
-                    input: Ok(input),
-                }) => (line, input),
-                other => {
-                    self.account(other);
-                    continue;
-                }
+        while self.ledger.summary.stop.is_none() {
+            let held = match self.held.take() {
+                Some(held) => held,
+                None => match pending.pop_front()? {
+                    Item::Record(Record {
+                        line,
+                        input: Ok(input),
+                    }) => {
+                        // Admitted in input order: that is what orders records for one
+                        // customer.
+                        let admission = self.state.as_ref().map(|state| state.admit(&input));
+                        if let Some(Admission::Unchanged { customer_id }) = &admission {
+                            self.unchanged(line, customer_id);
+                            continue;
+                        }
+                        Held {
+                            line,
+                            input,
+                            admission,
+                        }
+                    }
+                    other => {
+                        self.account(other);
+                        continue;
+                    }
+                },
             };
             let gate = if in_flight.len() < self.concurrency {
                 self.breaker.admit(Instant::now())
@@ -665,14 +640,11 @@ impl Syncing {
             };
             match gate {
                 Gate::Go { probe } => {
-                    self.summary.sent += 1;
-                    in_flight.push(send(line, probe, input));
+                    self.ledger.summary.sent += 1;
+                    in_flight.push(send(held.line, probe, held.input, held.admission));
                 }
                 wait => {
-                    pending.push_front(Item::Record(Record {
-                        line,
-                        input: Ok(input),
-                    }));
+                    self.held = Some(held);
                     match wait {
                         Gate::WaitUntil(at) => return Some(at),
                         Gate::GiveUp => self.give_up(),
@@ -685,6 +657,18 @@ impl Syncing {
         None
     }
 
+    /// A record the state says Plain already has.
+    fn unchanged(&mut self, line: u64, customer_id: &str) {
+        self.ledger.summary.unchanged += 1;
+        let written = self.ledger.results.write(&Success {
+            line,
+            result: "UNCHANGED",
+            customer_id,
+        });
+        self.ledger.note_write(written);
+        self.progress.update(&self.ledger.summary);
+    }
+
     /// A sent record's answer: counted, written, and heard by the breaker.
     fn finished(&mut self, done: Done) {
         let Done {
@@ -694,56 +678,46 @@ impl Syncing {
             result,
         } = done;
         let outcome = match result {
-            Ok(upserted) => {
+            Ok(Synced::Unchanged { customer_id }) => {
+                // It waited for an earlier record of the same customer, which made it so.
+                self.ledger.summary.sent -= 1;
+                self.unchanged(line, &customer_id);
+                Outcome::Success
+            }
+            Ok(Synced::Upserted(upserted)) => {
                 match upserted.result {
-                    UpsertResult::Created => self.summary.created += 1,
-                    UpsertResult::Updated => self.summary.updated += 1,
-                    UpsertResult::Noop => self.summary.noop += 1,
-                    _ => self.summary.other += 1,
+                    UpsertResult::Created => self.ledger.summary.created += 1,
+                    UpsertResult::Updated => self.ledger.summary.updated += 1,
+                    UpsertResult::Noop => self.ledger.summary.noop += 1,
+                    _ => self.ledger.summary.other += 1,
                 }
-                let written = self.results.write(&Success {
+                let written = self.ledger.results.write(&Success {
                     line,
-                    result: &upserted.result,
+                    result: upserted.result.as_str(),
                     customer_id: &upserted.customer.id,
                 });
-                self.note_write(written);
+                self.ledger.note_write(written);
+                Outcome::Success
+            }
+            Ok(_) => {
+                self.ledger.summary.other += 1;
                 Outcome::Success
             }
             Err(error) => {
-                self.summary.failed += 1;
-                let code = error_code(&error);
-                self.count_failure(&code);
-                self.write_reject(&json!({
-                    "line": line,
-                    "input": input,
-                    "error": error_json(&error),
-                    "status": "failed",
-                }));
-                let written = self.results.write(&Failure {
-                    line,
-                    result: "FAILED",
-                    error: &code,
-                });
-                self.note_write(written);
-                let auth = matches!(
-                    error.last_cause(),
-                    Error::Unauthenticated { .. } | Error::Forbidden { .. }
-                );
-                if auth && self.summary.stop.is_none() {
-                    eprintln!(
-                        "plain: error: {}; stopping: every record would fail the same way",
-                        text::clean(&error.to_string(), 1000)
-                    );
-                    self.stop(Stop::Unauthorized);
-                }
+                self.ledger.failed(line, &input, &error);
                 outcome(&error)
             }
         };
         self.breaker.finished(outcome, probe, Instant::now());
-        if self.breaker.gave_up() && self.summary.stop.is_none() {
+        if self.breaker.gave_up() && self.ledger.summary.stop.is_none() {
             self.give_up();
         }
-        self.progress.update(&self.summary);
+        if self.state.as_ref().is_some_and(StateStore::failed) && self.ledger.summary.stop.is_none()
+        {
+            eprintln!("plain: error: Plain's answers can no longer be recorded in the state file; stopping");
+            self.ledger.stop(Stop::WriteFailed);
+        }
+        self.progress.update(&self.ledger.summary);
     }
 
     /// The run's loop. Returns whether the reader thread has finished (it has not when it was
@@ -756,12 +730,24 @@ impl Syncing {
         regular: bool,
     ) -> bool {
         let client = self.client.clone();
-        let send = move |line: u64, probe: bool, input: UpsertCustomerInput| {
+        let state = self.state.clone();
+        let send = move |line: u64,
+                         probe: bool,
+                         input: UpsertCustomerInput,
+                         admission: Option<Admission>| {
             let client = client.clone();
+            let state = state.clone();
             let sent = input.clone();
             // A task per request, as the library's bulk upsert runs them: the runtime's
             // threads share the requests while this loop reads and writes.
-            let task = tokio::spawn(Box::pin(async move { client.upsert_customer(sent).await }));
+            let task = tokio::spawn(Box::pin(async move {
+                match (state, admission) {
+                    (Some(state), Some(admission)) => {
+                        client.upsert_admitted(&state, sent, admission).await
+                    }
+                    _ => client.upsert_customer(sent).await.map(Synced::Upserted),
+                }
+            }));
             answer(task, line, probe, input)
         };
         let mut in_flight = FuturesUnordered::new();
@@ -772,24 +758,37 @@ impl Syncing {
         let mut through = 0;
         loop {
             let wake = self.take(&mut pending, &mut in_flight, &send);
-            if self.summary.stop.is_some() {
+            if self.ledger.summary.stop.is_some() {
+                if let Some(held) = self.held.take() {
+                    self.ledger.not_attempted(held.line, &held.input);
+                }
                 while let Some(item) = pending.pop_front() {
                     self.account(item);
                 }
             }
-            if in_flight.is_empty() && pending.is_empty() && !reading {
+            if in_flight.is_empty() && pending.is_empty() && self.held.is_none() && !reading {
                 break;
             }
+            // Plain's answers so far are committed before waiting for more.
+            if let Some(state) = &self.state {
+                state.flush();
+            }
             // After Ctrl-C, standard input or a pipe is read no further than it has been.
-            let leaving = self.summary.interrupted && !regular && reading;
+            let leaving = self.ledger.summary.interrupted && !regular && reading;
             let sleep = async move {
                 if let Some(at) = wake {
                     tokio::time::sleep_until(at.into()).await;
                 }
             };
             tokio::select! {
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => self.finished(done),
-                batch = batches.recv(), if reading && (pending.is_empty() || self.summary.stop.is_some()) => {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.finished(done);
+                    // The answers already in are taken together: one commit for them all.
+                    while let Some(Some(done)) = in_flight.next().now_or_never() {
+                        self.finished(done);
+                    }
+                }
+                batch = batches.recv(), if reading && self.held.is_none() && (pending.is_empty() || self.ledger.summary.stop.is_some()) => {
                     match batch {
                         Some(batch) => {
                             through = batch.through;
@@ -802,8 +801,8 @@ impl Syncing {
                 signal = &mut interrupts, if listening => {
                     listening = false;
                     if signal.is_ok() {
-                        self.summary.interrupted = true;
-                        self.stop(Stop::Interrupted);
+                        self.ledger.summary.interrupted = true;
+                        self.ledger.stop(Stop::Interrupted);
                         if !regular {
                             reader.stop.store(true, Ordering::SeqCst);
                         }
@@ -823,7 +822,7 @@ impl Syncing {
             }
         }
         if abandoned {
-            self.summary.unread_after = Some(through);
+            self.ledger.summary.unread_after = Some(through);
         }
         !abandoned
     }
@@ -859,23 +858,24 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
     outputs::check(
         &input.identity,
         &[
-            ("--rejects", options.rejects.as_deref()),
-            ("--results", options.results.as_deref()),
+            ("--rejects", options.bulk.rejects.as_deref()),
+            ("--results", options.bulk.results.as_deref()),
+            ("--state", options.state.as_deref()),
+            ("--missing", options.missing.as_deref()),
         ],
     )?;
-    let cap = usize::try_from(options.max_record_bytes).unwrap_or(usize::MAX);
+    // Opened (and locked) before any output is created: a state file in use or not ours
+    // stops the run before anything is written.
+    let store = match &options.state {
+        Some(path) => Some(open_state(path, options)?),
+        None => None,
+    };
+    let cap = usize::try_from(options.bulk.max_record_bytes).unwrap_or(usize::MAX);
     let source = BufReader::with_capacity(256 * 1024, input.reader);
     let reader = Reader::new(source, format, cap).map_err(|e| format!("{}: {e}", input.name))?;
-    let rejects = match &options.rejects {
-        Some(path) => Output::create(path, &input.identity, &[])?,
-        None => Output::none(),
-    };
-    let results = match &options.results {
-        Some(path) => Output::create(path, &input.identity, &[&rejects])?,
-        None => Output::none(),
-    };
+    let ledger = Ledger::create(&options.bulk, &input.identity)?;
     let interrupts = listen_for_interrupts()?;
-    let total = if options.quiet || !std::io::stderr().is_terminal() {
+    let total = if options.bulk.quiet || !std::io::stderr().is_terminal() {
         None
     } else {
         count(&options.file, format)
@@ -893,47 +893,137 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
 
     let mut sync = Syncing {
         client: client.clone(),
-        concurrency: usize::from(options.concurrency).max(1),
+        concurrency: usize::from(options.bulk.concurrency).max(1),
         breaker: Breaker::new(Duration::from_secs(options.outage_limit)),
         outage_limit: options.outage_limit,
-        summary: Summary::default(),
-        rejects,
-        results,
-        progress: Progress::new(options.quiet, total),
+        ledger,
+        progress: Progress::new(options.bulk.quiet, total),
+        state: store,
+        held: None,
     };
     if sync.run(batches, &state, interrupts, input.regular).await {
         let _ = thread.join();
     }
     // Otherwise the reader waits on standard input: it is left behind, and ends with the
     // process.
-    let mut summary = std::mem::take(&mut sync.summary);
-    for output in [&sync.rejects, &sync.results] {
-        if let Some(why) = &output.failed {
-            summary.unwritten.push((why.clone(), output.unrecorded));
+    let mut summary = sync.ledger.close();
+    if let Some(state) = sync.state.take() {
+        if let Err(e) = state.commit() {
+            summary.unwritten.push((e.to_string(), 0));
+            summary.stop.get_or_insert(Stop::WriteFailed);
+        }
+        if let Some(path) = &options.missing {
+            summary.missing = Some(write_missing(&state, path, &summary));
         }
     }
     sync.progress.finish();
-    if !options.quiet || !summary.all_succeeded() {
+    if !options.bulk.quiet || !summary.all_succeeded() {
         report(&summary, &client, &input.name, started.elapsed());
     }
     Ok(summary)
 }
 
+/// Opens the state file for a run.
+fn open_state(path: &Path, options: &SyncOptions) -> Result<StateStore, String> {
+    let state = StateStore::open(path).map_err(|e| e.to_string())?;
+    if options.full {
+        state.resend_all();
+    }
+    if options.missing.is_some() {
+        state.track_seen().map_err(|e| e.to_string())?;
+    }
+    Ok(state)
+}
+
+/// A line of the --missing file: a customer the state holds and the input no longer has.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MissingLine<'a> {
+    identifier: &'a plain_client::CustomerIdentifier,
+    customer_id: &'a str,
+    last_result: &'a str,
+    last_synced_at: String,
+}
+
+/// Writes the customers the state holds that the input did not name, when the input was read
+/// whole and every record in it was named: otherwise a customer would be listed for deletion
+/// only because its record was not read. The file is replaced at once when complete.
+fn write_missing(state: &StateStore, path: &Path, summary: &Summary) -> Result<u64, String> {
+    use std::io::Write;
+    let unread = summary.stop.is_some()
+        || summary.interrupted
+        || summary.read_failed.is_some()
+        || summary.unread_after.is_some();
+    if unread {
+        return Err("not written: the input was not read to its end".to_owned());
+    }
+    if summary.malformed > 0 {
+        return Err(format!(
+            "not written: {} records could not be read, and the customers they name are unknown",
+            summary.malformed
+        ));
+    }
+    let name = path.display();
+    let partial = {
+        let mut file_name = path.file_name().unwrap_or_default().to_os_string();
+        file_name.push(format!(".partial-{}", std::process::id()));
+        path.with_file_name(file_name)
+    };
+    let write = || -> Result<u64, String> {
+        let file = File::create(&partial)
+            .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut listed = 0u64;
+        type Failed = Box<dyn std::error::Error>;
+        state
+            .for_each_missing(|entry| -> Result<(), Failed> {
+                let line = MissingLine {
+                    identifier: &entry.identifier,
+                    customer_id: &entry.customer_id,
+                    last_result: &entry.result,
+                    last_synced_at: humantime::format_rfc3339_seconds(entry.synced_at).to_string(),
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+                listed += 1;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        let file = out.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())?;
+        std::fs::rename(&partial, path).map_err(|e| e.to_string())?;
+        Ok(listed)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        format!("cannot write {name}: {e}")
+    })
+}
+
 /// The final summary on stderr.
 fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duration) {
-    let stats = client.stats();
     let seconds = elapsed.as_secs_f64();
     let done = summary.done();
     let mut line = format!(
-        "plain: {done} records in {seconds:.1} s ({:.1}/s): created {}, updated {}, unchanged {}",
+        "plain: {done} records in {seconds:.1} s ({:.1}/s): created {}, updated {}, noop {}, \
+         unchanged {}",
         done as f64 / seconds.max(1e-9),
         summary.created,
         summary.updated,
         summary.noop,
+        summary.unchanged,
     );
     if summary.other > 0 {
         line.push_str(&format!(", other results {}", summary.other));
     }
+    account(summary, client, input, &mut line);
+    eprintln!("{line}");
+}
+
+/// The end of a run's summary line, after its own counts: failures by code, what was not
+/// attempted, the requests, and why the run stopped.
+pub(super) fn account(summary: &Summary, client: &PlainClient, input: &str, line: &mut String) {
+    let stats = client.stats();
     let failed = summary.failed + summary.malformed;
     line.push_str(&format!(", failed {failed}"));
     if !summary.failures_by_code.is_empty() {
@@ -972,13 +1062,19 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duratio
     if let Some(after) = summary.unread_after {
         line.push_str(&format!("; {input} was not read past line {after}"));
     }
+    match &summary.missing {
+        Some(Ok(n)) => line.push_str(&format!(
+            "; {n} customers in the state are missing from the input (see --missing)"
+        )),
+        Some(Err(why)) => line.push_str(&format!("; --missing {}", text::clean(why, 300))),
+        None => {}
+    }
     for (why, missing) in &summary.unwritten {
         line.push_str(&format!(
             "; {missing} lines unrecorded ({})",
             text::clean(why, 300)
         ));
     }
-    eprintln!("{line}");
 }
 
 /// The most answer bytes a sync holds at once, all its requests in flight together. Plain's
@@ -1006,17 +1102,9 @@ pub fn command(
         .build()
         .map_err(|e| super::Failure::Io(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let server = if endpoint.local {
-            Some(super::start_local().await?)
-        } else {
-            None
-        };
-        let builder = match &server {
-            Some(server) => server.client_builder().retry_policy(policy),
-            None => super::client_builder(endpoint.api_url, policy),
-        };
+        let (builder, _server) = super::bulk_client(endpoint, policy).await?;
         let client = builder
-            .max_response_bytes(sync_answer_cap(options.concurrency))
+            .max_response_bytes(sync_answer_cap(options.bulk.concurrency))
             .build()?;
         run(client, options).await.map_err(super::Failure::Io)
     })

@@ -1,0 +1,149 @@
+//! What a bulk run owes its operator: the summary, and the rejects and results files, written
+//! a whole line at a time as each record's fate is known. A sync and a run of deletions keep
+//! their accounts the same way.
+
+use plain_client::Error;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::outputs::{Identity, Output};
+use super::sync::{error_code, error_json, Stop, Summary};
+use super::text;
+
+/// A line of the results file for a failure (the rejects file has the details).
+#[derive(Serialize)]
+struct Failure<'a> {
+    line: u64,
+    result: &'static str,
+    error: &'a str,
+}
+
+/// The accounts of a run.
+pub struct Ledger {
+    pub summary: Summary,
+    pub rejects: Output,
+    pub results: Output,
+}
+
+impl Ledger {
+    /// Creates the rejects and results files `options` name, after [`super::outputs::check`].
+    pub fn create(options: &super::BulkOptions, input: &Identity) -> Result<Self, String> {
+        let rejects = match &options.rejects {
+            Some(path) => Output::create(path, input, &[])?,
+            None => Output::none(),
+        };
+        let results = match &options.results {
+            Some(path) => Output::create(path, input, &[&rejects])?,
+            None => Output::none(),
+        };
+        Ok(Self {
+            summary: Summary::default(),
+            rejects,
+            results,
+        })
+    }
+
+    /// Stops taking records, for the first reason given.
+    pub fn stop(&mut self, stop: Stop) {
+        self.summary.stop.get_or_insert(stop);
+    }
+
+    /// A failure to write an output stops the run.
+    pub fn note_write(&mut self, written: Result<(), String>) {
+        if let Err(message) = written {
+            eprintln!("plain: error: {message}; stopping");
+            self.stop(Stop::WriteFailed);
+        }
+    }
+
+    pub fn write_reject(&mut self, line: &Value) {
+        let written = self.rejects.write(line);
+        self.note_write(written);
+    }
+
+    pub fn write_result<T: Serialize>(&mut self, line: &T) {
+        let written = self.results.write(line);
+        self.note_write(written);
+    }
+
+    pub fn count_failure(&mut self, code: &str) {
+        *self
+            .summary
+            .failures_by_code
+            .entry(code.to_owned())
+            .or_default() += 1;
+    }
+
+    /// A record that could not be read: `raw` is what the rejects line keeps of it.
+    pub fn malformed(&mut self, line: u64, code: &str, message: String, raw: Map<String, Value>) {
+        self.summary.malformed += 1;
+        self.count_failure(code);
+        let mut out = raw;
+        out.insert("line".to_owned(), line.into());
+        out.insert(
+            "error".to_owned(),
+            json!({"message": message, "code": code}),
+        );
+        out.insert("status".to_owned(), "failed".into());
+        self.write_reject(&Value::Object(out));
+    }
+
+    /// A record read and never sent, because the run stopped.
+    pub fn not_attempted<T: Serialize>(&mut self, line: u64, input: &T) {
+        self.summary.not_attempted += 1;
+        let why = match self.summary.stop {
+            Some(Stop::Unauthorized) => "Plain refused the API key, so every record would fail",
+            Some(Stop::Outage) => "Plain looked unavailable for longer than --outage-limit",
+            Some(Stop::WriteFailed) => "an output could not be written",
+            Some(Stop::ReadFailed) => "the input could not be read",
+            Some(Stop::Interrupted) | None => "the run was interrupted",
+        };
+        self.write_reject(&json!({
+            "line": line,
+            "input": input,
+            "error": {"message": format!("not sent: {why}"), "code": "not_attempted"},
+            "status": "not_attempted",
+        }));
+    }
+
+    /// A record Plain's answer failed: counted, in both files; an authentication failure stops
+    /// the run, since every record would fail the same way.
+    pub fn failed<T: Serialize>(&mut self, line: u64, input: &T, error: &Error) {
+        self.summary.failed += 1;
+        let code = error_code(error);
+        self.count_failure(&code);
+        self.write_reject(&json!({
+            "line": line,
+            "input": input,
+            "error": error_json(error),
+            "status": "failed",
+        }));
+        self.write_result(&Failure {
+            line,
+            result: "FAILED",
+            error: &code,
+        });
+        let auth = matches!(
+            error.last_cause(),
+            Error::Unauthenticated { .. } | Error::Forbidden { .. }
+        );
+        if auth && self.summary.stop.is_none() {
+            eprintln!(
+                "plain: error: {}; stopping: every record would fail the same way",
+                text::clean(&error.to_string(), 1000)
+            );
+            self.stop(Stop::Unauthorized);
+        }
+    }
+
+    /// The summary, with the lines each output could not take.
+    pub fn close(&mut self) -> Summary {
+        let mut summary = std::mem::take(&mut self.summary);
+        for output in [&self.rejects, &self.results] {
+            if let Some(why) = &output.failed {
+                summary.unwritten.push((why.clone(), output.unrecorded));
+            }
+        }
+        summary
+    }
+}
