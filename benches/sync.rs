@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --features cli --bench sync                 # every scenario
-//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile
+//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile, state
 //! cargo bench --features cli --bench sync -- throughput --runs 21 --records 2000 --concurrency 1,8
 //! ```
 //!
@@ -24,6 +24,12 @@
 //! - `hostile`: the peak resident memory of `plain sync-customers` against a server whose
 //!   every answer is an endless body (at concurrency 8, 64 and 1024), and reading a 1 GB
 //!   input of malformed lines, some of them far longer than the record cap; both under 64 MB.
+//! - `state`: what `--state` saves. 10,000 records synced, then again with 1% changed under a
+//!   rate limit of 50 per 2 s (exactly the changed records sent, within ⌈100/50⌉ × 2 s plus the
+//!   time of an unchanged re-sync); a re-sync of 1,000,000 unchanged records (no request, at
+//!   most 10 s, under 64 MB, a state file under 200 bytes per customer); and `kill -9` in the
+//!   middle of a 10,000-record sync, after which a re-run sends at most the records not yet
+//!   confirmed plus the concurrency.
 //!
 //! Every figure is the median of several runs. The goals are checked at the end: the command
 //! exits 1 when one is missed. Run without `--bench` (as `cargo test --benches` does), it makes
@@ -67,6 +73,9 @@ fn main() -> ExitCode {
     }
     if options.wants("hostile") {
         hostile(&options, &mut report);
+    }
+    if options.wants("state") {
+        state(&options, &mut report);
     }
     println!("\n{}", report.markdown());
     if report.missed() {
@@ -118,11 +127,13 @@ impl Options {
                     })?;
                     options.concurrency = Some(levels);
                 }
-                "rate-limited" | "throughput" | "memory" | "hostile" => options.scenarios.push(arg),
+                "rate-limited" | "throughput" | "memory" | "hostile" | "state" => {
+                    options.scenarios.push(arg)
+                }
                 other if other.starts_with('-') => {} // cargo's own flags, such as --nocapture
                 other => {
                     return Err(format!(
-                    "unknown scenario `{other}`: give rate-limited, throughput, memory or hostile"
+                    "unknown scenario `{other}`: give rate-limited, throughput, memory, hostile or state"
                 ))
                 }
             }
@@ -1065,4 +1076,249 @@ fn hostile(options: &Options, report: &mut Report) {
         check.map(|()| peak_mb < 64.0),
     );
     let _ = std::fs::remove_file(&records);
+}
+
+/// `records` with every hundredth record renamed: the same customers, 1% of them changed.
+fn write_changed(path: &Path, tag: &str, n: usize) -> usize {
+    let mut out = BufWriter::new(File::create(path).expect("create the records file"));
+    let mut changed = 0;
+    for i in 0..n {
+        let mut record = input(tag, i);
+        if i % 100 == 0 {
+            record = record.on_update(OnUpdate::new().full_name(format!("Renamed {i}")));
+            changed += 1;
+        }
+        serde_json::to_writer(&mut out, &record).expect("write a record");
+        out.write_all(b"\n").expect("write a record");
+    }
+    out.flush().expect("write the records file");
+    changed
+}
+
+/// A `plain sync-customers --state` run that must succeed: its wall time, peak RSS (bytes)
+/// and summary line.
+fn state_sync(
+    endpoint: &str,
+    records: &Path,
+    state: &Path,
+    extra: &[&str],
+) -> (Duration, u64, String) {
+    let state = state.to_string_lossy();
+    let mut args = vec!["--state", &*state];
+    args.extend_from_slice(extra);
+    let (status, usage, wall, summary) = run_sync(endpoint, records, &args);
+    assert_eq!(
+        status, 0,
+        "plain sync-customers --state exited {status}: {summary}"
+    );
+    let peak = u64::try_from(usage.ru_maxrss).expect("a size") * 1024;
+    (wall, peak, summary)
+}
+
+/// A state file's size with its write-ahead log, if one is left.
+fn state_size(state: &Path) -> u64 {
+    let wal = PathBuf::from(format!("{}-wal", state.display()));
+    [state.to_path_buf(), wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn remove_state(state: &Path) {
+    for suffix in ["", "-wal", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", state.display()));
+    }
+}
+
+/// `state`: what `--state` saves. A re-sync after 1% changed, under the rate limit; a re-sync
+/// of a million unchanged records; a re-run after `kill -9`.
+fn state(options: &Options, report: &mut Report) {
+    let check = options.bench.then_some(());
+    let runs = options.runs(3);
+    let concurrency = 8;
+
+    // 1% changed, under Plain's lowest rate limit.
+    let n = options.pick(10_000, 300);
+    let (limit, window) = options.pick((50, 2.0), (10, 0.5));
+    let records = scratch(&format!("state-{n}.jsonl"));
+    let changed_records = scratch(&format!("state-{n}-changed.jsonl"));
+    write_records(&records, "st", n);
+    let changed = write_changed(&changed_records, "st", n);
+    let state_file = scratch(&format!("state-{n}.state"));
+    report.section(
+        &format!(
+            "State: {n} records synced, then again with {changed} of them changed, under a rate \
+             limit of {limit} per {window} s"
+        ),
+        "| run | first sync (s) | unchanged re-sync (s) | requests | changed re-sync (s) | requests (server) | bound (s) | state file (bytes per customer) |",
+    );
+    let (mut times, mut bounds, mut exact) = (Vec::new(), Vec::new(), true);
+    for run in 1..=runs {
+        remove_state(&state_file);
+        let mut server = Server::start(&[]);
+        let (first, _, _) = state_sync(&server.endpoint, &records, &state_file, &[]);
+        let (unchanged, _, summary) = state_sync(&server.endpoint, &records, &state_file, &[]);
+        assert!(summary.contains(&format!("unchanged {n}")), "{summary}");
+        let (served, _) = server.stop();
+        assert_eq!(
+            served, n as u64,
+            "the unchanged re-sync sent requests: {summary}"
+        );
+        let per_customer = state_size(&state_file) as f64 / n as f64;
+        let mut limited = Server::start(&[
+            "--rate-limit",
+            &limit.to_string(),
+            "--window",
+            &window.to_string(),
+        ]);
+        let (second, _, summary) =
+            state_sync(&limited.endpoint, &changed_records, &state_file, &[]);
+        let (served, _) = limited.stop();
+        exact &= served == changed as u64;
+        let bound = changed.div_ceil(limit) as f64 * window + unchanged.as_secs_f64();
+        assert!(
+            summary.contains(&format!("unchanged {}", n - changed)),
+            "{summary}"
+        );
+        report.row(format!(
+            "| {run} | {:.2} | {:.2} | 0 | {:.2} | {served} | {bound:.2} | {per_customer:.0} |",
+            first.as_secs_f64(),
+            unchanged.as_secs_f64(),
+            second.as_secs_f64(),
+        ));
+        times.push(second.as_secs_f64());
+        bounds.push(bound);
+    }
+    let (time, bound) = (median(times), median(bounds));
+    report.goal(
+        format!(
+            "state: the re-sync after {changed} of {n} changed sends exactly {changed} requests"
+        ),
+        Some(exact),
+    );
+    report.goal(
+        format!(
+            "state: it takes {time:.2} s ≤ ⌈{changed}/{limit}⌉ × {window} s + the unchanged \
+             re-sync's time = {bound:.2} s (medians)"
+        ),
+        check.map(|()| time <= bound),
+    );
+
+    // A million unchanged records.
+    let big = options.records.unwrap_or(options.pick(1_000_000, 3_000));
+    let records = scratch(&format!("state-{big}.jsonl"));
+    write_records(&records, "big", big);
+    let state_file = scratch(&format!("state-{big}.state"));
+    remove_state(&state_file);
+    let mut server = Server::start(&[]);
+    let (first, first_peak, _) = state_sync(&server.endpoint, &records, &state_file, &[]);
+    report.section(
+        &format!(
+            "State: a re-sync of {big} unchanged records (the first sync took {:.1} s, peak RSS \
+             {:.1} MB)",
+            first.as_secs_f64(),
+            first_peak as f64 / 1e6
+        ),
+        "| run | time (s) | records/s | peak RSS (MB) | requests (server, all runs) | state file (MB) | bytes per customer |",
+    );
+    let (mut times, mut peaks) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let (wall, peak, summary) = state_sync(&server.endpoint, &records, &state_file, &[]);
+        assert!(summary.contains(&format!("unchanged {big}")), "{summary}");
+        let size = state_size(&state_file);
+        report.row(format!(
+            "| {run} | {:.2} | {:.0} | {:.1} | | {:.1} | {:.0} |",
+            wall.as_secs_f64(),
+            big as f64 / wall.as_secs_f64(),
+            peak as f64 / 1e6,
+            size as f64 / 1e6,
+            size as f64 / big as f64
+        ));
+        times.push(wall.as_secs_f64());
+        peaks.push(peak as f64 / 1e6);
+    }
+    let (served, _) = server.stop();
+    let resent = served - big as u64;
+    report.row(format!("| requests | | | | {resent} | | |"));
+    let (time, peak) = (median(times), median(peaks));
+    let per_customer = state_size(&state_file) as f64 / big as f64;
+    report.goal(
+        format!("state: the unchanged re-syncs of {big} records sent {resent} requests (0)"),
+        Some(resent == 0),
+    );
+    report.goal(
+        format!("state: the unchanged re-sync of {big} records takes {time:.2} s ≤ 10 s (median)"),
+        check.map(|()| time <= 10.0),
+    );
+    report.goal(
+        format!("state: its peak RSS is {peak:.1} MB < 64 MB (median)"),
+        check.map(|()| peak < 64.0),
+    );
+    report.goal(
+        format!("state: the state file holds {per_customer:.0} bytes per customer < 200"),
+        check.map(|()| per_customer < 200.0),
+    );
+    remove_state(&state_file);
+
+    // kill -9 in the middle, then a re-run with the same state.
+    let n = options.pick(10_000, 400);
+    let records = scratch(&format!("state-kill-{n}.jsonl"));
+    write_records(&records, "kill", n);
+    let state_file = scratch(&format!("state-kill-{n}.state"));
+    let results = scratch(&format!("state-kill-{n}.results.jsonl"));
+    report.section(
+        &format!("State: kill -9 in the middle of a {n}-record sync, then a re-run (concurrency {concurrency})"),
+        "| run | confirmed before the kill | re-run requests (server) | bound: not confirmed + concurrency |",
+    );
+    let mut within = true;
+    for run in 1..=runs {
+        remove_state(&state_file);
+        let _ = std::fs::remove_file(&results);
+        let mut server = Server::start(&[]);
+        let mut child = Command::new(PLAIN)
+            .arg("sync-customers")
+            .arg(&records)
+            .args(["--api-url", &server.endpoint, "--quiet"])
+            .args(["--concurrency", &concurrency.to_string()])
+            .arg("--state")
+            .arg(&state_file)
+            .arg("--results")
+            .arg(&results)
+            .env("PLAIN_API_KEY", KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start plain sync-customers");
+        let lines = || {
+            std::fs::read(&results)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0)
+        };
+        while lines() < n / 2 {
+            assert!(
+                child.try_wait().expect("the sync").is_none(),
+                "the sync ended before the kill"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        signal(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+        server.stop();
+        let confirmed = lines();
+        assert!(confirmed < n, "the sync finished before the kill");
+        let mut again = Server::start(&[]);
+        let (_, _, summary) = state_sync(&again.endpoint, &records, &state_file, &[]);
+        let (served, _) = again.stop();
+        let bound = (n - confirmed + concurrency) as u64;
+        within &= served <= bound;
+        assert!(summary.contains("failed 0"), "{summary}");
+        report.row(format!("| {run} | {confirmed} | {served} | {bound} |"));
+    }
+    report.goal(
+        "state: after kill -9, a re-run sends at most the records not confirmed + the concurrency"
+            .to_owned(),
+        Some(within),
+    );
 }

@@ -188,11 +188,12 @@ impl Key {
     }
 }
 
-/// The digest of an input: 128 bits of XXH3 over its JSON, as sent.
-fn digest(input: &UpsertCustomerInput) -> [u8; 16] {
+/// The digest of an input: 128 bits of XXH3 over its JSON, as sent. `buffer` is reused.
+fn digest(input: &UpsertCustomerInput, buffer: &mut Vec<u8>) -> [u8; 16] {
+    buffer.clear();
     // Serializing these types cannot fail: no maps with non-string keys, no custom errors.
-    let json = serde_json::to_vec(input).unwrap_or_default();
-    xxhash_rust::xxh3::xxh3_128(&json).to_le_bytes()
+    let _ = serde_json::to_writer(&mut *buffer, input);
+    xxhash_rust::xxh3::xxh3_128(buffer).to_le_bytes()
 }
 
 fn unix_now() -> i64 {
@@ -220,6 +221,8 @@ struct Inner {
     resend: bool,
     /// Whether recording ever failed: from then on nothing is skipped or recorded.
     broken: bool,
+    /// Where inputs are serialized for their digest.
+    buffer: Vec<u8>,
 }
 
 impl Inner {
@@ -280,7 +283,8 @@ impl Inner {
             // What the file holds may be behind, or is not trusted: send everything.
             return None;
         }
-        match self.stored_digest(key) {
+        // Lookups share the open transaction: one for many, not one each.
+        match self.begin().and_then(|()| self.stored_digest(key)) {
             Ok(Some((stored, customer_id))) if stored == digest => Some(customer_id),
             Ok(_) => None,
             Err(e) => {
@@ -584,6 +588,7 @@ impl StateStore {
                 failure: None,
                 resend: false,
                 broken: false,
+                buffer: Vec::with_capacity(1024),
             })),
         })
     }
@@ -610,7 +615,12 @@ impl StateStore {
             let failure = inner.storage(e);
             inner.fail(failure);
         }
-        if let Some(waiters) = inner.in_flight.get_mut(&key) {
+        let busy = if inner.in_flight.is_empty() {
+            None
+        } else {
+            inner.in_flight.get_mut(&key)
+        };
+        if let Some(waiters) = busy {
             let (sender, receiver) = oneshot::channel();
             waiters.push_back(sender);
             return Admission::Wait(Turn {
@@ -645,7 +655,8 @@ impl StateStore {
         key: Key,
         input: &UpsertCustomerInput,
     ) -> Admission {
-        let digest = digest(input);
+        let inner_ref = &mut *inner;
+        let digest = digest(input, &mut inner_ref.buffer);
         if let Some(customer_id) = inner.unchanged(&key, &digest) {
             // Whoever waits for this key may go.
             inner.in_flight.entry(key.clone()).or_default();

@@ -391,6 +391,11 @@ struct ReaderState {
     wake: Notify,
 }
 
+/// Plain's answers are committed to the state (and their results lines written) at least
+/// every this many records, and this often.
+const COMMIT_EVERY: usize = 64;
+const COMMIT_AFTER: Duration = Duration::from_millis(50);
+
 /// A batch is handed over at this many records, or bytes, or whenever the next read may wait.
 const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 1 << 20;
@@ -553,6 +558,9 @@ struct Syncing {
     state: Option<StateStore>,
     /// The record taken and admitted, waiting for a slot or the breaker.
     held: Option<Held>,
+    /// Records Plain confirmed whose results lines wait for the state's next commit.
+    awaiting: Vec<(u64, UpsertResult, String)>,
+    last_commit: Instant,
 }
 
 impl Syncing {
@@ -657,6 +665,21 @@ impl Syncing {
         None
     }
 
+    /// Commits Plain's answers to the state, then writes their results lines.
+    fn commit(&mut self) {
+        self.last_commit = Instant::now();
+        if let Some(state) = &self.state {
+            state.flush();
+        }
+        for (line, result, customer_id) in std::mem::take(&mut self.awaiting) {
+            self.ledger.write_result(&Success {
+                line,
+                result: result.as_str(),
+                customer_id: &customer_id,
+            });
+        }
+    }
+
     /// A record the state says Plain already has.
     fn unchanged(&mut self, line: u64, customer_id: &str) {
         self.ledger.summary.unchanged += 1;
@@ -691,12 +714,17 @@ impl Syncing {
                     UpsertResult::Noop => self.ledger.summary.noop += 1,
                     _ => self.ledger.summary.other += 1,
                 }
-                let written = self.ledger.results.write(&Success {
-                    line,
-                    result: upserted.result.as_str(),
-                    customer_id: &upserted.customer.id,
-                });
-                self.ledger.note_write(written);
+                if self.state.is_some() {
+                    // Its results line waits for the state to commit it: a line in the
+                    // results file is a record the state holds, whenever the run is killed.
+                    self.awaiting.push((line, upserted.result, upserted.customer.id));
+                } else {
+                    self.ledger.write_result(&Success {
+                        line,
+                        result: upserted.result.as_str(),
+                        customer_id: &upserted.customer.id,
+                    });
+                }
                 Outcome::Success
             }
             Ok(_) => {
@@ -769,10 +797,15 @@ impl Syncing {
             if in_flight.is_empty() && pending.is_empty() && self.held.is_none() && !reading {
                 break;
             }
-            // Plain's answers so far are committed before waiting for more.
-            if let Some(state) = &self.state {
-                state.flush();
+            if self.awaiting.len() >= COMMIT_EVERY || self.last_commit.elapsed() >= COMMIT_AFTER {
+                self.commit();
             }
+            let commit_at = (!self.awaiting.is_empty()).then(|| self.last_commit + COMMIT_AFTER);
+            let commit_due = async move {
+                if let Some(at) = commit_at {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            };
             // After Ctrl-C, standard input or a pipe is read no further than it has been.
             let leaving = self.ledger.summary.interrupted && !regular && reading;
             let sleep = async move {
@@ -798,6 +831,7 @@ impl Syncing {
                     }
                 }
                 () = sleep, if wake.is_some() => {}
+                () = commit_due, if commit_at.is_some() => {}
                 signal = &mut interrupts, if listening => {
                     listening = false;
                     if signal.is_ok() {
@@ -821,6 +855,7 @@ impl Syncing {
                 }
             }
         }
+        self.commit();
         if abandoned {
             self.ledger.summary.unread_after = Some(through);
         }
@@ -900,6 +935,8 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
         progress: Progress::new(options.bulk.quiet, total),
         state: store,
         held: None,
+        awaiting: Vec::new(),
+        last_commit: Instant::now(),
     };
     if sync.run(batches, &state, interrupts, input.regular).await {
         let _ = thread.join();
