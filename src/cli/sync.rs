@@ -488,9 +488,19 @@ impl Interrupts {
 /// is in them.
 fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
     // Registered here, not in the task, so that no Ctrl-C from now on is missed.
-    let mut interrupts = Interrupts::new().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    // The task runs on a thread and runtime of its own, so that the second Ctrl-C ends the
+    // process even while the caller's thread is held up (writing to a pipe nobody reads, say).
+    let cannot = |e: std::io::Error| format!("cannot listen for Ctrl-C: {e}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(cannot)?;
+    let mut interrupts = {
+        let _runtime = runtime.enter();
+        Interrupts::new().map_err(cannot)?
+    };
     let (first, receiver) = oneshot::channel();
-    tokio::spawn(async move {
+    let listen = async move {
         if !interrupts.next().await {
             return;
         }
@@ -501,7 +511,11 @@ fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
             );
             std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
         }
-    });
+    };
+    std::thread::Builder::new()
+        .name("plain-interrupts".to_owned())
+        .spawn(move || runtime.block_on(listen))
+        .map_err(cannot)?;
     Ok(receiver)
 }
 
