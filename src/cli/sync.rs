@@ -773,7 +773,7 @@ impl Syncing {
         let send = move |line: u64, probe: bool, input: UpsertCustomerInput| {
             let client = client.clone();
             let sent = input.clone();
-            // A task per request, as the library's bulk upsert runs them: the runtime's
+            // A task per request, as the library's bulk upsert runs them: a runtime's worker
             // threads share the requests while this loop reads and writes.
             let task = tokio::spawn(Box::pin(async move { client.upsert_customer(sent).await }));
             answer(task, line, probe, input)
@@ -1008,17 +1008,19 @@ fn sync_answer_cap(concurrency: u16) -> usize {
 
 /// Runs `plain sync-customers` on its own runtime: the summary says what happened to every
 /// record.
+///
+/// The runtime has one thread, the loop's: the requests' tasks, their connections and the loop
+/// take turns on it, and hand nothing over between threads but the reader's batches. On a
+/// runtime with worker threads, a request woke another thread to run it, and its answer woke
+/// the loop's: about two `futex` calls per record, and nearly twice the CPU per record
+/// (`benches/BENCHMARKS.md`).
 pub fn command(
     options: SyncOptions,
     endpoint: super::Endpoint,
     max_attempts: u32,
 ) -> Result<Summary, super::Failure> {
     let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| super::Failure::Io(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let server = if endpoint.local {
             Some(super::start_local().await?)
