@@ -18,7 +18,11 @@
 //!   of the rounds' ratios. Plain's TypeScript SDK runs too when `benches/ts-sdk` is
 //!   installed (`npm ci --prefix benches/ts-sdk`) and Plain's full schema is at
 //!   `../shared/plain/schema.graphql`: the server is then started with `--schema` on it, since
-//!   the SDK selects more fields than this crate.
+//!   the SDK selects more fields than this crate. Then, as whole processes, start-up included:
+//!   `plain sync-customers` of 2,000 records at concurrency 32 and the SDK's Node process on
+//!   as many, against one more server, taking turns in 9 rounds, each child's CPU
+//!   (user plus system) from the kernel (`getrusage(RUSAGE_CHILDREN)` around it); the ratio is
+//!   the median of the rounds' ratios, or against the SDK's 2.2 ms when it is not installed.
 //! - `memory`: the peak resident memory of `plain sync-customers` syncing 1,000,000 records
 //!   from a file, against the peak for 10,000.
 //! - `hostile`: the peak resident memory of `plain sync-customers` against a server whose
@@ -30,6 +34,10 @@
 //!   most 10 s, under 64 MB, a state file under 200 bytes per customer); and `kill -9` in the
 //!   middle of a 10,000-record sync, after which a re-run sends at most the records not yet
 //!   confirmed plus the concurrency.
+//!
+//! `plain` is the binary Cargo builds for this bench (`CARGO_BIN_EXE_plain`): Cargo builds the
+//! package's binaries, with the bench's features and profile, before it runs a bench, so under
+//! `cargo bench` every `plain` process measured here is the release build of the same source.
 //!
 //! Every figure is the median of several runs. The goals are checked at the end: the command
 //! exits 1 when one is missed. Run without `--bench` (as `cargo test --benches` does), it makes
@@ -468,11 +476,12 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
-/// The CPU time this process has used, all threads together: (user, system).
-fn process_cpu() -> (Duration, Duration) {
+/// The CPU time used, all threads together, by this process (`RUSAGE_SELF`) or by its children
+/// that have ended and been waited for (`RUSAGE_CHILDREN`): (user, system).
+fn cpu_used(who: libc::c_int) -> (Duration, Duration) {
     // SAFETY: rusage is plain data that getrusage(2) fills in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let done = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let done = unsafe { libc::getrusage(who, &mut usage) };
     assert_eq!(done, 0, "getrusage failed");
     (timeval(usage.ru_utime), timeval(usage.ru_stime))
 }
@@ -549,12 +558,14 @@ impl Measured {
     }
 }
 
-fn measure(run: impl FnOnce() -> usize, n: usize, what: &str) -> Measured {
-    let (user, system) = process_cpu();
+/// Measures `run`, which returns how many of its `n` upserts succeeded: the CPU of this process
+/// (`RUSAGE_SELF`), or of the child processes it runs and waits for (`RUSAGE_CHILDREN`).
+fn measure(who: libc::c_int, run: impl FnOnce() -> usize, n: usize, what: &str) -> Measured {
+    let (user, system) = cpu_used(who);
     let started = Instant::now();
     let ok = run();
     let wall = started.elapsed();
-    let (user_after, system_after) = process_cpu();
+    let (user_after, system_after) = cpu_used(who);
     let measured = Measured {
         wall,
         cpu: (user_after - user) + (system_after - system),
@@ -586,7 +597,7 @@ fn with_crate(
                 .await
         })
     };
-    measure(run, n, "plain-client")
+    measure(libc::RUSAGE_SELF, run, n, "plain-client")
 }
 
 /// Bare `reqwest`: the same bodies, serialized beforehand, posted with the same headers (the URL
@@ -627,7 +638,7 @@ fn with_reqwest(
                 .await
         })
     };
-    measure(run, n, "bare reqwest")
+    measure(libc::RUSAGE_SELF, run, n, "bare reqwest")
 }
 
 /// What the TypeScript SDK harness in `benches/ts-sdk` printed for one run.
@@ -679,6 +690,149 @@ fn with_ts_sdk(dir: &Path, endpoint: &str, records: &Path, concurrency: usize, n
 
 /// CPU per upsert of Plain's TypeScript SDK 5.12.1 on Node 20, the figure the goal was set by.
 const TS_SDK_CPU_PER_UPSERT: f64 = 0.0022;
+
+/// The concurrency at which `plain sync-customers` and the TypeScript SDK are compared as whole
+/// processes.
+const WHOLE_PROCESS_CONCURRENCY: usize = 32;
+
+/// `plain sync-customers` (no outputs) as one child process, start-up included: its CPU from
+/// the kernel, once it ended having created every record.
+fn with_plain_process(endpoint: &str, records: &Path, concurrency: usize, n: usize) -> Measured {
+    let concurrency = concurrency.to_string();
+    let run = || {
+        let (status, _, _, summary) = run_sync(endpoint, records, &["--concurrency", &concurrency]);
+        assert_eq!(status, 0, "plain sync-customers exited {status}: {summary}");
+        assert_eq!(
+            number_after(&summary, "failed "),
+            0,
+            "plain sync-customers failed records: {summary}"
+        );
+        usize::try_from(number_after(&summary, "created ")).expect("a count")
+    };
+    measure(libc::RUSAGE_CHILDREN, run, n, "plain sync-customers")
+}
+
+/// The TypeScript SDK's Node process, start-up included, measured as [`with_plain_process`] is.
+fn with_sdk_process(
+    dir: &Path,
+    endpoint: &str,
+    records: &Path,
+    concurrency: usize,
+    n: usize,
+) -> (Measured, String) {
+    let mut version = String::new();
+    let run = || {
+        version = with_ts_sdk(dir, endpoint, records, concurrency, n).version;
+        n
+    };
+    (
+        measure(libc::RUSAGE_CHILDREN, run, n, "TypeScript SDK"),
+        version,
+    )
+}
+
+/// The `plain` command itself against the TypeScript SDK, each a whole process on the client's
+/// CPU, against the same server, taking turns going first in each round.
+fn whole_process(options: &Options, report: &mut Report, sdk: Option<&Path>, extra: &[&str]) {
+    let n = options.records.unwrap_or(options.pick(2000, 40));
+    let rounds = options.runs(9);
+    let concurrency = WHOLE_PROCESS_CONCURRENCY;
+    report.section(
+        &format!(
+            "Whole process: `plain sync-customers` of {n} records at concurrency {concurrency}, \
+             start-up included, medians of {rounds} rounds (CPU of the child process, from the \
+             kernel)"
+        ),
+        "| client | records/s | CPU ms per record | of it in the kernel | CPU vs TS SDK measured \
+         here, round by round (middle half) | CPU vs TS SDK (2.2 ms) |",
+    );
+    let (mut server, before, placement) = pinned_server(extra);
+    let (mut ours, mut theirs, mut version) = (Vec::new(), Vec::new(), String::new());
+    for round in 0..rounds {
+        let records = scratch("whole-process-plain.jsonl");
+        write_records(&records, &format!("wp{round}-plain"), n);
+        let Some(dir) = sdk else {
+            ours.push(with_plain_process(
+                &server.endpoint,
+                &records,
+                concurrency,
+                n,
+            ));
+            continue;
+        };
+        let sdk_records = scratch("whole-process-sdk.jsonl");
+        write_records(&sdk_records, &format!("wp{round}-sdk"), n);
+        let plain_run = || with_plain_process(&server.endpoint, &records, concurrency, n);
+        let sdk_run = || with_sdk_process(dir, &server.endpoint, &sdk_records, concurrency, n);
+        // Alternate which goes first, so that neither always meets a fuller store.
+        let (plain, (sdk, sdk_version)) = if round % 2 == 0 {
+            let plain = plain_run();
+            (plain, sdk_run())
+        } else {
+            let sdk = sdk_run();
+            (plain_run(), sdk)
+        };
+        ours.push(plain);
+        theirs.push(sdk);
+        version = sdk_version;
+    }
+    server.stop();
+    set_affinity(&before);
+    let rate = |m: &[Measured]| median(m.iter().map(|m| m.per_second(n)).collect());
+    let cpu = |m: &[Measured]| median(m.iter().map(|m| m.cpu_per_1000(n)).collect());
+    let kernel = |m: &[Measured]| {
+        let shares = m
+            .iter()
+            .map(|m| m.system.as_secs_f64() / m.cpu.as_secs_f64());
+        median(shares.collect()) * 100.0
+    };
+    let figure = TS_SDK_CPU_PER_UPSERT * 1000.0;
+    let our_cpu = cpu(&ours);
+    // The SDK's CPU over ours, round by round: how many times less ours uses.
+    let ratios: Vec<f64> = theirs
+        .iter()
+        .zip(&ours)
+        .map(|(sdk, plain)| sdk.cpu.as_secs_f64() / plain.cpu.as_secs_f64())
+        .collect();
+    let measured = (!ratios.is_empty()).then(|| (median(ratios.clone()), quartiles(ratios)));
+    report.row(format!(
+        "| plain sync-customers | {:.0} | {our_cpu:.4} | {:.0}% | {} | 1/{:.0} |",
+        rate(&ours),
+        kernel(&ours),
+        measured.map_or("not measured".to_owned(), |(ratio, (low, high))| format!(
+            "1/{ratio:.1} (1/{low:.1} to 1/{high:.1}; of the medians: 1/{:.1})",
+            cpu(&theirs) / our_cpu
+        )),
+        figure / our_cpu,
+    ));
+    if !theirs.is_empty() {
+        report.row(format!(
+            "| TypeScript SDK {version} (node) | {:.0} | {:.4} | {:.0}% | | |",
+            rate(&theirs),
+            cpu(&theirs),
+            kernel(&theirs),
+        ));
+    }
+    report.row(format!("\nPlacement: {placement}."));
+    let check = options.bench.then_some(());
+    let (ratio, met) = match measured {
+        Some((ratio, _)) => (
+            format!("1/{ratio:.1} of the SDK's measured here"),
+            ratio >= 20.0,
+        ),
+        None => (
+            format!("1/{:.1} of the SDK's 2.2 ms", figure / our_cpu),
+            our_cpu * 20.0 <= figure,
+        ),
+    };
+    report.goal(
+        format!(
+            "whole process: `plain sync-customers` CPU per record {our_cpu:.3} ms ≤ 1/20 of the \
+             TypeScript SDK's whole process ({ratio}, median of {rounds} rounds)"
+        ),
+        check.map(|()| met),
+    );
+}
 
 /// The quartiles of a list: the medians of its lower and upper halves (each with the middle
 /// value when the count is odd).
@@ -892,6 +1046,12 @@ fn throughput(options: &Options, report: &mut Report) {
         );
     }
     report.row(format!("\nPlacement: {placement}."));
+    whole_process(
+        options,
+        report,
+        sdk.as_ref().map(|(dir, _)| dir.as_path()),
+        &extra,
+    );
     if options.bench && sdk.is_none() {
         eprintln!(
             "sync bench: benches/ts-sdk is not installed (npm ci --prefix benches/ts-sdk) or \

@@ -198,17 +198,50 @@ async fn a_second_ctrl_c_ends_the_process_at_once_with_8() {
     .spawn()
     .unwrap();
     wait_until("a request in flight", || !server.requests().is_empty()).await;
-    // The first stops the intake and waits for the slow answers; the next ends it all. (Keep
-    // sending: two signals close together may arrive as one.)
+    // The first stops the intake and waits for the slow answers; the next ends it all.
+    let status = ctrl_c_until_exit(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("second Ctrl-C"), "{stderr}");
+}
+
+/// Sends Ctrl-C until the process exits (two signals close together may arrive as one), for
+/// at most [`DEADLINE`].
+async fn ctrl_c_until_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let started = Instant::now();
-    let status = loop {
-        signal(&child, libc::SIGINT);
+    loop {
+        signal(child, libc::SIGINT);
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         assert!(started.elapsed() < DEADLINE, "still running after Ctrl-C");
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_ends_the_process_while_it_waits_to_write_an_output() {
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("ctrl-c-stuck");
+    let input = dir.file("in.jsonl", customers(5000));
+    // The results go to standard output, a pipe nobody reads: once it is full, the run waits
+    // in a write.
+    let mut child = command(&server, &input, &["--results", "/dev/stdout"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut sent = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = server.stats().requests;
+        if now > 0 && now == sent {
+            break;
+        }
+        sent = now;
+        assert!(started.elapsed() < DEADLINE, "the requests never stopped");
+    }
+    assert!(sent < 5000, "every record was sent: the pipe never filled");
+    let status = ctrl_c_until_exit(&mut child).await;
     let stderr = stderr_of(&mut child);
     assert_eq!(status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("second Ctrl-C"), "{stderr}");

@@ -495,9 +495,19 @@ impl Interrupts {
 /// is in them.
 pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
     // Registered here, not in the task, so that no Ctrl-C from now on is missed.
-    let mut interrupts = Interrupts::new().map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    // The task runs on a thread and runtime of its own, so that the second Ctrl-C ends the
+    // process even while the caller's thread is held up (writing to a pipe nobody reads, say).
+    let cannot = |e: std::io::Error| format!("cannot listen for Ctrl-C: {e}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(cannot)?;
+    let mut interrupts = {
+        let _runtime = runtime.enter();
+        Interrupts::new().map_err(cannot)?
+    };
     let (first, receiver) = oneshot::channel();
-    tokio::spawn(async move {
+    let listen = async move {
         if !interrupts.next().await {
             return;
         }
@@ -508,7 +518,11 @@ pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
             );
             std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
         }
-    });
+    };
+    std::thread::Builder::new()
+        .name("plain-interrupts".to_owned())
+        .spawn(move || runtime.block_on(listen))
+        .map_err(cannot)?;
     Ok(receiver)
 }
 
@@ -766,7 +780,7 @@ impl Syncing {
             let client = client.clone();
             let state = state.clone();
             let sent = input.clone();
-            // A task per request, as the library's bulk upsert runs them: the runtime's
+            // A task per request, as the library's bulk upsert runs them: a runtime's worker
             // threads share the requests while this loop reads and writes.
             let task = tokio::spawn(Box::pin(async move {
                 match (state, admission) {
@@ -1127,17 +1141,19 @@ fn sync_answer_cap(concurrency: u16) -> usize {
 
 /// Runs `plain sync-customers` on its own runtime: the summary says what happened to every
 /// record.
+///
+/// The runtime has one thread, the loop's: the requests' tasks, their connections and the loop
+/// take turns on it, and hand nothing over between threads but the reader's batches. On a
+/// runtime with worker threads, a request woke another thread to run it, and its answer woke
+/// the loop's: about two `futex` calls per record, and nearly twice the CPU per record
+/// (`benches/BENCHMARKS.md`).
 pub fn command(
     options: SyncOptions,
     endpoint: super::Endpoint,
     max_attempts: u32,
 ) -> Result<Summary, super::Failure> {
     let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| super::Failure::Io(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let (builder, _server) = super::bulk_client(endpoint, policy).await?;
         let client = builder
