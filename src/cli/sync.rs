@@ -731,7 +731,8 @@ impl Syncing {
                 if self.state.is_some() {
                     // Its results line waits for the state to commit it: a line in the
                     // results file is a record the state holds, whenever the run is killed.
-                    self.awaiting.push((line, upserted.result, upserted.customer.id));
+                    self.awaiting
+                        .push((line, upserted.result, upserted.customer.id));
                 } else {
                     self.ledger.write_result(&Success {
                         line,
