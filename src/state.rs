@@ -114,6 +114,19 @@ pub enum StateError {
         /// Its format.
         found: u32,
     },
+    /// The file is a damaged SQLite database.
+    #[error(
+        "the state file {} is damaged ({source}); it was left as it is: move it away, and sync \
+         with a new state file (every record is sent once more)",
+        .path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading or writing the file failed (a full disk, a damaged file...).
     #[error("the state file {}: {source}", .path.display())]
     Storage {
@@ -498,6 +511,10 @@ impl StateStore {
             Some(ErrorCode::NotADatabase) => StateError::Foreign {
                 path: path.clone(),
                 why: "not a SQLite database".to_owned(),
+            },
+            Some(ErrorCode::DatabaseCorrupt) => StateError::Damaged {
+                path: path.clone(),
+                source: Box::new(source),
             },
             _ => StateError::Storage {
                 path: path.clone(),

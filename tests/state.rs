@@ -353,3 +353,26 @@ async fn resend_all_sends_every_input_and_refreshes_the_state() {
     state.commit().unwrap();
     assert_eq!(state.len().unwrap(), 6);
 }
+
+#[test]
+fn a_damaged_state_file_is_refused_with_a_clear_error_and_left_as_it_is() {
+    let scratch = Scratch::new("damaged");
+    let path = scratch.state();
+    drop(StateStore::open(&path).unwrap());
+    // The header stays; the page that describes the tables is overwritten.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 4096, "a state file has more than a page");
+    for (i, byte) in bytes[100..4096].iter_mut().enumerate() {
+        *byte = (i * 31 % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let error = StateStore::open(&path).unwrap_err();
+    assert!(matches!(error, StateError::Damaged { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("malformed"),
+        "{message}"
+    );
+    assert!(message.contains("move it away"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
