@@ -48,6 +48,14 @@
 //! ([`Error::request_id`]). Text from an answer is one line, of bounded length, and never
 //! holds the API key.
 //!
+//! # Bulk upserts, and sending only what changed
+//!
+//! [`PlainClient::upsert_customers`] upserts many inputs at a bounded concurrency, one outcome
+//! per input. With the `state` feature, `state::StateStore` remembers in a SQLite file what
+//! Plain confirmed for each customer, and `PlainClient::upsert_changed_customers` sends only
+//! the inputs that changed since: a nightly sync of a million customers then costs requests in
+//! proportion to the changes, and resumes where it was killed.
+//!
 //! # Your own operations
 //!
 //! Any operation derived with graphql_client goes through the same path with
@@ -90,8 +98,8 @@
 //!   private `generated` module;
 //! - written here: the input types ([`input`]), the client and its one sending path
 //!   ([`client`], with [`PlainClient::execute`] for operations of your own), the error
-//!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]) and
-//!   bulk upserts ([`bulk`]).
+//!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]),
+//!   bulk upserts ([`bulk`]) and the state of a sync (`state`, feature `state`).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
