@@ -147,7 +147,8 @@ impl PlainClientBuilder {
     }
 
     /// Sends requests through an existing `reqwest::Client` (its pool, proxy and TLS
-    /// settings). The API key, user agent and timeout are still set on every request.
+    /// settings, whatever the crate's TLS features choose). The API key, user agent and
+    /// timeout are still set on every request.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -177,6 +178,10 @@ impl PlainClientBuilder {
     }
 
     /// Builds the client, checking the key and the endpoint.
+    ///
+    /// The TLS backend is the one the crate's features choose (see "Features" in the crate
+    /// docs). With `rustls-ring`, ring becomes the process's default rustls crypto provider
+    /// unless the application installed one before.
     pub fn build(self) -> Result<PlainClient> {
         let config = |message: String| Error::Config { message };
         let key = self.api_key.ok_or_else(|| {
@@ -209,7 +214,7 @@ impl PlainClientBuilder {
         let http = match self.http_client {
             Some(http) => http,
             // No redirects: Plain's endpoint does not redirect, and the key must not follow one.
-            None => reqwest::Client::builder()
+            None => crate::tls::choose(reqwest::Client::builder())
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_idle_timeout(Duration::from_secs(90))

@@ -21,11 +21,22 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | (none) | the library: [`PlainClient`], the operations, retries and pacing, bulk upserts |
+//! | (always) | the library: [`PlainClient`], the operations, retries and pacing, bulk upserts |
+//! | `rustls` (default) | TLS through rustls with the aws-lc-rs crypto provider |
+//! | `rustls-ring` | TLS through rustls with the ring crypto provider |
+//! | `native-tls` | TLS through the platform's library (OpenSSL on Linux, which needs its headers to build) |
 //! | `state` | `state::StateStore`: a SQLite file of what Plain confirmed, so a re-sync sends only what changed |
 //! | `testing` | `testing::LocalServer`, a local Plain-compatible server for your tests |
-//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `serve`) |
+//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `delete-customers`, `serve`) |
 //! | `maintainer` | the `plain-schema` command that keeps the vendored schema in step |
+//!
+//! One TLS feature is needed; without any the crate does not build. With several, `native-tls`
+//! is used, else `rustls-ring`, else `rustls`: a backend chosen on purpose wins over the
+//! default, so `features = ["rustls-ring"]` works with or without `default-features = false`
+//! (without it, aws-lc-rs is still compiled, but not used). With `rustls-ring`, building a
+//! client makes ring the process's default rustls crypto provider, unless the application
+//! installed one first. A client given its own `reqwest::Client`
+//! ([`PlainClientBuilder::http_client`]) uses that client's TLS.
 //!
 //! # Retries, rate limits and bounds
 //!
@@ -122,6 +133,7 @@ pub mod state;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
+mod tls;
 
 pub use bulk::{BulkOutcome, Cancel};
 pub use client::{ClientStats, PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT};

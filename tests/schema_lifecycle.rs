@@ -1,5 +1,5 @@
 //! The schema lifecycle: `plain-schema update` and `check`, and the reduction and change report
-//! behind them (`src/codegen/reduce.rs`).
+//! behind them (`src/codegen/reduce.rs`, `src/codegen/changes.rs`).
 //!
 //! - Reducing Plain's full schema (or the hand-made stand-in in `tests/fixtures/schemas/`)
 //!   writes the committed `graphql/schema.graphql` byte for byte.
@@ -15,13 +15,15 @@
 //! with Plain's full schema in its place); the others start from the reduction of the
 //! hand-made full schema.
 
+#[path = "../src/codegen/changes.rs"]
+mod changes;
 #[path = "../src/codegen/mod.rs"]
 mod codegen;
 mod common;
 #[path = "../src/codegen/reduce.rs"]
 mod reduce;
 
-// `reduce` finds the schema model as `super::validate`.
+// `reduce` and `changes` find the schema model as `super::validate`.
 use codegen::validate;
 
 use std::fs;
@@ -30,7 +32,7 @@ use std::process::Command;
 
 use graphql_parser::schema as s;
 
-use reduce::{Change, Report, Severity};
+use changes::{Change, Report, Severity};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -129,8 +131,8 @@ fn update(full: &Path, dir: &Path) -> String {
 }
 
 /// The update of the vendored schema by the full schema `text`, for the committed operations.
-fn update_with(text: &str) -> reduce::Update {
-    reduce::update(text, &vendored(), &operations(&graphql_dir())).unwrap()
+fn update_with(text: &str) -> changes::Update {
+    changes::update(text, &vendored(), &operations(&graphql_dir())).unwrap()
 }
 
 /// The name a definition gives its type, if it is a type definition.
@@ -168,7 +170,7 @@ fn variant(name: &str) -> String {
     full.to_string()
 }
 
-fn fixture_update(name: &str) -> reduce::Update {
+fn fixture_update(name: &str) -> changes::Update {
     update_with(&variant(name))
 }
 
@@ -365,7 +367,7 @@ fn a_new_value_of_an_enum_the_operations_receive_needs_review() {
         (vendored(), edited.clone()),
         (sent_too(&vendored()), sent_too(&edited)),
     ] {
-        let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+        let update = changes::update(&full, &previous, &operations(&graphql_dir())).unwrap();
         assert_eq!(
             lines(&update.report),
             [
@@ -395,7 +397,7 @@ fn a_new_value_of_an_enum_the_operations_only_send_is_safe() {
     };
     let previous = with_language("  EN\n  FR\n");
     let full = with_language("  EN\n  FR\n  DE\n");
-    let update = reduce::update(&full, &previous, &operations(&graphql_dir())).unwrap();
+    let update = changes::update(&full, &previous, &operations(&graphql_dir())).unwrap();
     assert_eq!(
         update.report.changes,
         [Change {
@@ -465,7 +467,7 @@ fn a_field_no_operation_selects_any_more_is_no_longer_used() {
         let text = fs::read_to_string(&operation).unwrap();
         fs::write(&operation, text.replace("  shortName\n", "")).unwrap();
     }
-    let update = reduce::update(&vendored(), &vendored(), &operations(&dir)).unwrap();
+    let update = changes::update(&vendored(), &vendored(), &operations(&dir)).unwrap();
     let _ = fs::remove_dir_all(&dir);
     assert_eq!(
         lines(&update.report),

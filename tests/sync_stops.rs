@@ -215,7 +215,10 @@ async fn ctrl_c_until_exit(child: &mut std::process::Child) -> std::process::Exi
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(started.elapsed() < DEADLINE, "still running after Ctrl-C");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "still running {DEADLINE:?} after Ctrl-C, which only a hang reaches"
+        );
     }
 }
 

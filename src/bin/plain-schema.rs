@@ -5,6 +5,8 @@
 //! write. Exit codes: 0 success (`check`: up to date), 1 `check` found a difference or an error
 //! occurred, 2 usage error.
 
+#[path = "../codegen/changes.rs"]
+mod changes;
 #[path = "../codegen/reduce.rs"]
 mod reduce;
 // Only the schema model and the operation check are used here.
@@ -109,7 +111,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
 }
 
 /// The update of the folder's vendored schema from `full`, and the vendored file's text.
-fn compute(full: &str, dir: &Path) -> Result<(reduce::Update, String), String> {
+fn compute(full: &str, dir: &Path) -> Result<(changes::Update, String), String> {
     let operations = operations(dir)?;
     let target = dir.join(SCHEMA_FILE);
     let previous = if target.exists() {
@@ -117,7 +119,7 @@ fn compute(full: &str, dir: &Path) -> Result<(reduce::Update, String), String> {
     } else {
         String::new()
     };
-    let update = reduce::update(full, &previous, &operations)?;
+    let update = changes::update(full, &previous, &operations)?;
     Ok((update, previous))
 }
 

@@ -42,6 +42,7 @@
 
 mod graphql;
 mod http;
+mod rate_limit;
 mod scripted;
 mod store;
 #[allow(dead_code)]
@@ -61,6 +62,7 @@ use crate::client::PlainClient;
 use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
 use http::{HttpAnswer, HttpRequest};
+use rate_limit::{RateLimit, Window};
 use scripted::random_fault;
 pub use scripted::ScriptedAnswer;
 use store::Store;
@@ -131,12 +133,6 @@ pub struct ServerStats {
     pub most_concurrent: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct RateLimit {
-    limit: u64,
-    window: Duration,
-}
-
 struct State {
     store: Store,
     scripted: VecDeque<ScriptedAnswer>,
@@ -144,8 +140,7 @@ struct State {
     fault_rng: Rng,
     delay: Duration,
     rate_limit: Option<RateLimit>,
-    window_index: u64,
-    window_count: u64,
+    window: Window,
     log: VecDeque<LoggedRequest>,
     /// How many log entries are kept (the newest); `None` keeps all.
     log_limit: Option<usize>,
@@ -363,8 +358,7 @@ impl LocalServerBuilder {
                 fault_rng: Rng::new(self.seed.rotate_left(17)),
                 delay: self.delay,
                 rate_limit: self.rate_limit,
-                window_index: 0,
-                window_count: 0,
+                window: Window::default(),
                 log: VecDeque::new(),
                 log_limit: self.log_limit,
                 stats: ServerStats::default(),
@@ -482,7 +476,7 @@ impl LocalServer {
     pub fn set_rate_limit(&self, limit: Option<(u64, Duration)>) {
         let mut state = self.shared.state();
         state.rate_limit = limit.map(|(limit, window)| RateLimit { limit, window });
-        state.window_count = 0;
+        state.window.start_over();
     }
 
     /// Every request so far (the newest ones, with a log limit), in order.
@@ -656,31 +650,12 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
     let now = SystemTime::now();
     let mut state = shared.state();
     if let Some(limit) = state.rate_limit {
-        let elapsed = now.duration_since(shared.started).unwrap_or_default();
-        let window_nanos = limit.window.as_nanos().max(1);
-        let index = (elapsed.as_nanos() / window_nanos) as u64;
-        if index != state.window_index {
-            state.window_index = index;
-            state.window_count = 0;
+        let verdict = state.window.count(limit, shared.started, now);
+        if verdict.opens_window {
+            state.stats.rate_limit_windows += 1;
         }
-        let reset = shared.started + limit.window * (index as u32 + 1);
-        let over = state.window_count >= limit.limit;
-        if !over {
-            if state.window_count == 0 {
-                state.stats.rate_limit_windows += 1;
-            }
-            state.window_count += 1;
-        }
-        headers.push(("x-ratelimit-limit".into(), limit.limit.to_string()));
-        headers.push((
-            "x-ratelimit-remaining".into(),
-            (limit.limit - state.window_count).to_string(),
-        ));
-        headers.push((
-            "x-ratelimit-reset".into(),
-            crate::time::format_rfc3339(reset),
-        ));
-        if over {
+        headers.extend(verdict.headers);
+        if verdict.over {
             let body =
                 graphql::error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
             return json_answer(429, headers, body);
