@@ -303,19 +303,15 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, seconds: f64) {
     eprintln!("{line}");
 }
 
-/// Runs `plain delete-customers` on its own runtime.
+/// Runs `plain delete-customers` on its own runtime, as a sync runs.
 pub fn command(
     options: DeleteOptions,
     endpoint: super::Endpoint,
     max_attempts: u32,
 ) -> Result<Summary, super::Failure> {
-    let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
-    let runtime = super::runtime()?;
-    runtime.block_on(async {
-        let (builder, _server) = super::bulk_client(endpoint, policy).await?;
-        run(builder.build()?, options)
-            .await
-            .map_err(super::Failure::Io)
+    let concurrency = options.bulk.concurrency;
+    super::run_bulk(endpoint, max_attempts, concurrency, async |client| {
+        run(client, options).await
     })
 }
 

@@ -131,18 +131,31 @@ pub async fn start_local() -> Result<LocalServer, Failure> {
         .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))
 }
 
-/// The client builder of a bulk command: for the endpoint, or for a local server started now
-/// (`--local`), which is returned to be kept running until the command ends.
-pub async fn bulk_client(
+/// Runs a bulk command (a sync, or deletions) on the command line's one-threaded runtime, with
+/// a client for the endpoint, or for a local server started for it (`--local`). Each answer is
+/// read up to its share of the memory the run allows answers at this concurrency.
+pub fn run_bulk<T>(
     endpoint: Endpoint,
-    policy: RetryPolicy,
-) -> Result<(PlainClientBuilder, Option<LocalServer>), Failure> {
-    if endpoint.local {
-        let server = start_local().await?;
-        Ok((server.client_builder().retry_policy(policy), Some(server)))
-    } else {
-        Ok((client_builder(endpoint.api_url, policy), None))
-    }
+    max_attempts: u32,
+    concurrency: u16,
+    run: impl AsyncFnOnce(PlainClient) -> Result<T, String>,
+) -> Result<T, Failure> {
+    let policy = RetryPolicy::default().max_attempts(max_attempts);
+    runtime()?.block_on(async {
+        let server = if endpoint.local {
+            Some(start_local().await?)
+        } else {
+            None
+        };
+        let builder = match &server {
+            Some(server) => server.client_builder().retry_policy(policy),
+            None => client_builder(endpoint.api_url, policy),
+        };
+        let client = builder
+            .max_response_bytes(sync::sync_answer_cap(concurrency))
+            .build()?;
+        run(client).await.map_err(Failure::Io)
+    })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -1133,9 +1133,9 @@ pub(super) fn account(summary: &Summary, client: &PlainClient, input: &str, line
 /// answer to an upsert is about a kilobyte; a server that sends more cannot take the memory.
 const SYNC_ANSWER_MEMORY: usize = 24 * 1024 * 1024;
 
-/// The largest answer a sync reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
+/// The largest answer a bulk run (a sync, or deletions) reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
 /// this concurrency (24 KiB at the most concurrency, 1024), at most the library's default.
-fn sync_answer_cap(concurrency: u16) -> usize {
+pub(super) fn sync_answer_cap(concurrency: u16) -> usize {
     (SYNC_ANSWER_MEMORY / usize::from(concurrency.max(1)))
         .clamp(16 * 1024, plain_client::client::DEFAULT_MAX_RESPONSE_BYTES)
 }
@@ -1153,14 +1153,9 @@ pub fn command(
     endpoint: super::Endpoint,
     max_attempts: u32,
 ) -> Result<Summary, super::Failure> {
-    let policy = plain_client::RetryPolicy::default().max_attempts(max_attempts);
-    let runtime = super::runtime()?;
-    runtime.block_on(async {
-        let (builder, _server) = super::bulk_client(endpoint, policy).await?;
-        let client = builder
-            .max_response_bytes(sync_answer_cap(options.bulk.concurrency))
-            .build()?;
-        run(client, options).await.map_err(super::Failure::Io)
+    let concurrency = options.bulk.concurrency;
+    super::run_bulk(endpoint, max_attempts, concurrency, async |client| {
+        run(client, options).await
     })
 }
 
