@@ -325,3 +325,32 @@ async fn after_kill_9_a_rerun_sends_only_what_was_not_confirmed() {
         "all recorded now"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_answer_to_a_deletion_fails_it_within_the_runs_share_of_memory() {
+    use plain_client::testing::ScriptedAnswer;
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("delete-endless");
+    let missing = dir.file(
+        "missing.jsonl",
+        "{\"identifier\":{\"emailAddress\":\"a@example.com\"},\"customerId\":\"c_1\"}\n",
+    );
+    server.script([ScriptedAnswer::endless(200)]);
+    let rejects = dir.path("rejects.jsonl");
+    let args = [
+        "--rejects",
+        &rejects,
+        "--concurrency",
+        "1024",
+        "--max-attempts",
+        "1",
+    ];
+    let (output, stderr) = finish(delete(&server, &missing, &args)).await;
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    let rejected = dir.jsonl("rejects.jsonl");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["error"]["code"], "response_too_large");
+    // At concurrency 1,024, each answer gets 24 KiB of the run's 24 MiB.
+    let message = rejected[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("24576"), "{message}");
+}
