@@ -147,32 +147,36 @@ impl PlainClient {
         concurrency: usize,
         cancel: Cancel,
         state: &crate::state::StateStore,
-    ) -> impl Stream<Item = SyncOutcome> + Send + 'static
+    ) -> impl Stream<Item = SyncOutcome> + Send + Unpin + 'static
     where
         S: Stream<Item = UpsertCustomerInput> + Send + 'static,
     {
         let client = self.clone();
         let state = state.clone();
         let end = state.clone();
-        intake(inputs, cancel)
-            .map(move |(index, input)| {
-                // Admitted here, in input order: that is what orders inputs for one customer.
-                let admission = state.admit(&input);
-                let (client, state) = (client.clone(), state.clone());
-                let task = tokio::spawn(Box::pin(async move {
-                    client.upsert_admitted(&state, input, admission).await
-                }));
-                async move {
-                    SyncOutcome {
-                        index,
-                        result: joined(task).await,
+        // Boxed, so that the stream of outcomes is `Unpin`, as `upsert_customers`' is.
+        Box::pin(
+            intake(inputs, cancel)
+                .map(move |(index, input)| {
+                    // Admitted here, in input order: that is what orders inputs for one customer.
+                    let admission = state.admit(&input);
+                    let (client, state) = (client.clone(), state.clone());
+                    let task = tokio::spawn(Box::pin(async move {
+                        client.upsert_admitted(&state, input, admission).await
+                    }));
+                    async move {
+                        SyncOutcome {
+                            index,
+                            result: joined(task).await,
+                        }
                     }
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .chain(
-                stream::once(async move { end.flush() }).filter_map(|()| std::future::ready(None)),
-            )
+                })
+                .buffer_unordered(concurrency.max(1))
+                .chain(
+                    stream::once(async move { end.flush() })
+                        .filter_map(|()| std::future::ready(None)),
+                ),
+        )
     }
 
     /// Upserts one input if it differs from what `state` says Plain last confirmed, and
