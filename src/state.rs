@@ -672,11 +672,9 @@ impl StateStore {
         key: Key,
         input: &UpsertCustomerInput,
     ) -> Admission {
-        let inner_ref = &mut *inner;
-        let digest = digest(input, &mut inner_ref.buffer);
+        let digest = digest(input, &mut inner.buffer);
         if let Some(customer_id) = inner.unchanged(&key, &digest) {
-            // Whoever waits for this key may go.
-            inner.in_flight.entry(key.clone()).or_default();
+            // A turn this input was given passes on: whoever waits for the key may go.
             inner.release(&key);
             return Admission::Unchanged { customer_id };
         }
