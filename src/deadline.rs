@@ -91,6 +91,8 @@ impl Timers {
     }
 }
 
+// The async tests run on tokio's paused clock: timers fire in deadline order, however loaded
+// the machine is.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,14 +101,14 @@ mod tests {
         Duration::from_millis(ms)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_future_that_ends_in_time_gives_its_output_and_its_timer_is_kept() {
         let timers = Timers::default();
         assert_eq!(timers.within(ms(5000), async { 7 }).await, Some(7));
         assert_eq!(timers.idle.lock().unwrap().len(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_future_slower_than_the_timeout_is_cut_off() {
         let timers = Timers::default();
         let started = Instant::now();
@@ -116,7 +118,7 @@ mod tests {
         assert!(took >= ms(50) && took < ms(5000), "{took:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_kept_timer_counts_from_its_new_start_not_its_old_one() {
         let timers = Timers::default();
         assert_eq!(timers.within(ms(300), async {}).await, Some(()));
@@ -130,7 +132,7 @@ mod tests {
         assert!(started.elapsed() >= ms(300));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_timer_that_fired_is_not_kept_and_a_kept_one_that_expires_breaks_nothing() {
         let timers = Timers::default();
         let slow = tokio::time::sleep(ms(10_000));

@@ -64,7 +64,7 @@ async fn case_with(answers: Vec<ScriptedAnswer>, policy: RetryPolicy) -> Case {
     let client = server
         .client_builder()
         .retry_policy(policy)
-        .timeout(Duration::from_millis(500))
+        .timeout(TIMEOUT)
         .build()
         .unwrap();
     Case {
@@ -74,6 +74,13 @@ async fn case_with(answers: Vec<ScriptedAnswer>, policy: RetryPolicy) -> Case {
         _guard: guard,
     }
 }
+
+/// Each attempt's timeout: long enough that a local answer on a loaded machine comes within it,
+/// so every count of attempts below is exact.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// An answer that no attempt waits for.
+const SLOW: Duration = Duration::from_secs(8);
 
 /// Retries with short waits, so the matrix runs fast; the waits still grow and jitter.
 fn quick() -> RetryPolicy {
@@ -259,13 +266,13 @@ async fn a_dropped_connection_is_retried() {
 
 #[tokio::test]
 async fn an_answer_slower_than_the_timeout_is_retried() {
-    let c = case(vec![ScriptedAnswer::normal().delay(Duration::from_secs(2))]).await;
+    let c = case(vec![ScriptedAnswer::normal().delay(SLOW)]).await;
     let started = Instant::now();
     let outcome = c.run().await;
     assert!(outcome.is_ok(), "{outcome:?}");
-    // The second attempt is there because the first was cut off by the 500 ms timeout.
+    // The second attempt is there because the first was cut off by the timeout.
     assert_eq!(c.attempts(), 2);
-    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(started.elapsed() >= TIMEOUT);
     // The slow first attempt went through on the server: the retry found the customer.
     assert_eq!(outcome.unwrap().result, UpsertResult::Noop);
     assert_eq!(c.server.customers().len(), 1);
@@ -273,7 +280,7 @@ async fn an_answer_slower_than_the_timeout_is_retried() {
 
 #[tokio::test]
 async fn an_answer_slower_than_the_timeout_every_time_gives_up_with_a_timeout() {
-    let slow = || ScriptedAnswer::normal().delay(Duration::from_secs(2));
+    let slow = || ScriptedAnswer::normal().delay(SLOW);
     let c = case_with(vec![slow(), slow()], quick().max_attempts(2)).await;
     let outcome = c.run().await;
     let error = outcome.as_ref().unwrap_err();

@@ -675,15 +675,16 @@ async fn a_seeded_failure_rate_is_transient_and_repeatable() {
 
 #[tokio::test]
 async fn a_fixed_delay_slows_every_answer() {
+    // The timeout is long enough for an undelayed answer on a loaded machine.
     let server = LocalServer::builder()
-        .delay(Duration::from_millis(200))
+        .delay(Duration::from_secs(4))
         .start()
         .await
         .unwrap();
     let client = server
         .client_builder()
         .retry_policy(RetryPolicy::none())
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     let error = client.upsert_customer(donald()).await.unwrap_err();
