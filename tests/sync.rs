@@ -442,7 +442,16 @@ async fn ctrl_c_finishes_what_is_in_flight_and_lists_what_was_not_sent() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Eight requests received mean at least four answered: the run is under way, whatever the
+    // machine's load.
+    let started = Instant::now();
+    while server.stats().requests < 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no request came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -281,7 +281,9 @@ async fn a_state_file_in_use_or_not_ours_stops_the_run_before_anything_is_sent()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_a_rerun_sends_only_what_was_not_confirmed() {
     let server = LocalServer::start().await.unwrap();
-    server.set_delay(Duration::from_millis(5));
+    // The 300 records left after the first 100 take at least 300 / 8 × 50 ms = 1.9 s: the
+    // kill comes before the end even when this test is slow to send it.
+    server.set_delay(Duration::from_millis(50));
     let dir = Dir::new("state-resume");
     let state = dir.path("customers.state");
     let n = 400;

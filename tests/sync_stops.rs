@@ -411,12 +411,13 @@ async fn an_outage_pauses_the_sync_and_one_record_probes_before_the_rest_go() {
     .spawn()
     .unwrap();
     // Eight failures trip the breaker: for its cool-down of a second, nothing more is sent
-    // (but the records that were in flight as it tripped).
+    // (but the records that were in flight as it tripped). Should this test look late, after
+    // the cool-down, it sees one probe more, which fails and opens the breaker for two seconds.
     wait_until("8 failures", || server.stats().faults >= 8).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = server.requests().len();
     assert!(
-        sent <= 8 + 2 * 2,
+        sent <= 8 + 2 * 2 + 1,
         "{sent} requests while the breaker was open"
     );
     // Then Plain is back: one record probes, and the rest follow.
