@@ -5,6 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+mod sync_support;
 
 use common::plain;
 use futures_util::StreamExt;
@@ -444,14 +445,7 @@ async fn ctrl_c_finishes_what_is_in_flight_and_lists_what_was_not_sent() {
         .unwrap();
     // Eight requests received mean at least four answered: the run is under way, whatever the
     // machine's load.
-    let started = Instant::now();
-    while server.stats().requests < 8 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no request came"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sync_support::wait_until("eight requests", || server.stats().requests >= 8).await;
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
