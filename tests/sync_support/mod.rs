@@ -5,15 +5,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plain_client::testing::LocalServer;
 use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, UpsertCustomerInput};
 use serde_json::Value;
 
-/// How long a test waits for something before it calls it a hang. Generous on purpose: it
+/// How long a test pauses for something before it calls it a hang. Generous on purpose: it
 /// detects a hang, and says nothing of speed, so a loaded machine never reaches it.
 pub const DEADLINE: Duration = Duration::from_secs(300);
+
+/// A hang detector that counts the pauses it made, not the time that passed: it runs out once
+/// its pauses add up to [`DEADLINE`]. A loaded machine makes each pause longer, never shorter,
+/// so only a hang runs it out.
+#[derive(Debug, Default)]
+pub struct Patience(Duration);
+
+impl Patience {
+    /// Pauses for `step`; `false` once the pauses add up to [`DEADLINE`].
+    pub async fn pause(&mut self, step: Duration) -> bool {
+        tokio::time::sleep(step).await;
+        self.0 += step;
+        self.0 < DEADLINE
+    }
+}
+
+/// How often the helpers below look again.
+const POLL: Duration = Duration::from_millis(20);
 
 pub fn customer(i: usize) -> UpsertCustomerInput {
     let email = format!("customer{i}@example.com");
@@ -140,32 +158,30 @@ pub fn command(server: &LocalServer, file: &str, args: &[&str]) -> Command {
     command
 }
 
-/// Waits (politely, off the server's threads' way) until `ready` holds; panics after
-/// [`DEADLINE`] saying what was awaited.
+/// Waits (politely, off the server's threads' way) until `ready` holds; panics once its
+/// [`Patience`] runs out, saying what was awaited.
 pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
+    let mut patience = Patience::default();
     while !ready() {
         assert!(
-            started.elapsed() < DEADLINE,
+            patience.pause(POLL).await,
             "gave up waiting after {DEADLINE:?}, which only a hang reaches: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Waits for the process to exit; kills it and panics if it has not after [`DEADLINE`].
+/// Waits for the process to exit; kills it and panics if its [`Patience`] runs out first.
 pub async fn wait_exit(child: &mut Child) -> ExitStatus {
-    let started = Instant::now();
+    let mut patience = Patience::default();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        if started.elapsed() > DEADLINE {
+        if !patience.pause(POLL).await {
             let _ = child.kill();
             let _ = child.wait();
             panic!("the process did not exit within {DEADLINE:?}: it hangs");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -187,7 +203,7 @@ pub fn signal(child: &Child, signal: libc::c_int) {
     assert_eq!(sent, 0, "kill({pid}, {signal})");
 }
 
-/// Runs a command to its end (with the [`DEADLINE`]): exit status, stderr, and the peak
+/// Runs a command to its end (with a [`Patience`]): exit status, stderr, and the peak
 /// resident memory of the process in bytes.
 pub async fn run_measured(mut command: Command) -> (ExitStatus, String, u64) {
     command.stdin(Stdio::null());
@@ -205,7 +221,7 @@ pub async fn run_measured(mut command: Command) -> (ExitStatus, String, u64) {
         text
     });
     let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let started = Instant::now();
+    let mut patience = Patience::default();
     let (status, usage) = loop {
         let mut status = 0;
         // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
@@ -216,11 +232,10 @@ pub async fn run_measured(mut command: Command) -> (ExitStatus, String, u64) {
         if reaped == pid {
             break (status, usage);
         }
-        if started.elapsed() > DEADLINE {
+        if !patience.pause(POLL).await {
             let _ = child.kill();
             panic!("the process did not exit within {DEADLINE:?}: it hangs");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     use std::os::unix::process::ExitStatusExt;
     let status = ExitStatus::from_raw(status);
