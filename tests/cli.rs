@@ -324,6 +324,98 @@ fn serve_prints_its_endpoint_and_serves_until_stopped() {
     assert_eq!(refused.status.code(), Some(5), "{}", stderr(&refused));
 }
 
+/// Starts `plain serve` with `args`, and returns the child, its endpoint and the stderr lines
+/// it printed up to and including its workspace id.
+fn serve_until_its_workspace_id(args: &[&str]) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plain"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut endpoint = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut endpoint)
+        .unwrap();
+    // Read on a thread of its own, so that a server that never prints the line fails the test
+    // instead of hanging it (the server runs until killed, so its stderr never ends).
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        match receive.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => {
+                let done = line.starts_with("plain: workspace id ");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("plain serve printed no workspace id: {lines:?}");
+            }
+        }
+    }
+    (child, endpoint.trim().to_owned(), lines)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_prints_its_workspace_id_and_answers_my_workspace_with_it() {
+    let id = "w_01JCLIWORKSPACE00000000000";
+    let (mut child, endpoint, lines) =
+        tokio::task::spawn_blocking(move || serve_until_its_workspace_id(&["--workspace-id", id]))
+            .await
+            .unwrap();
+    let client = plain_client::PlainClient::builder()
+        .endpoint(endpoint)
+        .api_key(KEY)
+        .build()
+        .unwrap();
+    let workspace = client.my_workspace().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(format!("plain: workspace id {id}").as_str()),
+        "{lines:?}"
+    );
+    assert_eq!(workspace.unwrap().unwrap().id, id);
+
+    // Without one, a new id each time: two `plain serve` runs are two workspaces, though both
+    // have the default seed.
+    let (ids, forbidden) = tokio::task::spawn_blocking(|| {
+        let mut ids = Vec::new();
+        for args in [&[][..], &["--forbid-workspace-read"][..]] {
+            let (mut child, _, lines) = serve_until_its_workspace_id(args);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            ids.push(lines.last().cloned().unwrap_or_default());
+        }
+        (ids[0].clone(), ids[1].clone())
+    })
+    .await
+    .unwrap();
+    let own = ids
+        .strip_prefix("plain: workspace id w_")
+        .unwrap_or_default();
+    assert_eq!(own.len(), 26, "{ids}");
+    assert!(
+        forbidden.ends_with(" (myWorkspace answers FORBIDDEN)"),
+        "{forbidden}"
+    );
+    assert!(!forbidden.contains(own), "{ids} / {forbidden}");
+}
+
 #[test]
 fn serve_refuses_a_schema_it_cannot_read_or_serve_with_exit_3() {
     let missing = format!("{}/no-such-schema.graphql", env!("CARGO_MANIFEST_DIR"));

@@ -1,5 +1,5 @@
-//! The customer family end to end: each `PlainClient` method against the local server, the
-//! request each operation sends, and the answers as the client parses them.
+//! The customer family and `myWorkspace` end to end: each `PlainClient` method against the
+//! local server, the request each operation sends, and the answers as the client parses them.
 
 mod common;
 
@@ -10,13 +10,14 @@ use plain_client::operations::{
     customer_by_external_id::{self, CustomerByExternalId},
     customer_by_id::{self, CustomerById},
     delete_customer::{self, DeleteCustomer, DeleteCustomerInput},
+    my_workspace::{self, MyWorkspace},
     remove_customer_from_customer_groups::{self, RemoveCustomerFromCustomerGroups},
 };
 use plain_client::testing::{CustomerGroupSpec, LocalServer, StoredCustomerGroup};
 use plain_client::{
     Customer, CustomerGroupIdentifier, CustomerGroupsInput, CustomerIdentifier, EmailAddress,
     Error, MutationError, MutationErrorType, MutationFieldErrorType, OnCreate, OnUpdate,
-    PlainClient, RetryPolicy, UpsertCustomerInput, UpsertResult,
+    PlainClient, RetryPolicy, UpsertCustomerInput, UpsertResult, Workspace,
 };
 use serde_json::json;
 
@@ -346,7 +347,7 @@ async fn an_unknown_group_is_refused_and_nothing_changes() {
     let fields: Vec<(&str, MutationFieldErrorType)> = error
         .fields
         .iter()
-        .map(|f| (f.field.as_str(), f.type_))
+        .map(|f| (f.field.as_str(), f.type_.clone()))
         .collect();
     assert_eq!(
         fields,
@@ -472,6 +473,107 @@ async fn a_deleted_customers_memberships_go_with_it() {
     assert_eq!(added.len(), 1);
 }
 
+/// The workspace `server` answers `myWorkspace` with.
+async fn workspace_of(server: &LocalServer) -> Workspace {
+    client(server)
+        .my_workspace()
+        .await
+        .unwrap()
+        .expect("the local server always has a workspace")
+}
+
+/// Whether `id` looks like Plain's workspace ids: `w_` and 26 Crockford base-32 characters.
+fn looks_like_a_workspace_id(id: &str) -> bool {
+    id.strip_prefix("w_").is_some_and(|rest| {
+        rest.len() == 26
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || (c.is_ascii_uppercase() && !"ILOU".contains(c)))
+    })
+}
+
+#[tokio::test]
+async fn my_workspace_is_the_workspace_the_server_was_given() {
+    let id = "w_01JTESTWORKSPACE0000000000";
+    let server = LocalServer::builder()
+        .workspace_id(id)
+        .workspace_name("Duckburg")
+        .start()
+        .await
+        .unwrap();
+    let workspace = workspace_of(&server).await;
+    assert_eq!(
+        (workspace.id.as_str(), workspace.name.as_str()),
+        (id, "Duckburg")
+    );
+    assert_eq!(server.workspace_id(), id);
+    assert_eq!(
+        serde_json::to_value(&workspace).unwrap(),
+        json!({"id": id, "name": "Duckburg"})
+    );
+}
+
+#[tokio::test]
+async fn each_local_server_is_a_workspace_of_its_own() {
+    // The same seed repeats a server's random choices, but two servers are still two
+    // workspaces: a state built against one must not be trusted against the other.
+    let first = LocalServer::builder().seed(7).start().await.unwrap();
+    let second = LocalServer::builder().seed(7).start().await.unwrap();
+    let third = LocalServer::start().await.unwrap();
+    let mut ids = Vec::new();
+    for server in [&first, &second, &third] {
+        let workspace = workspace_of(server).await;
+        assert!(looks_like_a_workspace_id(&workspace.id), "{workspace:?}");
+        assert_eq!(workspace.id, server.workspace_id());
+        assert_eq!(workspace.name, "Local workspace");
+        // Asked again, the same workspace.
+        assert_eq!(workspace_of(server).await, workspace);
+        ids.push(workspace.id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert_ne!(ids[0], ids[2]);
+    assert_ne!(ids[1], ids[2]);
+}
+
+#[tokio::test]
+async fn a_key_that_may_not_read_the_workspace_gets_forbidden() {
+    let server = LocalServer::builder()
+        .forbid_workspace_read()
+        .start()
+        .await
+        .unwrap();
+    // The default retry policy: a missing permission is not retried.
+    let error = server.client().unwrap().my_workspace().await.unwrap_err();
+    let Error::Forbidden {
+        message,
+        request_id,
+    } = error.last_cause()
+    else {
+        panic!("expected Forbidden, got {error:?}");
+    };
+    assert_eq!(
+        message,
+        "Forbidden: this API key may not read the workspace"
+    );
+    assert!(request_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("local-")));
+    assert!(!error.is_retryable());
+    assert_eq!(error.attempts(), 1);
+    assert_eq!(server.requests().len(), 1);
+    // Plain sends the code with HTTP 200; the error still tells a permission from a 200.
+    assert_eq!(server.requests()[0].status, Some(200));
+    assert_eq!(error.status(), Some(403));
+    assert!(error.to_string().contains("lacks a permission"), "{error}");
+    // The key may still do what it may: the customers are served.
+    let customer = create(&client(&server), donald()).await;
+    assert!(client(&server)
+        .customer_by_id(&customer.id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 /// Snapshots the request body as sent (fields in the order they go on the wire), its
 /// document checked against the operation's file and redacted to the file's name, as
 /// `tests/wire.rs` does for the upsert: a change of selection does not disturb the variables.
@@ -513,6 +615,10 @@ fn each_operation_sends_its_variables_as_plain_documents_them() {
             external_id: "u_42".into(),
         }),
         "customerByExternalId.graphql",
+    );
+    assert_request(
+        MyWorkspace::build_query(my_workspace::Variables),
+        "myWorkspace.graphql",
     );
     assert_request(
         DeleteCustomer::build_query(delete_customer::Variables {

@@ -345,7 +345,7 @@ fn rejection(error: Error) -> (String, String, Vec<(String, String)>) {
         .map(|f| {
             (
                 f.field.clone(),
-                serde_json::to_value(f.type_)
+                serde_json::to_value(&f.type_)
                     .unwrap()
                     .as_str()
                     .unwrap()
@@ -999,6 +999,60 @@ async fn a_subscription_is_refused_whatever_the_schema() {
 }
 
 #[tokio::test]
+async fn my_workspace_answers_the_workspace_or_forbidden_as_a_field_error() {
+    let query = "query ws { mine: myWorkspace { name id __typename } customer(customerId: \"c_1\") { id } }";
+    let server = LocalServer::builder()
+        .workspace_id("w_01JTESTWORKSPACE0000000000")
+        .workspace_name("Duckburg")
+        .start()
+        .await
+        .unwrap();
+    let (status, _, _) = post(&server, &graphql(query, json!({}))).await;
+    assert_eq!(status, 200);
+    // Exactly the selection, in its order (serde_json would sort the keys).
+    assert_eq!(
+        post_text(&server, &graphql(query, json!({}))).await,
+        r#"{"data":{"mine":{"name":"Duckburg","id":"w_01JTESTWORKSPACE0000000000","__typename":"Workspace"},"customer":null}}"#
+    );
+
+    // A key that may not read the workspace: HTTP 200, the field null, one error naming it
+    // by its response key; the rest of the request still runs.
+    let forbidden = LocalServer::builder()
+        .forbid_workspace_read()
+        .start()
+        .await
+        .unwrap();
+    let (status, _, answer) = post(&forbidden, &graphql(query, json!({}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({
+            "errors": [{
+                "message": "Forbidden: this API key may not read the workspace",
+                "locations": [{"line": 1, "column": 12}],
+                "path": ["mine"],
+                "extensions": {"code": "FORBIDDEN"},
+            }],
+            "data": {"mine": null, "customer": null},
+        })
+    );
+    let text = post_text(&forbidden, &graphql(query, json!({}))).await;
+    assert!(text.starts_with("{\"errors\":"), "errors first: {text}");
+}
+
+#[tokio::test]
+async fn workspace_ids_and_names_must_not_be_blank() {
+    for builder in [
+        LocalServer::builder().workspace_id(" "),
+        LocalServer::builder().workspace_name(""),
+    ] {
+        let error = builder.start().await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+        assert!(error.to_string().contains("blank"), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs() {
     // The fixture's schema has a `companies` query, which the server does not model.
     let server = LocalServer::builder()
@@ -1012,7 +1066,7 @@ async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs(
     assert_eq!(
         answer,
         json!({"errors": [{
-            "message": "The local server does not serve \"Query.companies\"; it serves customer, customerByEmail, customerByExternalId.",
+            "message": "The local server does not serve \"Query.companies\"; it serves myWorkspace, customer, customerByEmail, customerByExternalId.",
             "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
         }]})
     );

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use plain_client::testing::LocalServer;
+use plain_client::testing::{limits, LocalServer};
 
 use super::{runtime, Failure, LOCAL_LOG_LIMIT};
 
+/// The options of `plain serve`; its help ends with the server's limits.
 #[derive(Debug, clap::Args)]
+#[command(after_help = limits_help())]
 pub struct ServeOptions {
     /// The port on 127.0.0.1 [default: a free one].
     #[arg(long, default_value_t = 0)]
@@ -42,6 +44,51 @@ pub struct ServeOptions {
     /// upserts and group calls can name it; give it once per group.
     #[arg(long = "customer-group", value_name = "KEY[=NAME]")]
     customer_groups: Vec<String>,
+    /// The id of the workspace the server is, as `myWorkspace` answers it [default: a new
+    /// random one, so that what was learnt against another server is not trusted here].
+    #[arg(long, value_name = "ID")]
+    workspace_id: Option<String>,
+    /// Answer `myWorkspace` with Plain's FORBIDDEN error, as to a key that may not read the
+    /// workspace.
+    #[arg(long)]
+    forbid_workspace_read: bool,
+}
+
+/// The limits that keep the server bounded, for `plain serve --help`, from the constants
+/// the server uses.
+fn limits_help() -> String {
+    format!(
+        "Limits: the server stays bounded in memory and time, whatever it is sent.
+  - At most {connections} connections open; past it, the one idle the longest is closed.
+  - A connection is closed after {idle} s without a whole request head (counted from when \
+it connected or was last answered), or after a pause as long in a body or an answer.
+  - At most {headers} header lines and {head} of head (431), and {body} of body (413); \
+each answer closes the connection.
+  - A query of at most {query}, {aliases} aliases, {depth} levels of nesting and {selections} \
+selections, a fragment's counted each time it is spread (400 GRAPHQL_VALIDATION_FAILED).
+  - The request log keeps the newest {log} requests, each body cut to its first {excerpt}; \
+of a request refused for its API key, neither headers nor body.",
+        connections = limits::MAX_CONNECTIONS,
+        idle = limits::IDLE_TIMEOUT.as_secs(),
+        headers = limits::MAX_HEADERS,
+        head = size(limits::MAX_HEAD_BYTES),
+        body = size(limits::MAX_BODY_BYTES),
+        query = size(limits::MAX_QUERY_BYTES),
+        aliases = limits::MAX_ALIASES,
+        depth = limits::MAX_DEPTH,
+        selections = limits::MAX_SELECTIONS,
+        log = LOCAL_LOG_LIMIT,
+        excerpt = size(limits::LOG_BODY_BYTES),
+    )
+}
+
+/// A size in bytes as people read it: `64 KiB`, `16 MiB`.
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Runs `plain serve` until Ctrl-C.
@@ -83,6 +130,12 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
             let (key, name) = group.split_once('=').unwrap_or((group, group));
             builder = builder.customer_group(key, name);
         }
+        if let Some(id) = options.workspace_id {
+            builder = builder.workspace_id(id);
+        }
+        if options.forbid_workspace_read {
+            builder = builder.forbid_workspace_read();
+        }
         let server = builder.start().await.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => Failure::Io(e.to_string()),
             _ => Failure::Io(format!("cannot listen on port {}: {e}", options.port)),
@@ -96,6 +149,15 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
         eprintln!(
             "plain: serving Plain's GraphQL API on {} ({auth} required); Ctrl-C stops",
             server.endpoint()
+        );
+        let readable = if options.forbid_workspace_read {
+            " (myWorkspace answers FORBIDDEN)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "plain: workspace id {}{readable}",
+            super::text::message(&server.workspace_id())
         );
         for group in server.customer_groups() {
             eprintln!(

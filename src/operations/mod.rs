@@ -11,6 +11,7 @@ pub mod customer_by_email;
 pub mod customer_by_external_id;
 pub mod customer_by_id;
 pub mod delete_customer;
+pub mod my_workspace;
 pub mod remove_customer_from_customer_groups;
 pub mod upsert_customer;
 

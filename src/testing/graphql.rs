@@ -1,8 +1,8 @@
 //! GraphQL over the local store: parse, validate against the schema, coerce the
-//! variables, run the customer queries and mutations, and answer with exactly the selected
-//! fields.
+//! variables, run the workspace and customer queries and the mutations, and answer with
+//! exactly the selected fields.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +11,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::store::{Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup};
+use super::store::{
+    LocalWorkspace, Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup,
+};
 use super::validate::{self, Kind, Schema};
 use crate::input::{CustomerGroupIdentifier, UpsertCustomerInput};
 
@@ -68,6 +70,74 @@ pub fn error_body(message: &str, code: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The error of one root field that could not be resolved, in an answer that still has
+/// `data` (the field `null`), as GraphQL answers a partial failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldFailure {
+    /// The field's response key (its alias, or its name).
+    pub key: String,
+    /// Where the field is in the document.
+    pub line: usize,
+    /// Where the field is in the document.
+    pub column: usize,
+    /// `extensions.code`.
+    pub code: &'static str,
+    /// The message.
+    pub message: String,
+}
+
+impl FieldFailure {
+    /// The key may not read `myWorkspace`. Plain checks a key's permissions field by field,
+    /// and answers a field it may not read as GraphQL answers a resolver's error: HTTP 200,
+    /// the field `null`, and an `errors[]` entry with its `path` and the code `FORBIDDEN`.
+    /// The message is this server's own wording.
+    fn workspace_forbidden(key: &str, field: &Field) -> Self {
+        Self {
+            key: key.to_owned(),
+            line: field.position.line,
+            column: field.position.column,
+            code: "FORBIDDEN",
+            message: "Forbidden: this API key may not read the workspace".to_owned(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::json!({
+            "message": self.message,
+            "locations": [{"line": self.line, "column": self.column}],
+            "path": [self.key],
+            "extensions": {"code": self.code},
+        })
+    }
+}
+
+/// What a request that ran answers, with HTTP 200: its `data`, and the errors of the fields
+/// that could not be resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    /// The data, in the order of the selection.
+    pub data: Out,
+    /// The fields that failed, in the order of the selection.
+    pub errors: Vec<FieldFailure>,
+}
+
+impl Executed {
+    /// The answer's body: `{"data": ...}`, with `errors` first when a field failed.
+    pub fn body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Answer<'a> {
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            errors: Vec<Value>,
+            data: &'a Out,
+        }
+        let answer = Answer {
+            errors: self.errors.iter().map(FieldFailure::to_json).collect(),
+            data: &self.data,
+        };
+        serde_json::to_vec(&answer).unwrap_or_else(|_| b"{\"data\":null}".to_vec())
+    }
+}
+
 /// A JSON value whose objects keep the order of the selection, as GraphQL answers do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
@@ -113,7 +183,12 @@ struct GraphqlRequest {
 }
 
 /// The root fields the server runs, by root type (besides `__typename`).
-const QUERY_FIELDS: [&str; 3] = ["customer", "customerByEmail", "customerByExternalId"];
+const QUERY_FIELDS: [&str; 4] = [
+    "myWorkspace",
+    "customer",
+    "customerByEmail",
+    "customerByExternalId",
+];
 const MUTATION_FIELDS: [&str; 4] = [
     "upsertCustomer",
     "deleteCustomer",
@@ -124,6 +199,7 @@ const MUTATION_FIELDS: [&str; 4] = [
 /// One root field of the request, its arguments read, ready to run.
 enum Call {
     Typename,
+    MyWorkspace,
     CustomerById(String),
     CustomerByEmail(String),
     CustomerByExternalId(String),
@@ -133,13 +209,14 @@ enum Call {
     RemoveFromGroups(Value),
 }
 
-/// Executes one request body against the store. `Ok` is the `data` of a 200 answer.
+/// Executes one request body against the store. `Ok` is a 200 answer: its `data`, and the
+/// errors of fields that failed on their own.
 pub fn execute(
     schema: &Schema,
     body: &[u8],
     store: &mut Store,
     now: SystemTime,
-) -> Result<Out, RequestFailure> {
+) -> Result<Executed, RequestFailure> {
     let request: GraphqlRequest = serde_json::from_slice(body).map_err(|e| {
         RequestFailure::new(
             400,
@@ -147,6 +224,7 @@ pub fn execute(
             format!("The request body is not a GraphQL request (JSON with a `query` string): {e}"),
         )
     })?;
+    super::cost::check_text(&request.query)?;
     let mut document = q::parse_query::<String>(&request.query)
         .map_err(|e| {
             RequestFailure::new(
@@ -156,6 +234,7 @@ pub fn execute(
             )
         })?
         .into_static();
+    super::cost::check(&document)?;
     name_shorthand_queries(&mut document);
     let operation = select_operation(&document, request.operation_name.as_deref())?;
     if let q::OperationDefinition::Subscription(_) = operation {
@@ -207,6 +286,7 @@ pub fn execute(
         let name = field.name.as_str();
         let call = match (query, name) {
             (_, "__typename") => Call::Typename,
+            (true, "myWorkspace") => Call::MyWorkspace,
             (true, "customer") => {
                 Call::CustomerById(context.text_argument(root, field, "customerId")?)
             }
@@ -239,6 +319,7 @@ pub fn execute(
         calls.push((key, fields, call));
     }
     let mut data = Vec::new();
+    let mut errors = Vec::new();
     for (key, fields, call) in calls {
         let found = |customer: Option<&StoredCustomer>| match customer {
             Some(customer) => context.complete(Object::Customer(customer), &fields),
@@ -246,6 +327,15 @@ pub fn execute(
         };
         let value = match call {
             Call::Typename => Out::Str(root.to_owned()),
+            Call::MyWorkspace => {
+                let workspace = store.workspace();
+                if workspace.readable {
+                    context.complete(Object::Workspace(workspace), &fields)
+                } else {
+                    errors.push(FieldFailure::workspace_forbidden(&key, fields[0]));
+                    Out::Null
+                }
+            }
             Call::CustomerById(id) => found(store.customer(&id)),
             Call::CustomerByEmail(email) => found(store.customer_by_email(&email)),
             Call::CustomerByExternalId(id) => found(store.customer_by_external_id(&id)),
@@ -270,7 +360,10 @@ pub fn execute(
         };
         data.push((key, value));
     }
-    Ok(Out::Object(data))
+    Ok(Executed {
+        data: Out::Object(data),
+        errors,
+    })
 }
 
 /// Turns the query shorthand (`{ customer(...) { id } }`) into the unnamed query it stands
@@ -528,6 +621,7 @@ enum Object<'a> {
     Deleted(Option<&'a Rejection>),
     AddedToGroups(&'a MembershipResult),
     RemovedFromGroups(Option<&'a Rejection>),
+    Workspace(&'a LocalWorkspace),
     Customer(&'a StoredCustomer),
     Email(&'a StoredCustomer),
     Group(&'a StoredCustomerGroup),
@@ -544,6 +638,7 @@ impl Object<'_> {
             Object::Deleted(_) => "DeleteCustomerOutput",
             Object::AddedToGroups(_) => "AddCustomerToCustomerGroupsOutput",
             Object::RemovedFromGroups(_) => "RemoveCustomerFromCustomerGroupsOutput",
+            Object::Workspace(_) => "Workspace",
             Object::Customer(_) => "Customer",
             Object::Email(_) => "EmailAddress",
             Object::Group(_) => "CustomerGroup",
@@ -586,6 +681,8 @@ fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
         (Object::AddedToGroups(Ok(memberships)), "customerGroupMemberships") => {
             Resolved::List(memberships.iter().map(Object::Membership).collect())
         }
+        (Object::Workspace(w), "id") => text(&w.id),
+        (Object::Workspace(w), "name") => text(&w.name),
         (Object::Customer(c), "id") => text(&c.id),
         (Object::Customer(c), "externalId") => optional_text(&c.external_id),
         (Object::Customer(c), "fullName") => text(&c.full_name),
@@ -643,6 +740,28 @@ struct Context<'a> {
 
 type Field = q::Field<'static, String>;
 
+/// Fields by response key, in the order the keys first appear, each key found through an
+/// index: a lookup per field, never a scan of the keys so far (which made thousands of
+/// aliases cost quadratic time).
+#[derive(Default)]
+struct Collected<'s> {
+    fields: Vec<(String, Vec<&'s Field>)>,
+    index: HashMap<&'s str, usize>,
+}
+
+impl<'s> Collected<'s> {
+    fn push(&mut self, field: &'s Field) {
+        let key = field.alias.as_deref().unwrap_or(&field.name);
+        match self.index.get(key) {
+            Some(&at) => self.fields[at].1.push(field),
+            None => {
+                self.index.insert(key, self.fields.len());
+                self.fields.push((key.to_owned(), vec![field]));
+            }
+        }
+    }
+}
+
 impl<'a> Context<'a> {
     /// The argument `name` of `field` (a field of the type `parent`) as JSON, checked
     /// against its type.
@@ -699,29 +818,39 @@ impl<'a> Context<'a> {
     where
         'a: 's,
     {
-        let mut out: Vec<(String, Vec<&'s Field>)> = Vec::new();
-        self.collect_into(type_name, set, &mut out);
-        out
+        self.collect_all(type_name, [set])
+    }
+
+    /// [`Context::collect`] over several selection sets, as if they were one (the merged
+    /// sub-selections of fields that share a response key).
+    fn collect_all<'s>(
+        &self,
+        type_name: &str,
+        sets: impl IntoIterator<Item = &'s q::SelectionSet<'static, String>>,
+    ) -> Vec<(String, Vec<&'s Field>)>
+    where
+        'a: 's,
+    {
+        let mut collected = Collected::default();
+        for set in sets {
+            self.collect_into(type_name, set, &mut collected);
+        }
+        collected.fields
     }
 
     fn collect_into<'s>(
         &self,
         type_name: &str,
         set: &'s q::SelectionSet<'static, String>,
-        out: &mut Vec<(String, Vec<&'s Field>)>,
+        out: &mut Collected<'s>,
     ) where
         'a: 's,
     {
         for selection in &set.items {
             match selection {
                 q::Selection::Field(field) => {
-                    if !self.included(&field.directives) {
-                        continue;
-                    }
-                    let key = field.alias.clone().unwrap_or_else(|| field.name.clone());
-                    match out.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, fields)) => fields.push(field),
-                        None => out.push((key, vec![field])),
+                    if self.included(&field.directives) {
+                        out.push(field);
                     }
                 }
                 q::Selection::FragmentSpread(spread) => {
@@ -748,18 +877,10 @@ impl<'a> Context<'a> {
 
     /// Applies the merged sub-selections of `fields` to `object`.
     fn complete(&self, object: Object<'_>, fields: &[&Field]) -> Out {
-        let mut merged = q::SelectionSet {
-            span: fields[0].selection_set.span,
-            items: Vec::new(),
-        };
-        for field in fields {
-            merged
-                .items
-                .extend(field.selection_set.items.iter().cloned());
-        }
         let type_name = object.type_name();
         let mut out = Vec::new();
-        for (key, sub_fields) in self.collect(type_name, &merged) {
+        let sets = fields.iter().map(|field| &field.selection_set);
+        for (key, sub_fields) in self.collect_all(type_name, sets) {
             let value = match resolve(object, &sub_fields[0].name) {
                 Resolved::Leaf(value) => value,
                 Resolved::Object(inner) => self.complete(inner, &sub_fields),

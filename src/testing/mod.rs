@@ -4,6 +4,9 @@
 //! It parses the GraphQL document, validates it against the crate's vendored schema and
 //! serves, with Plain's semantics:
 //!
+//! - the query `myWorkspace`: each server is a workspace of its own, with its own id
+//!   ([`LocalServer::workspace_id`]), and can answer as to a key that may not read it
+//!   ([`LocalServerBuilder::forbid_workspace_read`]);
 //! - the queries `customer`, `customerByEmail` (any case) and `customerByExternalId`, which
 //!   answer `null` when no customer matches;
 //! - `upsertCustomer` (`CREATED`, `UPDATED`, `NOOP`, unique emails and external ids,
@@ -18,7 +21,10 @@
 //! refused as Plain refuses an invalid request (400 `GRAPHQL_VALIDATION_FAILED`). It checks
 //! the API key, applies Plain's rate-limit headers and 429s, tags every answer with an
 //! `apigw-requestid`, and can inject faults: scripted answers, a seeded rate of transient
-//! failures, and a fixed delay. Every request is logged, the key redacted.
+//! failures, and a fixed delay. Every request is logged, the key redacted and the body cut
+//! to its first [`limits::LOG_BODY_BYTES`]; a request refused for its key is logged without
+//! its headers or body. What one connection, request or query may cost the server is
+//! bounded: see [`limits`].
 //!
 //! ```
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,8 +46,10 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
 //! ```
 
+mod cost;
 mod graphql;
 mod http;
+pub mod limits;
 mod rate_limit;
 mod scripted;
 mod store;
@@ -65,8 +73,8 @@ use http::{HttpAnswer, HttpRequest};
 use rate_limit::{RateLimit, Window};
 use scripted::random_fault;
 pub use scripted::ScriptedAnswer;
-use store::Store;
 pub use store::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
+use store::{LocalWorkspace, Store};
 
 /// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
 /// scripting answers such as a 429 whose window ends at a given time.
@@ -95,16 +103,26 @@ pub struct LoggedRequest {
     pub path: String,
     /// The headers, names lower-cased, with the `Authorization` value redacted.
     pub headers: Vec<(String, String)>,
-    /// The body as JSON, or as a string when it was not JSON.
+    /// The body as JSON, or as a string when it was not JSON or the log kept only its first
+    /// bytes (see [`LoggedRequest::body_truncated`]).
     pub body: serde_json::Value,
-    /// The body's bytes, exactly as received.
+    /// The body's bytes, exactly as received: all of them, or the first
+    /// [`limits::LOG_BODY_BYTES`] of a longer body.
     #[serde(skip)]
     pub raw_body: Vec<u8>,
+    /// The body's whole length in bytes.
+    pub body_length: usize,
     /// The status answered, or `None` when the connection was dropped or cut.
     pub status: Option<u16>,
 }
 
 impl LoggedRequest {
+    /// Whether the log kept only the first [`limits::LOG_BODY_BYTES`] of the body: then
+    /// `raw_body` holds those and `body` is them as a string.
+    pub fn body_truncated(&self) -> bool {
+        self.raw_body.len() < self.body_length
+    }
+
     /// A header's value, by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -141,7 +159,7 @@ struct State {
     delay: Duration,
     rate_limit: Option<RateLimit>,
     window: Window,
-    log: VecDeque<LoggedRequest>,
+    log: VecDeque<LogEntry>,
     /// How many log entries are kept (the newest); `None` keeps all.
     log_limit: Option<usize>,
     stats: ServerStats,
@@ -174,11 +192,18 @@ pub struct LocalServerBuilder {
     failure_rate: f64,
     seed: u64,
     delay: Duration,
+    idle_timeout: Duration,
     address: SocketAddr,
     log_limit: Option<usize>,
     schema: Option<String>,
     customer_groups: Vec<CustomerGroupSpec>,
+    workspace_id: Option<String>,
+    workspace_name: String,
+    workspace_readable: bool,
 }
+
+/// The name of a local server's workspace unless told otherwise.
+const DEFAULT_WORKSPACE_NAME: &str = "Local workspace";
 
 impl fmt::Debug for LocalServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -188,6 +213,7 @@ impl fmt::Debug for LocalServerBuilder {
             .field("failure_rate", &self.failure_rate)
             .field("seed", &self.seed)
             .field("delay", &self.delay)
+            .field("idle_timeout", &self.idle_timeout)
             .field("address", &self.address)
             .field("log_limit", &self.log_limit)
             .field(
@@ -195,6 +221,9 @@ impl fmt::Debug for LocalServerBuilder {
                 &self.schema.as_ref().map(|s| format!("{} bytes", s.len())),
             )
             .field("customer_groups", &self.customer_groups)
+            .field("workspace_id", &self.workspace_id)
+            .field("workspace_name", &self.workspace_name)
+            .field("workspace_readable", &self.workspace_readable)
             .finish()
     }
 }
@@ -213,10 +242,14 @@ impl Default for LocalServerBuilder {
             failure_rate: 0.0,
             seed,
             delay: Duration::ZERO,
+            idle_timeout: limits::IDLE_TIMEOUT,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             log_limit: None,
             schema: None,
             customer_groups: Vec::new(),
+            workspace_id: None,
+            workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
+            workspace_readable: true,
         }
     }
 }
@@ -258,6 +291,14 @@ impl LocalServerBuilder {
     /// Waits this long before every answer.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Closes a connection that takes longer than this to send a request's whole head,
+    /// counted from when it connected or was last answered, or that pauses longer than this
+    /// while sending a body or reading an answer (default [`limits::IDLE_TIMEOUT`]).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -330,15 +371,61 @@ impl LocalServerBuilder {
         self
     }
 
+    /// The id of the workspace the server is, as `myWorkspace` answers it (Plain's look:
+    /// `w_` and 26 characters).
+    ///
+    /// By default every server makes its own random id, whatever its
+    /// [`seed`](LocalServerBuilder::seed): each server is a workspace of its own, with its own
+    /// customers, so what was learnt against one must not be taken for true of another. Give
+    /// the same id to servers that should pass for one workspace, such as one restarted
+    /// with the same data. [`LocalServerBuilder::start`] fails with
+    /// [`std::io::ErrorKind::InvalidInput`] when the id is blank.
+    pub fn workspace_id(mut self, id: impl Into<String>) -> Self {
+        self.workspace_id = Some(id.into());
+        self
+    }
+
+    /// The name of the workspace, as `myWorkspace` answers it (default: `Local workspace`).
+    /// [`LocalServerBuilder::start`] fails with [`std::io::ErrorKind::InvalidInput`] when
+    /// the name is blank.
+    pub fn workspace_name(mut self, name: impl Into<String>) -> Self {
+        self.workspace_name = name.into();
+        self
+    }
+
+    /// Answers `myWorkspace` as Plain answers a key whose machine user may not read the
+    /// workspace: HTTP 200, `myWorkspace` `null`, and an `errors[]` entry with the code
+    /// `FORBIDDEN`, which the client reports as [`Error::Forbidden`](crate::Error::Forbidden).
+    /// The customer operations are served as usual.
+    pub fn forbid_workspace_read(mut self) -> Self {
+        self.workspace_readable = false;
+        self
+    }
+
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
+        let invalid =
+            |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
         let schema = self
             .schema
             .as_deref()
             .map(graphql::served_schema)
             .transpose()?;
-        let mut store = Store::new(self.seed);
         let now = SystemTime::now();
+        let workspace_id = match self.workspace_id {
+            Some(id) if id.trim().is_empty() => return Err(invalid("the workspace id is blank")),
+            Some(id) => id,
+            None => store::new_workspace_id(now),
+        };
+        if self.workspace_name.trim().is_empty() {
+            return Err(invalid("the workspace name is blank"));
+        }
+        let workspace = LocalWorkspace {
+            id: workspace_id,
+            name: self.workspace_name,
+            readable: self.workspace_readable,
+        };
+        let mut store = Store::new(self.seed, workspace);
         for spec in &self.customer_groups {
             store
                 .create_customer_group(spec, now)
@@ -366,22 +453,7 @@ impl LocalServerBuilder {
                 next_request: 0,
             }),
         });
-        let accepting = shared.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                accepting.state().stats.connections += 1;
-                let shared = accepting.clone();
-                connections.spawn(async move {
-                    http::serve_connection(stream, |request| handle(shared.clone(), request)).await;
-                });
-                // Forget connections that have finished.
-                while connections.try_join_next().is_some() {}
-            }
-        });
+        let task = tokio::spawn(http::serve(listener, shared.clone(), self.idle_timeout));
         Ok(LocalServer {
             endpoint: format!("http://{address}{GRAPHQL_PATH}"),
             address,
@@ -455,7 +527,8 @@ impl LocalServer {
             .api_key(self.api_key().unwrap_or("plainApiKey_local"))
     }
 
-    /// Queues answers for the next requests, in order.
+    /// Queues answers for the next requests, in order. A request without the right key is
+    /// refused before it reaches them.
     pub fn script(&self, answers: impl IntoIterator<Item = ScriptedAnswer>) {
         self.shared.state().scripted.extend(answers);
     }
@@ -481,7 +554,15 @@ impl LocalServer {
 
     /// Every request so far (the newest ones, with a log limit), in order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.state().log.iter().cloned().collect()
+        let log: Vec<LogEntry> = self.shared.state().log.iter().cloned().collect();
+        // Bodies are parsed out of the lock, so reading the log does not hold up requests.
+        log.into_iter().map(LogEntry::into_logged).collect()
+    }
+
+    /// The id of the workspace the server is, as `myWorkspace` answers it: the one given to
+    /// [`LocalServerBuilder::workspace_id`], or the server's own random one.
+    pub fn workspace_id(&self) -> String {
+        self.shared.state().store.workspace().id.clone()
     }
 
     /// Every customer, in the order they were created (deleted ones gone), each with the ids
@@ -501,7 +582,45 @@ impl LocalServer {
     }
 }
 
-fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
+/// One request as the log keeps it: its body cut to [`limits::LOG_BODY_BYTES`] and kept as
+/// bytes, parsed only when the log is read, so that an entry never holds more than its
+/// head (at most [`limits::MAX_HEAD_BYTES`]) and that excerpt.
+#[derive(Debug, Clone)]
+struct LogEntry {
+    request_id: String,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body_excerpt: Vec<u8>,
+    body_length: usize,
+    status: Option<u16>,
+}
+
+impl LogEntry {
+    fn into_logged(self) -> LoggedRequest {
+        let cut = self.body_excerpt.len() < self.body_length;
+        let parsed = if cut {
+            None
+        } else {
+            serde_json::from_slice(&self.body_excerpt).ok()
+        };
+        let body = parsed.unwrap_or_else(|| {
+            serde_json::Value::String(String::from_utf8_lossy(&self.body_excerpt).into_owned())
+        });
+        LoggedRequest {
+            request_id: self.request_id,
+            method: self.method,
+            path: self.path,
+            headers: self.headers,
+            body,
+            raw_body: self.body_excerpt,
+            body_length: self.body_length,
+            status: self.status,
+        }
+    }
+}
+
+fn log_entry(request: &HttpRequest, request_id: &str) -> LogEntry {
     let headers = request
         .headers
         .iter()
@@ -517,18 +636,89 @@ fn log_entry(request: &HttpRequest, request_id: &str) -> LoggedRequest {
             (name.clone(), value)
         })
         .collect();
-    let body = serde_json::from_slice(&request.body).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&request.body).into_owned())
-    });
-    LoggedRequest {
+    let excerpt = &request.body[..request.body.len().min(limits::LOG_BODY_BYTES)];
+    LogEntry {
         request_id: request_id.to_owned(),
         method: request.method.clone(),
         path: request.path.clone(),
         headers,
-        body,
-        raw_body: request.body.clone(),
+        body_excerpt: excerpt.to_vec(),
+        body_length: request.body.len(),
         status: None,
     }
+}
+
+/// Adds an entry to the log, dropping the oldest past the log limit.
+fn keep(state: &mut State, entry: LogEntry) {
+    state.log.push_back(entry);
+    if state.log_limit.is_some_and(|limit| state.log.len() > limit) {
+        state.log.pop_front();
+    }
+}
+
+/// Counts a request and gives it its id.
+fn next_request_id(shared: &Shared, state: &mut State) -> String {
+    state.next_request += 1;
+    state.stats.requests += 1;
+    format!("local-{}-{:08}", shared.instance, state.next_request)
+}
+
+impl http::Service for Shared {
+    fn connected(&self) {
+        self.state().stats.connections += 1;
+    }
+
+    fn refuse(&self, head: &HttpRequest) -> Option<HttpAnswer> {
+        refuse_unauthenticated(self, head)
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        request: HttpRequest,
+    ) -> impl std::future::Future<Output = HttpAnswer> + Send {
+        handle(self, request)
+    }
+}
+
+/// Refuses a request to the API without the right key from its head alone, before any of
+/// its body is read: the body is read past, never kept, and the log keeps only the
+/// request's id, method, route and status (a stranger's request may be anything, of any
+/// size). Other paths and methods are answered 404 and 405 first, as before the key.
+fn refuse_unauthenticated(shared: &Shared, head: &HttpRequest) -> Option<HttpAnswer> {
+    let key = shared.api_key.as_ref()?;
+    let path = head.path.split('?').next().unwrap_or_default();
+    if path != GRAPHQL_PATH || head.method != "POST" {
+        return None;
+    }
+    if head.header("authorization") == Some(format!("Bearer {key}").as_str()) {
+        return None;
+    }
+    let mut state = shared.state();
+    let request_id = next_request_id(shared, &mut state);
+    let entry = LogEntry {
+        request_id: request_id.clone(),
+        method: head.method.clone(),
+        path: GRAPHQL_PATH.to_owned(),
+        headers: Vec::new(),
+        body_excerpt: Vec::new(),
+        body_length: 0,
+        status: Some(401),
+    };
+    keep(&mut state, entry);
+    let body = graphql::error_body(
+        "Authentication failed: the API key is missing or invalid",
+        "UNAUTHENTICATED",
+    );
+    let headers = vec![
+        (REQUEST_ID_HEADER.to_owned(), request_id),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ];
+    Some(HttpAnswer::Full {
+        status: 401,
+        headers,
+        body,
+        delay: state.delay,
+    })
 }
 
 fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> HttpAnswer {
@@ -569,13 +759,8 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
     let _handling = Handling::start(&shared);
     let (request_id, decision, delay) = {
         let mut state = shared.state();
-        state.next_request += 1;
-        state.stats.requests += 1;
-        let request_id = format!("local-{}-{:08}", shared.instance, state.next_request);
-        state.log.push_back(log_entry(&request, &request_id));
-        if state.log_limit.is_some_and(|limit| state.log.len() > limit) {
-            state.log.pop_front();
-        }
+        let request_id = next_request_id(&shared, &mut state);
+        keep(&mut state, log_entry(&request, &request_id));
         let decision = match state.scripted.pop_front() {
             Some(answer) => Decision::Scripted(answer),
             None if state.failure_rate > 0.0 && state.fault_rng.next_f64() < state.failure_rate => {
@@ -621,7 +806,8 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
     answer
 }
 
-/// Normal processing: path, method, key, rate limit, then GraphQL.
+/// Normal processing: path, method, rate limit, then GraphQL (the key was checked from the
+/// request's head, in [`refuse_unauthenticated`]).
 fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnswer {
     let mut headers = vec![(REQUEST_ID_HEADER.to_owned(), request_id.to_owned())];
     let path = request.path.split('?').next().unwrap_or_default();
@@ -636,16 +822,6 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         headers.push(("allow".into(), "POST".into()));
         let body = graphql::error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
         return json_answer(405, headers, body);
-    }
-    if let Some(key) = &shared.api_key {
-        let expected = format!("Bearer {key}");
-        if request.header("authorization") != Some(expected.as_str()) {
-            let body = graphql::error_body(
-                "Authentication failed: the API key is missing or invalid",
-                "UNAUTHENTICATED",
-            );
-            return json_answer(401, headers, body);
-        }
     }
     let now = SystemTime::now();
     let mut state = shared.state();
@@ -666,15 +842,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         .as_ref()
         .unwrap_or_else(|| graphql::vendored_schema());
     match graphql::execute(schema, &request.body, &mut state.store, now) {
-        Ok(data) => {
-            #[derive(Serialize)]
-            struct Answer<'a> {
-                data: &'a graphql::Out,
-            }
-            let body = serde_json::to_vec(&Answer { data: &data })
-                .unwrap_or_else(|_| b"{\"data\":null}".to_vec());
-            json_answer(200, headers, body)
-        }
+        Ok(answer) => json_answer(200, headers, answer.body()),
         Err(failure) => json_answer(failure.status, headers, failure.body()),
     }
 }

@@ -3,6 +3,7 @@
 //! group membership.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::input::{
@@ -203,9 +204,61 @@ const GROUPS_FIELD: &str = "customerGroupIdentifiers";
 /// Crockford's base-32 alphabet, as in ULIDs and Plain's ids.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// The customers, indexed the ways the operations find them, and the customer groups.
+/// The workspace a local server is: what `myWorkspace` answers, or that the key may not read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWorkspace {
+    /// Plain-style id: `w_` and 26 Crockford base-32 characters, unless one was given.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// Whether `myWorkspace` answers it; otherwise it answers Plain's `FORBIDDEN`.
+    pub readable: bool,
+}
+
+/// A new workspace id: `w_` and 26 characters, as [`Store`] makes customer ids, but drawn from
+/// a generator no seed repeats. Two local servers are two workspaces even when given the same
+/// seed (`plain serve` always has one), so they must never share an id: the generator is
+/// seeded with the time, the process id and a count of the ids made in this process.
+pub fn new_workspace_id(now: SystemTime) -> String {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let made = MADE.fetch_add(1, Ordering::Relaxed);
+    let nanos = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let seed = nanos ^ (u64::from(std::process::id()) << 32) ^ made.rotate_left(48);
+    plain_id("w_", now, &mut Rng::new(seed))
+}
+
+/// An id such as `c_`, `cg_` or `w_` and 10 characters of milliseconds and 16 random ones, like
+/// a ULID.
+fn plain_id(prefix: &str, now: SystemTime, rng: &mut Rng) -> String {
+    let millis = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let mut id = String::from(prefix);
+    for i in (0..10).rev() {
+        id.push(CROCKFORD[((millis >> (i * 5)) & 31) as usize] as char);
+    }
+    let random = rng.next_u64();
+    let more = rng.next_u64();
+    for i in 0..16 {
+        let bits = if i < 12 {
+            random >> (i * 5)
+        } else {
+            more >> ((i - 12) * 5)
+        };
+        id.push(CROCKFORD[(bits & 31) as usize] as char);
+    }
+    id
+}
+
+/// The workspace, its customers, indexed the ways the operations find them, and its customer
+/// groups.
 #[derive(Debug)]
 pub struct Store {
+    workspace: LocalWorkspace,
     customers: Vec<StoredCustomer>,
     by_id: HashMap<String, usize>,
     by_email: HashMap<String, usize>,
@@ -289,8 +342,9 @@ fn required_name(name: &str, field: &str) -> Result<(), Rejection> {
 }
 
 impl Store {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, workspace: LocalWorkspace) -> Self {
         Self {
+            workspace,
             customers: Vec::new(),
             by_id: HashMap::new(),
             by_email: HashMap::new(),
@@ -298,6 +352,11 @@ impl Store {
             groups: Vec::new(),
             rng: Rng::new(seed),
         }
+    }
+
+    /// The workspace (`myWorkspace`).
+    pub fn workspace(&self) -> &LocalWorkspace {
+        &self.workspace
     }
 
     pub fn customers(&self) -> &[StoredCustomer] {
@@ -371,25 +430,7 @@ impl Store {
     /// A new id, such as `c_` or `cg_` and 10 characters of milliseconds and 16 random ones,
     /// like a ULID.
     fn new_id(&mut self, prefix: &str, now: SystemTime) -> String {
-        let millis = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        let mut id = String::from(prefix);
-        for i in (0..10).rev() {
-            id.push(CROCKFORD[((millis >> (i * 5)) & 31) as usize] as char);
-        }
-        let random = self.rng.next_u64();
-        let more = self.rng.next_u64();
-        for i in 0..16 {
-            let bits = if i < 12 {
-                random >> (i * 5)
-            } else {
-                more >> ((i - 12) * 5)
-            };
-            id.push(CROCKFORD[(bits & 31) as usize] as char);
-        }
-        id
+        plain_id(prefix, now, &mut self.rng)
     }
 
     fn find(&self, identifier: &CustomerIdentifier) -> Option<usize> {
