@@ -137,10 +137,15 @@ impl PlainClient {
     /// Inputs for one customer are sent in the order given, one at a time: when the same
     /// identifier comes twice, the later input is what Plain and the state end with.
     ///
+    /// Bind the state to the client's workspace first ([`StateStore::bind`]): an unbound
+    /// state skips nothing. An answer the state does not record comes as
+    /// [`Synced::NotRecorded`](crate::state::Synced::NotRecorded).
+    ///
     /// The state commits as it goes and when the stream ends; call [`StateStore::commit`]
     /// afterwards to learn whether every answer was recorded.
     ///
     /// [`StateStore::commit`]: crate::state::StateStore::commit
+    /// [`StateStore::bind`]: crate::state::StateStore::bind
     pub fn upsert_changed_customers<S>(
         &self,
         inputs: S,
@@ -174,7 +179,7 @@ impl PlainClient {
                 .buffer_unordered(concurrency.max(1))
                 .chain(
                     stream::once(async move { end.flush() })
-                        .filter_map(|()| std::future::ready(None)),
+                        .filter_map(|_| std::future::ready(None)),
                 ),
         )
     }
@@ -218,10 +223,14 @@ impl PlainClient {
                     let result = self.upsert_customer(input).await;
                     // Recorded only once Plain confirmed it; otherwise dropping `admitted`
                     // lets the next input for the customer go.
-                    if let Ok(upserted) = &result {
-                        admitted.confirm(upserted);
-                    }
-                    return result.map(Synced::Upserted);
+                    let upserted = result?;
+                    return Ok(match admitted.confirm(&upserted) {
+                        Ok(()) => Synced::Upserted(upserted),
+                        Err(unrecorded) => Synced::NotRecorded {
+                            upserted,
+                            reason: unrecorded.reason,
+                        },
+                    });
                 }
             }
         }

@@ -314,6 +314,17 @@ impl PlainClient {
         self.inner.endpoint.as_str()
     }
 
+    /// A one-way fingerprint of the API key: the first 16 bytes of its SHA-256, in hex. The
+    /// key cannot be recovered from it; a state file records it to tell one key's workspace
+    /// from another's.
+    #[cfg(feature = "state")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "state")))]
+    pub fn key_fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.inner.secret.0.as_bytes());
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Sends any GraphQL operation through the client: the same key, rate-limit pacing,
     /// timeout, answer size cap, retries, tracing span and typed errors as
     /// [`PlainClient::upsert_customer`]. `Q` is an operation derived with graphql_client

@@ -70,8 +70,10 @@ pub enum Error {
         request_id: Option<String>,
     },
 
-    /// The API key is valid but lacks a permission (HTTP 403).
-    #[error("the API key lacks a permission ({message}): give its machine user `customer:create` and `customer:edit`{}", request_id_suffix(.request_id))]
+    /// The API key is valid but lacks a permission: HTTP 403, or Plain's code `FORBIDDEN` in
+    /// `errors`, which Plain sends with HTTP 200 for a field the key may not read (such as
+    /// `myWorkspace`).
+    #[error("the API key lacks a permission ({message}): give its machine user the permission the request needs (`customer:create` and `customer:edit` to upsert customers){}", request_id_suffix(.request_id))]
     Forbidden {
         /// Plain's message.
         message: String,
@@ -165,6 +167,13 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+
+    /// The state file could not be used (see [`crate::state`]): in use, not a state file,
+    /// built against another workspace, or not writable.
+    #[cfg(feature = "state")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "state")))]
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 impl Error {
@@ -238,7 +247,9 @@ impl Error {
         }
     }
 
-    /// The HTTP status of the answer the error came from, if any.
+    /// The HTTP status of the answer the error came from, if any. For the classes that have a
+    /// status of their own it is that status: [`Error::Forbidden`] is 403 even when Plain sent
+    /// its `FORBIDDEN` code with a 200.
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::MutationRejected { .. } => Some(200),

@@ -14,7 +14,7 @@ use plain_client::{
 
 mod sync_support;
 
-use sync_support::named as customer;
+use sync_support::{named as customer, upserts};
 
 /// A state file in a scratch folder, removed afterwards.
 struct Scratch(PathBuf);
@@ -58,8 +58,11 @@ async fn sync(
     outcomes.into_iter().map(|o| o.result).collect()
 }
 
-fn upserts(server: &LocalServer) -> usize {
-    server.requests().len()
+/// Opens the state file, bound to the workspace `client` reaches.
+async fn open(path: impl AsRef<std::path::Path>, client: &PlainClient) -> StateStore {
+    let state = StateStore::open(path).unwrap();
+    state.bind(client).await.unwrap();
+    state
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +70,7 @@ async fn a_second_run_sends_only_what_changed() {
     let scratch = Scratch::new("changed");
     let server = LocalServer::start().await.unwrap();
     let client = server.client().unwrap();
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
 
     let first: Vec<_> = (0..20).map(|i| customer(i, &format!("C {i}"))).collect();
     let outcomes = sync(&client, &state, first.clone(), 4).await;
@@ -116,7 +119,7 @@ async fn only_what_plain_confirmed_is_recorded() {
         .retry_policy(plain_client::RetryPolicy::default().max_attempts(1))
         .build()
         .unwrap();
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
     // The first answer is a server error: that input is not recorded, and is sent again.
     server.script([ScriptedAnswer::status(500)]);
     let outcomes = sync(&client, &state, vec![customer(1, "One")], 1).await;
@@ -154,7 +157,7 @@ async fn the_later_of_two_inputs_for_one_customer_wins() {
     // Slow answers: without ordering, the two would be in flight together.
     server.set_delay(Duration::from_millis(30));
     let client = server.client().unwrap();
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
     let inputs = vec![
         customer(1, "First"),
         customer(2, "Other"),
@@ -266,14 +269,14 @@ fn a_newer_format_is_refused_and_left_as_it_is() {
     let scratch = Scratch::new("newer");
     let path = scratch.state();
     drop(StateStore::open(&path).unwrap());
-    sql(&path, "PRAGMA user_version = 2;");
+    sql(&path, "PRAGMA user_version = 3;");
     let before = std::fs::read(&path).unwrap();
     let error = StateStore::open(&path).unwrap_err();
     assert!(
-        matches!(error, StateError::NewerFormat { found: 2, .. }),
+        matches!(error, StateError::NewerFormat { found: 3, .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains("reads format 1"), "{error}");
+    assert!(error.to_string().contains("reads format 2"), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -282,13 +285,13 @@ async fn missing_customers_are_those_the_input_no_longer_names() {
     let scratch = Scratch::new("missing");
     let server = LocalServer::start().await.unwrap();
     let client = server.client().unwrap();
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
     let inputs: Vec<_> = (0..6).map(|i| customer(i, &format!("C {i}"))).collect();
     sync(&client, &state, inputs.clone(), 2).await;
     state.commit().unwrap();
     drop(state);
 
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
     state.track_seen().unwrap();
     let kept: Vec<_> = inputs
         .into_iter()
@@ -299,7 +302,7 @@ async fn missing_customers_are_those_the_input_no_longer_names() {
     sync(&client, &state, kept, 2).await;
     let mut missing = Vec::new();
     state
-        .for_each_missing(|entry| -> Result<(), StateError> {
+        .for_each_missing(|_, entry| -> Result<(), StateError> {
             missing.push(entry);
             Ok(())
         })
@@ -339,7 +342,7 @@ async fn resend_all_sends_every_input_and_refreshes_the_state() {
     let scratch = Scratch::new("full");
     let server = LocalServer::start().await.unwrap();
     let client = server.client().unwrap();
-    let state = StateStore::open(scratch.state()).unwrap();
+    let state = open(scratch.state(), &client).await;
     let inputs: Vec<_> = (0..5).map(|i| customer(i, "Same")).collect();
     sync(&client, &state, inputs.clone(), 2).await;
     state.resend_all();
@@ -378,4 +381,38 @@ fn a_damaged_state_file_is_refused_with_a_clear_error_and_left_as_it_is() {
     );
     assert!(message.contains("move it away"), "{message}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_file_of_format_1_is_migrated_to_one_entry_per_customer() {
+    let scratch = Scratch::new("migrate");
+    let path = scratch.state();
+    // Format 1: one row per identifier; c_1 was synced by email and by external id.
+    sql(
+        &path,
+        "CREATE TABLE customers (kind TEXT NOT NULL, value TEXT NOT NULL, digest BLOB NOT NULL,
+             customer_id TEXT NOT NULL, result TEXT NOT NULL, synced_at INTEGER NOT NULL,
+             PRIMARY KEY (kind, value)) WITHOUT ROWID;
+         INSERT INTO customers VALUES ('emailAddress', 'a@example.com', x'01', 'c_1', 'CREATED', 1);
+         INSERT INTO customers VALUES ('externalId', 'ext-a', x'02', 'c_1', 'UPDATED', 2);
+         INSERT INTO customers VALUES ('emailAddress', 'b@example.com', x'03', 'c_2', 'CREATED', 3);
+         PRAGMA application_id = 1349283411; PRAGMA user_version = 1;",
+    );
+    let state = StateStore::open(&path).unwrap();
+    assert_eq!(state.len().unwrap(), 2, "one entry per customer");
+    let by_email = state
+        .get(&CustomerIdentifier::email("A@example.com"))
+        .unwrap()
+        .unwrap();
+    let by_external = state
+        .get(&CustomerIdentifier::external_id("ext-a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email, by_external);
+    assert_eq!(by_email.customer_id, "c_1");
+    assert_eq!(by_email.external_id.as_deref(), Some("ext-a"));
+    let b = state
+        .get(&CustomerIdentifier::email("b@example.com"))
+        .unwrap();
+    assert_eq!(b.unwrap().customer_id, "c_2");
 }
