@@ -146,8 +146,11 @@ fn report(failure: &Failure) {
 /// whole account), then the reason the run stopped, then whether every record succeeded.
 fn sync_exit_code(summary: &cli::sync::Summary) -> u8 {
     use cli::sync::Stop;
-    if !summary.unwritten.is_empty() {
+    if !summary.unwritten.is_empty() || summary.unrecorded > 0 {
         return exit::OUTPUT_FAILED;
+    }
+    if summary.refused_whole {
+        return exit::INVALID_INPUT;
     }
     match summary.stop {
         Some(Stop::Interrupted) => exit::INTERRUPTED,

@@ -61,13 +61,13 @@ async fn an_unchanged_resync_sends_nothing_and_a_partial_change_sends_only_it() 
     let first = dir.path("first.jsonl");
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--results", &first]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(server.requests().len(), 30);
+    assert_eq!(sync_support::upserts(&server), 30);
 
     let second = dir.path("second.jsonl");
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--results", &second]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        server.requests().len(),
+        sync_support::upserts(&server),
         30,
         "an unchanged re-sync sends nothing"
     );
@@ -101,7 +101,7 @@ async fn an_unchanged_resync_sends_nothing_and_a_partial_change_sends_only_it() 
     let third = dir.path("third.jsonl");
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--results", &third]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(server.requests().len(), 33);
+    assert_eq!(sync_support::upserts(&server), 33);
     let mut outcomes = results_of(&dir.jsonl("third.jsonl"))
         .into_iter()
         .map(str::to_owned)
@@ -115,10 +115,10 @@ async fn an_unchanged_resync_sends_nothing_and_a_partial_change_sends_only_it() 
     // --full sends every record again, and Plain has nothing to change.
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--full", "-q"]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(server.requests().len(), 63);
+    assert_eq!(sync_support::upserts(&server), 63);
     let (code, _) = sync(&server, &input, &["--state", &state]).await;
     assert_eq!(code, 0);
-    assert_eq!(server.requests().len(), 63);
+    assert_eq!(sync_support::upserts(&server), 63);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,12 +140,12 @@ async fn the_later_record_for_one_customer_wins() {
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--concurrency", "8"]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(sync_support::stored(&server, 1).full_name, "Third");
-    let sent = server.requests().len();
+    let sent = sync_support::upserts(&server);
     let input = dir.file("last.jsonl", line(&named(1, "Third")) + "\n");
     let (code, stderr) = sync(&server, &input, &["--state", &state]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        server.requests().len(),
+        sync_support::upserts(&server),
         sent,
         "the state holds the later record"
     );
@@ -200,7 +200,14 @@ async fn missing_customers_are_listed_and_deleted_only_by_the_second_command() {
     let deleting = delete(
         &server,
         &missing,
-        &["--state", &state, "--results", &results],
+        &[
+            "--state",
+            &state,
+            "--results",
+            &results,
+            "--max-deletes",
+            "3",
+        ],
     );
     let (output, stderr) = finish(deleting).await;
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -213,7 +220,7 @@ async fn missing_customers_are_listed_and_deleted_only_by_the_second_command() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(dir.jsonl("missing.jsonl"), Vec::<Value>::new());
 
-    // Deleting again finds them gone, and says so without failing.
+    // Deleting again with the state sends nothing: it forgot them when they were deleted.
     let listed_again = dir.file(
         "again.jsonl",
         listed
@@ -221,7 +228,22 @@ async fn missing_customers_are_listed_and_deleted_only_by_the_second_command() {
             .map(|v| v.to_string() + "\n")
             .collect::<String>(),
     );
-    let again = delete(&server, &listed_again, &["--results", &results]);
+    let deletions = sync_support::sent(&server, "deleteCustomer");
+    let again = delete(
+        &server,
+        &listed_again,
+        &["--state", &state, "--results", &results],
+    );
+    let (output, stderr) = finish(again).await;
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(results_of(&dir.jsonl("deleted.jsonl")), ["FORGOTTEN"; 3]);
+    assert_eq!(sync_support::sent(&server, "deleteCustomer"), deletions);
+    // Without it, Plain is asked, finds them gone, and says so without failing.
+    let again = delete(
+        &server,
+        &listed_again,
+        &["--unchecked", "--results", &results],
+    );
     let (output, stderr) = finish(again).await;
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(results_of(&dir.jsonl("deleted.jsonl")), ["NOT_FOUND"; 3]);
@@ -309,11 +331,11 @@ async fn after_kill_9_a_rerun_sends_only_what_was_not_confirmed() {
     wait_exit(&mut child).await;
     let confirmed = dir.jsonl("first.jsonl").len();
     assert!(confirmed < n, "killed before the end");
-    let sent_before = server.requests().len();
+    let sent_before = sync_support::upserts(&server);
 
     let (code, stderr) = sync(&server, &input, &["--state", &state, "--concurrency", "8"]).await;
     assert_eq!(code, 0, "{stderr}");
-    let resent = server.requests().len() - sent_before;
+    let resent = sync_support::upserts(&server) - sent_before;
     assert!(
         resent <= n - confirmed + concurrency,
         "{resent} sent again, {confirmed} were confirmed before the kill"
@@ -322,7 +344,7 @@ async fn after_kill_9_a_rerun_sends_only_what_was_not_confirmed() {
     let (code, _) = sync(&server, &input, &["--state", &state]).await;
     assert_eq!(code, 0);
     assert_eq!(
-        server.requests().len() - sent_before,
+        sync_support::upserts(&server) - sent_before,
         resent,
         "all recorded now"
     );
@@ -340,6 +362,7 @@ async fn an_endless_answer_to_a_deletion_fails_it_within_the_runs_share_of_memor
     server.script([ScriptedAnswer::endless(200)]);
     let rejects = dir.path("rejects.jsonl");
     let args = [
+        "--unchecked",
         "--rejects",
         &rejects,
         "--concurrency",

@@ -1,14 +1,19 @@
 //! `plain delete-customers FILE`: deletes the customers a `sync-customers --missing` file
 //! lists (or a rejects file of an earlier run), every line accounted for as in a sync.
 //!
-//! Nothing is deleted unless this command is run on such a file: a sync never deletes.
+//! Nothing is deleted unless this command is run on such a file: a sync never deletes. With
+//! `--state`, a customer is deleted only while the state still says it is missing (no sync has
+//! named it since the list was written), and the state marks it as no longer synced, durably,
+//! before the deletion is sent. A run that would delete more than a set share of the
+//! customers the state knows is refused before anything is sent; `--dry-run` lists what would
+//! be deleted and sends nothing.
 
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use plain_client::state::StateStore;
+use plain_client::state::{DeletionRefused, MissingList, PendingDeletion, StateStore};
 use plain_client::{CustomerIdentifier, Error, PlainClient};
 use serde_json::{json, Map, Value};
 
@@ -18,8 +23,15 @@ use super::outputs;
 use super::sync::{self, Stop, Summary};
 use super::text;
 
+/// The share of the customers the state knows that a run deletes at most, unless told more.
+pub const DEFAULT_MAX_SHARE: f64 = 10.0;
+
+/// Without a state, the most customers a run deletes unless told more.
+pub const DEFAULT_MAX_UNCHECKED: u64 = 10;
+
 /// What the run was asked to do. `--results` lines say DELETED, or NOT_FOUND for a customer
-/// Plain no longer had.
+/// Plain no longer had, or FORGOTTEN for one the state no longer holds (an earlier run deleted
+/// it).
 #[derive(Debug, clap::Args)]
 pub struct DeleteOptions {
     /// The file `sync-customers --missing` wrote (one customer per line, with its customerId),
@@ -28,9 +40,35 @@ pub struct DeleteOptions {
     pub file: PathBuf,
     #[command(flatten)]
     pub bulk: super::BulkOptions,
-    /// The state file of the syncs: each customer deleted (or not found) is forgotten in it.
-    #[arg(long, value_name = "FILE")]
+    /// The state file the list was written from: a customer is deleted only while the state
+    /// still says it is missing, is marked as no longer synced before its deletion is sent,
+    /// and is forgotten once deleted (or not found).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "unchecked",
+        conflicts_with = "unchecked"
+    )]
     pub state: Option<PathBuf>,
+    /// Delete every customer the file lists, without checking each against a state file:
+    /// for a list made by hand.
+    #[arg(long)]
+    pub unchecked: bool,
+    /// List what would be deleted (as JSON Lines on stdout, result WOULD_DELETE) and send
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to run when more than this share (percent) of the customers the state knows
+    /// would be deleted.
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_MAX_SHARE)]
+    pub max_share: f64,
+    /// Refuse to run when more than this many customers would be deleted (instead of
+    /// --max-share; without --state, the default is 10).
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<u64>,
+    /// Delete however many customers the file lists: no --max-share or --max-deletes.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
 }
 
 /// A customer to delete.
@@ -38,6 +76,7 @@ struct Deletion {
     line: u64,
     customer_id: String,
     identifier: Option<CustomerIdentifier>,
+    list: Option<MissingList>,
     /// The line as read, for the rejects file.
     input: Value,
 }
@@ -105,18 +144,35 @@ fn parse(chunk: Chunk, cap: usize) -> Option<Result<Deletion, Malformed>> {
     let identifier = value
         .get("identifier")
         .and_then(|i| serde_json::from_value(i.clone()).ok());
+    let list = value
+        .get("missingList")
+        .and_then(|l| serde_json::from_value(l.clone()).ok());
     Some(Ok(Deletion {
         line,
         customer_id,
         identifier,
+        list,
         input: value,
     }))
+}
+
+/// The reject code of a refusal.
+fn refusal_code(refused: &DeletionRefused) -> &'static str {
+    match refused {
+        DeletionRefused::NoList => "no_missing_list",
+        DeletionRefused::OtherState { .. } => "other_state",
+        DeletionRefused::NotInState { .. } => "not_in_state",
+        DeletionRefused::Disagrees { .. } => "disagrees_with_state",
+        DeletionRefused::NotMissing { .. } => "not_missing",
+        _ => "state_failed",
+    }
 }
 
 /// The state of a run.
 struct Deleting {
     ledger: Ledger,
     state: Option<StateStore>,
+    dry_run: bool,
 }
 
 impl Deleting {
@@ -126,13 +182,72 @@ impl Deleting {
         self.ledger.malformed(bad.line, bad.code, bad.message, raw);
     }
 
+    /// A line the state does not allow deleting: its rejects line, or, for a customer an
+    /// earlier run already deleted and forgot, a FORGOTTEN result.
+    fn refused(&mut self, deletion: &Deletion, refused: &DeletionRefused) {
+        if let DeletionRefused::NotInState { .. } = refused {
+            self.ledger.summary.forgotten += 1;
+            self.ledger.write_result(&json!({
+                "line": deletion.line,
+                "result": "FORGOTTEN",
+                "customerId": deletion.customer_id,
+            }));
+            return;
+        }
+        if let DeletionRefused::State(e) = refused {
+            eprintln!("plain: error: {e}; stopping");
+            self.ledger.summary.unwritten.push((e.to_string(), 1));
+            self.ledger.stop(Stop::WriteFailed);
+        }
+        let code = refusal_code(refused);
+        self.ledger.summary.refused += 1;
+        self.ledger.count_failure(code);
+        self.ledger.write_reject(&json!({
+            "line": deletion.line,
+            "input": deletion.input,
+            "error": {"message": format!("not deleted: {refused}"), "code": code},
+            "status": "refused",
+        }));
+        self.ledger.write_result(&json!({
+            "line": deletion.line,
+            "result": "REFUSED",
+            "error": code,
+            "customerId": deletion.customer_id,
+        }));
+    }
+
+    /// Checks a deletion against the state: `Ok(None)` without a state, the deletion written
+    /// ahead with one (or only checked, in a dry run).
+    fn check(&mut self, deletion: &Deletion) -> Result<Option<PendingDeletion>, DeletionRefused> {
+        let Some(state) = &self.state else {
+            return Ok(None);
+        };
+        let (id, identifier, list) = (
+            deletion.customer_id.as_str(),
+            deletion.identifier.as_ref(),
+            deletion.list.as_ref(),
+        );
+        if self.dry_run {
+            state.check_deletion(id, identifier, list).map(|()| None)
+        } else {
+            state.prepare_deletion(id, identifier, list).map(Some)
+        }
+    }
+
     /// A deletion's answer: counted, written, and forgotten in the state.
-    fn finished(&mut self, deletion: Deletion, result: Result<(), Error>) {
+    fn finished(
+        &mut self,
+        deletion: Deletion,
+        pending: Option<PendingDeletion>,
+        result: Result<(), Error>,
+    ) {
         let outcome = match &result {
             Ok(()) => "DELETED",
             Err(error) => match error.last_cause() {
                 Error::MutationRejected { error, .. } if error.code == "not_found" => "NOT_FOUND",
                 _ => {
+                    // The customer stays marked as no longer synced, and still missing: the
+                    // deletion can be tried again from the rejects file.
                     self.ledger.failed(deletion.line, &deletion.input, error);
                     return;
                 }
@@ -143,26 +258,105 @@ impl Deleting {
         } else {
             self.ledger.summary.not_found += 1;
         }
+        if let Some(pending) = pending {
+            pending.finish();
+        }
         self.ledger.write_result(&json!({
             "line": deletion.line,
             "result": outcome,
             "customerId": deletion.customer_id,
         }));
-        self.forget(&deletion);
     }
 
-    fn forget(&mut self, deletion: &Deletion) {
-        let Some(state) = &self.state else { return };
-        let forgotten = match &deletion.identifier {
-            Some(identifier) => state.forget(identifier),
-            None => state.forget_customer_id(&deletion.customer_id),
-        };
-        if let Err(e) = forgotten {
-            eprintln!("plain: error: {e}; stopping");
-            self.ledger.summary.unwritten.push((e.to_string(), 1));
-            self.ledger.stop(Stop::WriteFailed);
-        }
+    /// A dry run's line: what would be deleted.
+    fn would_delete(&mut self, deletion: &Deletion) {
+        self.ledger.summary.would_delete += 1;
+        let line = json!({
+            "line": deletion.line,
+            "result": "WOULD_DELETE",
+            "customerId": deletion.customer_id,
+            "identifier": deletion.identifier,
+        });
+        let mut stdout = std::io::stdout().lock();
+        let written = writeln!(stdout, "{line}").map_err(|e| format!("cannot write stdout: {e}"));
+        self.ledger.note_write(written);
+        self.ledger.write_result(&line);
     }
+}
+
+type Lines = Splitter<BufReader<Box<dyn std::io::Read + Send>>>;
+
+/// Counts the customers the file would delete, checked against the state as the run will:
+/// nothing is sent or written.
+fn count_deletable(
+    options: &DeleteOptions,
+    state: Option<&StateStore>,
+    cap: usize,
+) -> Result<u64, String> {
+    let input = sync::open_input(&options.file)?;
+    let mut lines = Splitter::new(
+        BufReader::with_capacity(64 * 1024, input.reader),
+        Split::Lines,
+        cap,
+    );
+    let mut deletable = 0;
+    loop {
+        let chunk = lines
+            .next_chunk()
+            .map_err(|e| format!("cannot read {}: {e}", input.name))?;
+        let Some(chunk) = chunk else {
+            return Ok(deletable);
+        };
+        let Some(Ok(deletion)) = parse(chunk, cap) else {
+            continue;
+        };
+        let allowed = match state {
+            Some(state) => state
+                .check_deletion(
+                    &deletion.customer_id,
+                    deletion.identifier.as_ref(),
+                    deletion.list.as_ref(),
+                )
+                .is_ok(),
+            None => true,
+        };
+        deletable += u64::from(allowed);
+    }
+}
+
+/// The guard against deleting much at once: why the run is refused, if it is.
+fn guard(options: &DeleteOptions, deletable: u64, known: Option<u64>) -> Option<String> {
+    if options.allow_mass_delete {
+        return None;
+    }
+    let (limit, why) = match (options.max_deletes, known) {
+        (Some(n), _) => (n, format!("--max-deletes {n}")),
+        (None, Some(known)) => {
+            let share = options.max_share.clamp(0.0, 100.0);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let limit = (known as f64 * share / 100.0).floor() as u64;
+            (
+                limit,
+                format!("{share}% of the {known} customers the state knows (--max-share)"),
+            )
+        }
+        (None, None) => (
+            DEFAULT_MAX_UNCHECKED,
+            format!("{DEFAULT_MAX_UNCHECKED} without a state file (--max-deletes)"),
+        ),
+    };
+    (deletable > limit).then(|| {
+        format!(
+            "refused: {} lists {deletable} customers to delete, more than the {limit} allowed \
+             by {why}; nothing was sent. Look at the list with --dry-run, then pass \
+             --max-deletes {deletable} or --allow-mass-delete to delete them all",
+            options.file.display()
+        )
+    })
 }
 
 /// Runs `plain delete-customers`: the summary says what happened to every line. An `Err`
@@ -185,19 +379,45 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
         ],
     )?;
     let state = match &options.state {
-        Some(path) => Some(StateStore::open(path).map_err(|e| e.to_string())?),
+        Some(path) => {
+            let state = StateStore::open(path).map_err(|e| e.to_string())?;
+            // Deleting by a state built against another workspace would delete the wrong
+            // customers, or none.
+            state.bind(&client).await.map_err(|e| match e {
+                Error::State(e) => e.to_string(),
+                e => format!(
+                    "cannot learn which workspace the API key reaches, to check the state \
+                     file against it: {}",
+                    text::clean(&e.to_string(), 1000)
+                ),
+            })?;
+            Some(state)
+        }
         None => None,
     };
+    let cap = usize::try_from(options.bulk.max_record_bytes).unwrap_or(usize::MAX);
+    let deletable = count_deletable(&options, state.as_ref(), cap)?;
+    let known = match &state {
+        Some(state) => Some(state.len().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let refused = guard(&options, deletable, known);
+    if let (Some(refused), false) = (&refused, options.dry_run) {
+        return Err(refused.clone());
+    }
     let ledger = Ledger::create(&options.bulk, &input.identity)?;
     let mut interrupts = sync::listen_for_interrupts()?;
-    let cap = usize::try_from(options.bulk.max_record_bytes).unwrap_or(usize::MAX);
     let input_name = input.name.clone();
     let mut lines = Splitter::new(
         BufReader::with_capacity(64 * 1024, input.reader),
         Split::Lines,
         cap,
     );
-    let mut run = Deleting { ledger, state };
+    let mut run = Deleting {
+        ledger,
+        state,
+        dry_run: options.dry_run,
+    };
     let concurrency = usize::from(options.bulk.concurrency).max(1);
     let mut in_flight = FuturesUnordered::new();
     let mut reading = true;
@@ -205,32 +425,48 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
     loop {
         // A regular file: reading the next line does not wait on anyone.
         while reading && run.ledger.summary.stop.is_none() && in_flight.len() < concurrency {
-            match next(&mut lines, cap, &mut run) {
-                None => reading = false,
-                Some(Err(bad)) => run.malformed(bad),
-                Some(Ok(deletion)) => {
-                    run.ledger.summary.sent += 1;
-                    let client = client.clone();
-                    let id = deletion.customer_id.clone();
-                    let task = tokio::spawn(async move { client.delete_customer(id).await });
-                    in_flight.push(async move {
-                        let result = match task.await {
-                            Ok(result) => result,
-                            Err(join) if join.is_panic() => {
-                                std::panic::resume_unwind(join.into_panic())
-                            }
-                            Err(_) => Err(Error::Interrupted),
-                        };
-                        (deletion, result)
-                    });
+            let deletion = match next(&mut lines, cap, &mut run) {
+                None => {
+                    reading = false;
+                    continue;
                 }
+                Some(Err(bad)) => {
+                    run.malformed(bad);
+                    continue;
+                }
+                Some(Ok(deletion)) => deletion,
+            };
+            let pending = match run.check(&deletion) {
+                Ok(pending) => pending,
+                Err(refused) => {
+                    run.refused(&deletion, &refused);
+                    continue;
+                }
+            };
+            if run.dry_run {
+                run.would_delete(&deletion);
+                continue;
             }
+            run.ledger.summary.sent += 1;
+            let client = client.clone();
+            let id = deletion.customer_id.clone();
+            let task = tokio::spawn(async move { client.delete_customer(id).await });
+            in_flight.push(async move {
+                let result = match task.await {
+                    Ok(result) => result,
+                    Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                    Err(_) => Err(Error::Interrupted),
+                };
+                (deletion, pending, result)
+            });
         }
         if in_flight.is_empty() {
             break;
         }
         tokio::select! {
-            Some((deletion, result)) = in_flight.next() => run.finished(deletion, result),
+            Some((deletion, pending, result)) = in_flight.next() => {
+                run.finished(deletion, pending, result);
+            }
             signal = &mut interrupts, if listening => {
                 listening = false;
                 if signal.is_ok() {
@@ -254,12 +490,18 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
             summary.unwritten.push((e.to_string(), 0));
         }
     }
+    if let Some(refused) = refused {
+        // A dry run says the real one would be refused, and fails as it would.
+        eprintln!("plain: {refused}");
+        summary.refused_whole = true;
+    }
     if !options.bulk.quiet || !summary.all_succeeded() {
         report(
             &summary,
             &client,
             &input_name,
             started.elapsed().as_secs_f64(),
+            options.dry_run,
         );
     }
     Ok(summary)
@@ -267,11 +509,7 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
 
 /// The next customer of the file; `None` at its end (or after a read error, which stops the
 /// run).
-fn next(
-    lines: &mut Splitter<BufReader<Box<dyn std::io::Read + Send>>>,
-    cap: usize,
-    run: &mut Deleting,
-) -> Option<Result<Deletion, Malformed>> {
+fn next(lines: &mut Lines, cap: usize, run: &mut Deleting) -> Option<Result<Deletion, Malformed>> {
     loop {
         match lines.next_chunk() {
             Ok(None) => return None,
@@ -292,13 +530,27 @@ fn next(
 }
 
 /// The final summary on stderr.
-fn report(summary: &Summary, client: &PlainClient, input: &str, seconds: f64) {
-    let mut line = format!(
-        "plain: {} customers in {seconds:.1} s: deleted {}, not found {}",
-        summary.done(),
-        summary.deleted,
-        summary.not_found,
-    );
+fn report(summary: &Summary, client: &PlainClient, input: &str, seconds: f64, dry_run: bool) {
+    let mut line = if dry_run {
+        format!(
+            "plain: {} customers in {seconds:.1} s: would delete {} (dry run, nothing sent), \
+             refused {}, forgotten {}",
+            summary.done(),
+            summary.would_delete,
+            summary.refused,
+            summary.forgotten,
+        )
+    } else {
+        format!(
+            "plain: {} customers in {seconds:.1} s: deleted {}, not found {}, refused {}, \
+             forgotten {}",
+            summary.done(),
+            summary.deleted,
+            summary.not_found,
+            summary.refused,
+            summary.forgotten,
+        )
+    };
     sync::account(summary, client, input, &mut line);
     eprintln!("{line}");
 }

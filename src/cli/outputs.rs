@@ -106,6 +106,43 @@ fn output_identity(flag: &str, path: &Path) -> Result<Identity, String> {
     })
 }
 
+/// Where a file that is written whole and then renamed into place (the `--missing` list)
+/// goes: through a symbolic link to the file it points to, which must be a regular file if it
+/// exists, and never the state file or one of SQLite's files beside it.
+pub fn replaceable(flag: &str, path: &Path, state: &Path) -> Result<PathBuf, String> {
+    let target = canonical_target(path)?;
+    if let Ok(metadata) = std::fs::metadata(&target) {
+        if !metadata.is_file() {
+            return Err(format!(
+                "{flag} {} is not a regular file (a directory, device or pipe): it is replaced \
+                 whole when written; name a regular file",
+                path.display()
+            ));
+        }
+    }
+    let state = canonical_target(state)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut own = state.clone().into_os_string();
+        own.push(suffix);
+        let same_file = match (std::fs::metadata(&own), std::fs::metadata(&target)) {
+            (Ok(a), Ok(b)) => file_id(&a).is_some() && file_id(&a) == file_id(&b),
+            _ => false,
+        };
+        if Path::new(&own) == target || same_file {
+            return Err(format!(
+                "{flag} {} is the state file's own {}: name another file",
+                path.display(),
+                if suffix.is_empty() {
+                    "file"
+                } else {
+                    &suffix[1..]
+                }
+            ));
+        }
+    }
+    Ok(target)
+}
+
 /// Refuses an output that is the input, or the other output, by any path: same file (device
 /// and inode, so hard links and symlinks too) or same canonical path. Opens nothing.
 pub fn check(input: &Identity, outputs: &[(&str, Option<&Path>)]) -> Result<(), String> {
@@ -207,7 +244,7 @@ impl Output {
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 self.line.push(b'\n');
-                file.write_all(&self.line).map_err(|e| e.to_string())
+                write_whole(file, &self.line)
             });
         written.map_err(|e| {
             self.unrecorded += 1;
@@ -216,6 +253,23 @@ impl Output {
             message
         })
     }
+}
+
+/// Writes one line, or none of it: a full disk (or a file size limit) may take part of a line,
+/// and then the file is cut back to where the line began, so that every line in it is whole.
+fn write_whole(file: &mut File, line: &[u8]) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    let start = file.stream_position().ok();
+    let Err(e) = file.write_all(line) else {
+        return Ok(());
+    };
+    if let Some(start) = start {
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            let _ = file.set_len(start);
+            let _ = file.seek(SeekFrom::Start(start));
+        }
+    }
+    Err(e.to_string())
 }
 
 #[cfg(test)]

@@ -57,6 +57,11 @@ pub struct SyncOptions {
     /// no longer has, for `plain delete-customers`. Written only when the whole input was read.
     #[arg(long, value_name = "FILE", requires = "state")]
     pub missing: Option<PathBuf>,
+    /// With --state: forget everything the state file holds, and bind it to the workspace
+    /// the API key reaches (for a state built against another workspace). Every record is
+    /// sent once more.
+    #[arg(long, requires = "state")]
+    pub reset_state: bool,
 }
 
 /// Why a run stopped taking records before the end of its input.
@@ -85,6 +90,14 @@ pub struct Summary {
     /// `delete-customers`: customers deleted, and those Plain no longer had.
     pub deleted: u64,
     pub not_found: u64,
+    /// `delete-customers`: lines the state did not allow deleting (in rejects).
+    pub refused: u64,
+    /// `delete-customers`: customers the state no longer holds (an earlier run deleted them).
+    pub forgotten: u64,
+    /// `delete-customers --dry-run`: customers that would be deleted.
+    pub would_delete: u64,
+    /// `delete-customers --dry-run`: the real run would be refused as a mass deletion.
+    pub refused_whole: bool,
     pub other: u64,
     pub failed: u64,
     pub malformed: u64,
@@ -106,6 +119,9 @@ pub struct Summary {
     pub outage: Option<Duration>,
     /// Customers listed in the --missing file; why it was not written, if it was not.
     pub missing: Option<Result<u64, String>>,
+    /// Records Plain confirmed that the state could not record: not in the results file,
+    /// in rejects (`unrecorded`), and sent again by the next run.
+    pub unrecorded: u64,
 }
 
 impl Summary {
@@ -117,6 +133,9 @@ impl Summary {
             + self.unchanged
             + self.deleted
             + self.not_found
+            + self.refused
+            + self.forgotten
+            + self.would_delete
             + self.other
             + self.failed
             + self.malformed
@@ -126,10 +145,13 @@ impl Summary {
     pub fn all_succeeded(&self) -> bool {
         self.failed == 0
             && self.malformed == 0
+            && self.refused == 0
+            && !self.refused_whole
             && self.not_attempted == 0
             && self.stop.is_none()
             && !self.interrupted
             && self.unwritten.is_empty()
+            && self.unrecorded == 0
             && !matches!(self.missing, Some(Err(_)))
     }
 }
@@ -554,6 +576,31 @@ async fn answer(
     }
 }
 
+/// A result as the results line spells it: Plain's, or `UNCHANGED`.
+enum UpsertResultText {
+    Unchanged,
+    Plain(UpsertResult),
+}
+
+impl UpsertResultText {
+    fn as_str(&self) -> &str {
+        match self {
+            UpsertResultText::Unchanged => "UNCHANGED",
+            UpsertResultText::Plain(result) => result.as_str(),
+        }
+    }
+}
+
+/// A record the state decided or recorded, whose results line waits for the state's next
+/// commit: a line in the results file is a record the state holds, whenever the run is killed.
+struct Awaiting {
+    line: u64,
+    result: UpsertResultText,
+    customer_id: String,
+    /// The record, for its rejects line should the commit fail.
+    input: Option<UpsertCustomerInput>,
+}
+
 /// A record taken from the input and admitted by the state, waiting for a slot.
 struct Held {
     line: u64,
@@ -572,8 +619,8 @@ struct Syncing {
     state: Option<StateStore>,
     /// The record taken and admitted, waiting for a slot or the breaker.
     held: Option<Held>,
-    /// Records Plain confirmed whose results lines wait for the state's next commit.
-    awaiting: Vec<(u64, UpsertResult, String)>,
+    /// Records whose results lines wait for the state's next commit.
+    awaiting: Vec<Awaiting>,
     last_commit: Instant,
 }
 
@@ -639,8 +686,8 @@ impl Syncing {
                         // Admitted in input order: that is what orders records for one
                         // customer.
                         let admission = self.state.as_ref().map(|state| state.admit(&input));
-                        if let Some(Admission::Unchanged { customer_id }) = &admission {
-                            self.unchanged(line, customer_id);
+                        if let Some(Admission::Unchanged { customer_id }) = admission {
+                            self.unchanged(line, customer_id, Some(input));
                             continue;
                         }
                         Held {
@@ -679,31 +726,76 @@ impl Syncing {
         None
     }
 
-    /// Commits Plain's answers to the state, then writes their results lines.
+    /// Commits Plain's answers to the state, then writes their results lines. Those the
+    /// state could not commit go to rejects instead, as unrecorded.
     fn commit(&mut self) {
         self.last_commit = Instant::now();
-        if let Some(state) = &self.state {
-            state.flush();
-        }
-        for (line, result, customer_id) in std::mem::take(&mut self.awaiting) {
-            self.ledger.write_result(&Success {
-                line,
-                result: result.as_str(),
-                customer_id: &customer_id,
-            });
+        let committed = self.state.as_ref().is_none_or(StateStore::flush);
+        for awaiting in std::mem::take(&mut self.awaiting) {
+            if committed {
+                self.ledger.write_result(&Success {
+                    line: awaiting.line,
+                    result: awaiting.result.as_str(),
+                    customer_id: &awaiting.customer_id,
+                });
+                continue;
+            }
+            self.ledger.summary.unrecorded += 1;
+            self.ledger.write_reject(&json!({
+                "line": awaiting.line,
+                "input": awaiting.input,
+                "result": awaiting.result.as_str(),
+                "customerId": awaiting.customer_id,
+                "error": {
+                    "message": "Plain confirmed the record, and the state file could not record \
+                                it: the next run sends it again",
+                    "code": "unrecorded",
+                },
+                "status": "unrecorded",
+            }));
         }
     }
 
     /// A record the state says Plain already has.
-    fn unchanged(&mut self, line: u64, customer_id: &str) {
+    fn unchanged(&mut self, line: u64, customer_id: String, input: Option<UpsertCustomerInput>) {
         self.ledger.summary.unchanged += 1;
-        let written = self.ledger.results.write(&Success {
+        self.awaiting.push(Awaiting {
             line,
-            result: "UNCHANGED",
+            result: UpsertResultText::Unchanged,
             customer_id,
+            input,
         });
-        self.ledger.note_write(written);
         self.progress.update(&self.ledger.summary);
+    }
+
+    /// Plain answered, and the state did not record the answer: the record fails, with
+    /// Plain's answer as it came, and is sent again next time.
+    fn not_recorded(
+        &mut self,
+        line: u64,
+        input: &UpsertCustomerInput,
+        upserted: &plain_client::UpsertedCustomer,
+        reason: &str,
+    ) {
+        self.ledger.summary.failed += 1;
+        self.ledger.count_failure("not_recorded");
+        self.ledger.write_reject(&json!({
+            "line": line,
+            "input": input,
+            "answer": {"result": upserted.result.as_str(), "customerId": upserted.customer.id},
+            "error": {
+                "message": format!("{}: not recorded in the state; the next run sends it again", text::clean(reason, 500)),
+                "code": "not_recorded",
+            },
+            "status": "failed",
+        }));
+        self.ledger.write_result(&json!({
+            "line": line,
+            "result": "FAILED",
+            "error": "not_recorded",
+            "plainResult": upserted.result.as_str(),
+            "customerId": upserted.customer.id,
+        }));
     }
 
     /// A sent record's answer: counted, written, and heard by the breaker.
@@ -718,7 +810,11 @@ impl Syncing {
             Ok(Synced::Unchanged { customer_id }) => {
                 // It waited for an earlier record of the same customer, which made it so.
                 self.ledger.summary.sent -= 1;
-                self.unchanged(line, &customer_id);
+                self.unchanged(line, customer_id, Some(input));
+                Outcome::Success
+            }
+            Ok(Synced::NotRecorded { upserted, reason }) => {
+                self.not_recorded(line, &input, &upserted, &reason);
                 Outcome::Success
             }
             Ok(Synced::Upserted(upserted)) => {
@@ -729,10 +825,13 @@ impl Syncing {
                     _ => self.ledger.summary.other += 1,
                 }
                 if self.state.is_some() {
-                    // Its results line waits for the state to commit it: a line in the
-                    // results file is a record the state holds, whenever the run is killed.
-                    self.awaiting
-                        .push((line, upserted.result, upserted.customer.id));
+                    // Its results line waits for the state to commit it.
+                    self.awaiting.push(Awaiting {
+                        line,
+                        result: UpsertResultText::Plain(upserted.result),
+                        customer_id: upserted.customer.id,
+                        input: Some(input),
+                    });
                 } else {
                     self.ledger.write_result(&Success {
                         line,
@@ -916,8 +1015,12 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
     )?;
     // Opened (and locked) before any output is created: a state file in use or not ours
     // stops the run before anything is written.
+    let missing = match (&options.missing, &options.state) {
+        (Some(missing), Some(state)) => Some(outputs::replaceable("--missing", missing, state)?),
+        _ => None,
+    };
     let store = match &options.state {
-        Some(path) => Some(open_state(path, options)?),
+        Some(path) => Some(open_state(&client, path, options).await?),
         None => None,
     };
     let cap = usize::try_from(options.bulk.max_record_bytes).unwrap_or(usize::MAX);
@@ -964,7 +1067,7 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
             summary.unwritten.push((e.to_string(), 0));
             summary.stop.get_or_insert(Stop::WriteFailed);
         }
-        if let Some(path) = &options.missing {
+        if let Some(path) = &missing {
             summary.missing = Some(write_missing(&state, path, &summary));
         }
     }
@@ -975,9 +1078,26 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
     Ok(summary)
 }
 
-/// Opens the state file for a run.
-fn open_state(path: &Path, options: &SyncOptions) -> Result<StateStore, String> {
+/// Opens the state file for a run, bound to the workspace the API key reaches.
+async fn open_state(
+    client: &PlainClient,
+    path: &Path,
+    options: &SyncOptions,
+) -> Result<StateStore, String> {
     let state = StateStore::open(path).map_err(|e| e.to_string())?;
+    if options.reset_state {
+        state.reset().map_err(|e| e.to_string())?;
+    }
+    state.bind(client).await.map_err(|e| match e {
+        Error::State(e) => e.to_string(),
+        e => format!(
+            "cannot learn which workspace the API key reaches, to check the state file \
+             against it: {}",
+            text::clean(&e.to_string(), 1000)
+        ),
+    })?;
+    // Results lines are written after each commit: the state commits only when told to.
+    state.defer_commits();
     if options.full {
         state.resend_all();
     }
@@ -995,6 +1115,9 @@ struct MissingLine<'a> {
     customer_id: &'a str,
     last_result: &'a str,
     last_synced_at: String,
+    /// The list this line belongs to: `delete-customers --state` deletes the customer only
+    /// while the state still says it is missing since this list or an earlier one.
+    missing_list: &'a plain_client::state::MissingList,
 }
 
 /// Writes the customers the state holds that the input did not name, when the input was read
@@ -1008,6 +1131,11 @@ fn write_missing(state: &StateStore, path: &Path, summary: &Summary) -> Result<u
         || summary.unread_after.is_some();
     if unread {
         return Err("not written: the input was not read to its end".to_owned());
+    }
+    if summary.done() + summary.not_attempted == 0 {
+        return Err(
+            "not written: the input holds no record, and every customer would be listed".to_owned(),
+        );
     }
     if summary.malformed > 0 {
         return Err(format!(
@@ -1028,12 +1156,13 @@ fn write_missing(state: &StateStore, path: &Path, summary: &Summary) -> Result<u
         let mut listed = 0u64;
         type Failed = Box<dyn std::error::Error>;
         state
-            .for_each_missing(|entry| -> Result<(), Failed> {
+            .for_each_missing(|list, entry| -> Result<(), Failed> {
                 let line = MissingLine {
                     identifier: &entry.identifier,
                     customer_id: &entry.customer_id,
                     last_result: &entry.result,
                     last_synced_at: humantime::format_rfc3339_seconds(entry.synced_at).to_string(),
+                    missing_list: list,
                 };
                 serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;
@@ -1121,11 +1250,19 @@ pub(super) fn account(summary: &Summary, client: &PlainClient, input: &str, line
         Some(Err(why)) => line.push_str(&format!("; --missing {}", text::clean(why, 300))),
         None => {}
     }
-    for (why, missing) in &summary.unwritten {
+    if summary.unrecorded > 0 {
         line.push_str(&format!(
-            "; {missing} lines unrecorded ({})",
-            text::clean(why, 300)
+            "; {} answers not recorded in the state (in the rejects file as unrecorded; the \
+             next run sends them again)",
+            summary.unrecorded
         ));
+    }
+    for (why, missing) in &summary.unwritten {
+        let why = text::clean(why, 300);
+        match missing {
+            0 => line.push_str(&format!("; {why}")),
+            n => line.push_str(&format!("; {n} lines unrecorded ({why})")),
+        }
     }
 }
 

@@ -243,3 +243,110 @@ pub async fn run_measured(mut command: Command) -> (ExitStatus, String, u64) {
     let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
     (status, log.join().unwrap(), peak)
 }
+
+/// How many requests of one operation (`upsertCustomer`, `deleteCustomer`...) the server got.
+pub fn sent(server: &LocalServer, operation: &str) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.body["operationName"] == operation)
+        .count()
+}
+
+/// How many upserts the server got (a run with a state file also asks which workspace it is).
+pub fn upserts(server: &LocalServer) -> usize {
+    sent(server, "upsertCustomer")
+}
+
+/// `plain serve` as a process of its own, stopped when dropped.
+pub struct Serve {
+    child: Child,
+    /// Its endpoint.
+    pub endpoint: String,
+}
+
+impl Serve {
+    /// Starts `plain serve ARGS...` and reads the endpoint it prints.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plain"))
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut endpoint = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut endpoint)
+            .unwrap();
+        let endpoint = endpoint.trim().to_owned();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint:?}");
+        Self { child, endpoint }
+    }
+
+    /// A client of it.
+    pub fn client(&self) -> plain_client::PlainClient {
+        plain_client::PlainClient::builder()
+            .api_key("plainApiKey_none")
+            .endpoint(&self.endpoint)
+            .allow_insecure_http(true)
+            .build()
+            .unwrap()
+    }
+
+    /// `plain SUBCOMMAND ARGS... --api-url ENDPOINT`, ready to spawn (stdio piped).
+    pub fn plain(&self, subcommand: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
+        command
+            .arg(subcommand)
+            .args(args)
+            .args(["--api-url", &self.endpoint])
+            .env_remove("PLAIN_API_URL")
+            .env("PLAIN_API_KEY", "plainApiKey_none")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `plain SUBCOMMAND ARGS...` to its end: exit code, stdout and stderr.
+    pub async fn run(&self, subcommand: &str, args: &[&str]) -> (i32, String, String) {
+        finish(self.plain(subcommand, args)).await
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command (stdio piped) to its end: exit code, stdout and stderr.
+pub async fn finish(mut command: Command) -> (i32, String, String) {
+    use std::io::Read;
+    command.stdin(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // Read both pipes on threads, so that a full pipe never stops the child.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let status = wait_exit(&mut child).await;
+    (
+        status.code().unwrap_or(-1),
+        out.join().unwrap(),
+        err.join().unwrap(),
+    )
+}
