@@ -92,18 +92,22 @@ fn mutation_error_with_field_errors_is_rejected() {
 #[test]
 fn unknown_enum_values_parse() {
     let upserted = parse(&fixture("unknown_enum_values_response.json")).unwrap();
-    assert_eq!(upserted.result, UpsertResult::Unknown);
-    assert_eq!(upserted.customer.status, Some(CustomerStatus::Unknown));
-    // Shown as unknown, not as a value Plain did not send.
+    assert_eq!(upserted.result, UpsertResult::Unknown("MERGED".to_owned()));
+    assert_eq!(
+        upserted.customer.status,
+        Some(CustomerStatus::Unknown("ARCHIVED".to_owned()))
+    );
+    // Shown and written exactly as Plain sent them.
     let out = serde_json::to_value(&upserted).unwrap();
-    assert_eq!(out["result"], "UNKNOWN");
-    assert_eq!(out["customer"]["status"], "UNKNOWN");
-    assert_eq!(upserted.result.to_string(), "UNKNOWN");
+    assert_eq!(out["result"], "MERGED");
+    assert_eq!(out["customer"]["status"], "ARCHIVED");
+    assert_eq!(upserted.result.to_string(), "MERGED");
+    assert_eq!(upserted.result.as_str(), "MERGED");
     assert_debug_snapshot!(upserted);
 }
 
 #[test]
-fn enums_are_copy_hash_and_display_in_plains_spelling() {
+fn enums_are_hash_and_display_in_plains_spelling() {
     use std::collections::HashMap;
     let mut counts: HashMap<UpsertResult, u32> = HashMap::new();
     for result in [
@@ -115,7 +119,7 @@ fn enums_are_copy_hash_and_display_in_plains_spelling() {
     }
     assert_eq!(counts[&UpsertResult::Created], 2);
     let result = UpsertResult::Noop;
-    let copy = result;
+    let copy = result.clone();
     assert_eq!(
         (result.to_string(), copy.as_str()),
         ("NOOP".to_owned(), "NOOP")
@@ -136,8 +140,14 @@ fn unknown_mutation_error_types_parse() {
     else {
         panic!("expected MutationRejected, got {error:?}");
     };
-    assert_eq!(rejected.type_, MutationErrorType::Unknown);
-    assert_eq!(rejected.fields[0].type_, MutationFieldErrorType::Unknown);
+    assert_eq!(
+        rejected.type_,
+        MutationErrorType::Unknown("QUOTA".to_owned())
+    );
+    assert_eq!(
+        rejected.fields[0].type_,
+        MutationFieldErrorType::Unknown("LIMIT_EXCEEDED".to_owned())
+    );
     assert!(!error.is_retryable());
     insta::assert_snapshot!(error.to_string());
 }

@@ -94,8 +94,8 @@ fn read(path: &Path) -> Result<String, CodegenError> {
 ///
 /// - Names are normalised to Rust conventions (`UpsertResult::Created`, not `CREATED`): the
 ///   generated types are part of the public API, and Rust users expect `UpperCamelCase`
-///   variants. The wire strings are unchanged; [`shape`] makes every enum fieldless with an
-///   `Unknown` variant, so a value Plain adds later still parses.
+///   variants. The wire strings are unchanged; [`shape`] rewrites every enum with an
+///   `Unknown(String)` variant that keeps its text, so a value Plain adds later still parses.
 /// - Deprecated fields are allowed silently. `Customer.status` is deprecated in Plain's schema
 ///   but Plain's own recipe selects it and Plain still returns it; `Warn` would put
 ///   `#[deprecated]` on the generated field and turn every use into a warning (the build must

@@ -9,8 +9,9 @@
 //! - **Enums a Rust user can key a map with.** graphql_client ends every enum with an
 //!   `Other(String)` variant, which rules out `Copy` and makes a value Plain adds later change
 //!   from `Other("X")` to a new variant without a compile error. Each enum is rewritten
-//!   fieldless, `Copy`, `Hash` and `#[non_exhaustive]`, with an `Unknown` variant for a value
-//!   this version does not know, `as_str` and `Display` in Plain's spelling.
+//!   `Hash` and `#[non_exhaustive]`, with an `Unknown(String)` variant that keeps the text of
+//!   a value this version does not know, `as_str` and `Display` in Plain's spelling (a new
+//!   value printed and logged exactly as Plain sent it).
 //! - **Answers Plain may extend are `#[non_exhaustive]`**: every response struct.
 //! - **`ID` in variables.** graphql_client's Rust normalization names the `ID` scalar `Id` in
 //!   input types while declaring only `type ID = String`; an alias `Id` is added beside it.
@@ -305,19 +306,20 @@ fn fieldless_enum(name: &syn::Ident, names: &[(syn::Ident, String)]) -> Vec<Item
     let variants: Vec<&syn::Ident> = names.iter().map(|(v, _)| v).collect();
     let wires: Vec<&String> = names.iter().map(|(_, w)| w).collect();
     let file: syn::File = parse_quote! {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum #name {
             #(#variants,)*
-            /// A value that Plain sent and this version of the crate does not know yet.
-            Unknown,
+            /// A value that Plain sent and this version of the crate does not know yet: its
+            /// text, exactly as Plain sent it.
+            Unknown(String),
         }
         impl #name {
-            /// The value as Plain spells it (`UNKNOWN` for [`Self::Unknown`]).
-            pub fn as_str(self) -> &'static str {
+            /// The value as Plain spells it (for [`Self::Unknown`], the text Plain sent).
+            pub fn as_str(&self) -> &str {
                 match self {
                     #(#name::#variants => #wires,)*
-                    #name::Unknown => "UNKNOWN",
+                    #name::Unknown(text) => text,
                 }
             }
         }
@@ -336,7 +338,7 @@ fn fieldless_enum(name: &syn::Ident, names: &[(syn::Ident, String)]) -> Vec<Item
                 let s: ::std::borrow::Cow<'de, str> = ::serde::Deserialize::deserialize(deserializer)?;
                 Ok(match &*s {
                     #(#wires => #name::#variants,)*
-                    _ => #name::Unknown,
+                    _ => #name::Unknown(s.into_owned()),
                 })
             }
         }
