@@ -16,3 +16,11 @@ mod operations {
 }
 
 pub use operations::*;
+
+/// The webhook event types, generated from `graphql/webhook-schema.json` into
+/// `OUT_DIR/webhooks.rs`; `webhooks::events` re-exports them.
+#[cfg(feature = "webhooks")]
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod webhook_events {
+    include!(concat!(env!("OUT_DIR"), "/webhooks.rs"));
+}

@@ -26,8 +26,9 @@
 //! | `rustls-ring` | TLS through rustls with the ring crypto provider |
 //! | `native-tls` | TLS through the platform's library (OpenSSL on Linux, which needs its headers to build) |
 //! | `state` | `state::StateStore`: a SQLite file of what Plain confirmed, so a re-sync sends only what changed |
+//! | `webhooks` | `webhooks::Webhook`: verifying Plain's signed webhook deliveries, typed events from Plain's webhook schema |
 //! | `testing` | `testing::LocalServer`, a local Plain-compatible server for your tests |
-//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `delete-customers`, `serve`) |
+//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `delete-customers`, `serve`, `webhooks verify`) |
 //! | `maintainer` | the `plain-schema` command that keeps the vendored schema in step |
 //!
 //! One TLS feature is needed; without any the crate does not build. With several, `native-tls`
@@ -110,7 +111,10 @@
 //! - written here: the input types ([`input`]), the client and its one sending path
 //!   ([`client`], with [`PlainClient::execute`] for operations of your own), the error
 //!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]),
-//!   bulk upserts ([`bulk`]) and the state of a sync (`state`, feature `state`).
+//!   bulk upserts ([`bulk`]) and the state of a sync (`state`, feature `state`);
+//! - webhooks (`webhooks`, feature `webhooks`): verification written here, the event types
+//!   generated from `graphql/webhook-schema.json` by `build.rs` into the private `generated`
+//!   module.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -134,6 +138,9 @@ pub mod state;
 pub mod testing;
 mod time;
 mod tls;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub mod webhooks;
 
 pub use bulk::{BulkOutcome, Cancel};
 pub use client::{ClientStats, PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT};

@@ -2,13 +2,16 @@
 //!
 //! `update` reduces Plain's full schema to what the operations in `graphql/` use, writes it
 //! and reports what changed; `check` says whether the vendored file is what `update` would
-//! write. Exit codes: 0 success (`check`: up to date), 1 `check` found a difference or an error
+//! write. `webhooks update` and `webhooks check` do the same for the webhook JSON Schema
+//! (`graphql/webhook-schema.json`), reporting which changes break a receiver. Exit codes: 0 success (`check`: up to date), 1 `check` found a difference or an error
 //! occurred, 2 usage error.
 
 #[path = "../codegen/changes.rs"]
 mod changes;
 #[path = "../codegen/reduce.rs"]
 mod reduce;
+#[path = "../codegen/webhook_schema.rs"]
+mod webhook_schema;
 // Only the schema model and the operation check are used here.
 #[allow(dead_code)]
 #[path = "../codegen/validate.rs"]
@@ -52,6 +55,31 @@ enum Command {
         #[command(flatten)]
         folder: Folder,
     },
+    /// The vendored webhook schema, `webhook-schema.json`.
+    #[command(subcommand)]
+    Webhooks(Webhooks),
+}
+
+#[derive(Debug, Subcommand)]
+enum Webhooks {
+    /// Write the project's copy of Plain's webhook schema (no descriptions) and report what
+    /// changed, saying which changes break a receiver.
+    Update {
+        /// Plain's webhook JSON Schema file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        #[command(flatten)]
+        folder: Folder,
+    },
+    /// Exit 0 when the vendored webhook schema is what `webhooks update` would write; else
+    /// report and exit 1.
+    Check {
+        /// Plain's webhook JSON Schema file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        #[command(flatten)]
+        folder: Folder,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +108,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::Webhooks(webhooks) => run_webhooks(webhooks),
         Command::Update { from, folder } => {
             let full = if from.starts_with("http://") || from.starts_with("https://") {
                 fetch(&from)?
@@ -105,6 +134,49 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 folder.graphql_dir.join(SCHEMA_FILE).display()
             );
             print!("{}", update.report);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_webhooks(command: Webhooks) -> Result<ExitCode, String> {
+    let (Webhooks::Update { from, folder } | Webhooks::Check { from, folder }) = &command;
+    let next = webhook_schema::reduce(&read(from)?)?;
+    let target = folder.graphql_dir.join(webhook_schema::WEBHOOK_SCHEMA_FILE);
+    let previous = if target.exists() {
+        read(&target)?
+    } else {
+        String::new()
+    };
+    let report = if previous.is_empty() {
+        None
+    } else {
+        Some(webhook_schema::report(&previous, &next)?)
+    };
+    let current = previous == next;
+    match command {
+        Webhooks::Update { .. } => {
+            if !current {
+                fs::write(&target, &next)
+                    .map_err(|e| format!("{}: cannot write: {e}", target.display()))?;
+            }
+            match report {
+                Some(report) => print!("{report}"),
+                None => println!("webhook schema: written to {}", target.display()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Webhooks::Check { .. } => {
+            if current {
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!(
+                "plain-schema: {} is not what `webhooks update` writes",
+                target.display()
+            );
+            if let Some(report) = report {
+                print!("{report}");
+            }
             Ok(ExitCode::FAILURE)
         }
     }
