@@ -80,6 +80,9 @@ enum Command {
     ///
     /// Prints its endpoint on stdout and serves until interrupted.
     Serve(cli::serve::ServeOptions),
+    /// Plain's webhooks: check a delivery as a receiver would.
+    #[command(subcommand)]
+    Webhooks(cli::webhooks::WebhooksCommand),
 }
 
 fn main() -> ExitCode {
@@ -178,6 +181,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => cli::delete::command(options, endpoint, max_attempts)
             .map(|summary| ExitCode::from(sync_exit_code(&summary))),
         Command::Serve(options) => cli::serve::run(options),
+        Command::Webhooks(command) => cli::webhooks::run(command),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod serve;
 pub mod sync;
 pub mod text;
 pub mod upsert;
+pub mod webhooks;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -1,0 +1,176 @@
+//! A webhook receiver that keeps a local table of customers in step with Plain, on hyper.
+//!
+//! ```sh
+//! PLAIN_WEBHOOK_SECRET=... cargo run --example webhook_receiver --features webhooks -- 127.0.0.1:8787
+//! ```
+//!
+//! Each delivery is verified from its raw body (at most 5 MiB are read), answered at once
+//! (401 for a bad signature, 400 for the rest of the failures, 200 otherwise), and applied
+//! once per event id: Plain retries with the same id, and the retry is acknowledged without
+//! being applied twice. The work here is a map update; work that takes long goes to a queue
+//! after the answer.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use plain_client::webhooks::events::Customer;
+use plain_client::webhooks::{
+    Deduplicator, Event, EventPayload, Webhook, WebhookSecret, DEFAULT_MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+};
+
+/// What the receiver keeps of a customer.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    full_name: String,
+    email: String,
+    external_id: Option<String>,
+    groups: usize,
+}
+
+impl From<&Customer> for Row {
+    fn from(customer: &Customer) -> Self {
+        Row {
+            full_name: customer.full_name.clone(),
+            email: customer.email.email.clone(),
+            external_id: customer.external_id.clone(),
+            groups: customer.customer_group_memberships.len(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    customers: BTreeMap<String, Row>,
+}
+
+impl Table {
+    /// Applies a customer event; other events are acknowledged and left alone.
+    fn apply(&mut self, event: &Event) {
+        match &event.payload {
+            EventPayload::CustomerCreated(created) => {
+                let row = Row::from(&created.customer);
+                self.customers.insert(created.customer.id.clone(), row);
+            }
+            EventPayload::CustomerUpdated(updated) => {
+                let row = Row::from(&updated.customer);
+                self.customers.insert(updated.customer.id.clone(), row);
+            }
+            EventPayload::CustomerGroupMembershipsChanged(changed) => {
+                let row = Row::from(&changed.customer);
+                self.customers.insert(changed.customer.id.clone(), row);
+            }
+            EventPayload::CustomerDeleted(deleted) => {
+                self.customers.remove(&deleted.previous_customer.id);
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Receiver {
+    webhook: Webhook,
+    seen: Mutex<Deduplicator>,
+    table: Mutex<Table>,
+}
+
+impl Receiver {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.method() != Method::POST {
+            return answer(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+        }
+        let signature = request
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        // Read at most the bound, never the whole of an endless body.
+        let body = match Limited::new(request.into_body(), self.webhook.body_limit())
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return answer(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+        };
+        let event = match self.webhook.verify(&body, &signature) {
+            Ok(event) => event,
+            Err(e) if e.is_signature_failure() => {
+                eprintln!("refused: {e}");
+                return answer(StatusCode::UNAUTHORIZED, "bad signature");
+            }
+            Err(e) => {
+                eprintln!("refused: {e}");
+                return answer(StatusCode::BAD_REQUEST, "not accepted");
+            }
+        };
+        let first = lock(&self.seen).first_time(&event.id);
+        if !first {
+            eprintln!(
+                "{} {}: a retry, already applied",
+                event.id, event.event_type
+            );
+            return answer(StatusCode::OK, "ok");
+        }
+        let mut table = lock(&self.table);
+        table.apply(&event);
+        eprintln!(
+            "{} {} (attempt {}): {} customer(s)",
+            event.id,
+            event.event_type,
+            event.attempt_number(),
+            table.customers.len()
+        );
+        answer(StatusCode::OK, "ok")
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn answer(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let address: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8787".to_owned())
+        .parse()?;
+    let secret = WebhookSecret::from_env().ok_or("PLAIN_WEBHOOK_SECRET is not set")?;
+    let receiver = Arc::new(Receiver {
+        webhook: Webhook::new(secret).max_body_bytes(DEFAULT_MAX_BODY_BYTES),
+        seen: Mutex::new(Deduplicator::new(100_000)),
+        table: Mutex::new(Table::default()),
+    });
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let receiver = Arc::clone(&receiver);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let receiver = Arc::clone(&receiver);
+                async move { Ok::<_, Infallible>(receiver.handle(request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                eprintln!("connection: {e}");
+            }
+        });
+    }
+}
