@@ -178,7 +178,7 @@ pub enum Error {
 
 impl Error {
     /// Plain's `MutationError`, its words kept as one line of bounded length each.
-    pub(crate) fn rejected(mut error: MutationError, meta: &crate::response::ResponseMeta) -> Self {
+    pub(crate) fn rejected(mut error: MutationError, request_id: Option<String>) -> Self {
         use crate::redact::{clean, MAX_FIELD_ERRORS, MAX_TEXT_CHARS};
         let tidy = |text: &mut String| *text = clean(text, MAX_TEXT_CHARS);
         tidy(&mut error.message);
@@ -188,10 +188,7 @@ impl Error {
             tidy(&mut field.field);
             tidy(&mut field.message);
         }
-        Error::MutationRejected {
-            error,
-            request_id: meta.request_id.clone(),
-        }
+        Error::MutationRejected { error, request_id }
     }
 
     /// Whether the same request may succeed if sent again later: rate limits, server errors,
@@ -236,6 +233,50 @@ impl Error {
         match self {
             Error::GaveUp { last, .. } => last.last_cause(),
             other => other,
+        }
+    }
+
+    /// Whether the failure was Plain's rate limit (HTTP 429), whether or not the request was
+    /// retried first ([`Error::GaveUp`]).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self.last_cause(), Error::RateLimited { .. })
+    }
+
+    /// For a rate limit (retried or not), how long from now until Plain's window resets, as
+    /// its `x-ratelimit-reset` says, else its `Retry-After`; `None` for other failures, or
+    /// when Plain said neither. Zero when the reset has passed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let Error::RateLimited {
+            reset_at,
+            retry_after,
+            ..
+        } = self.last_cause()
+        else {
+            return None;
+        };
+        match reset_at {
+            Some(at) => Some(
+                at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO),
+            ),
+            None => *retry_after,
+        }
+    }
+
+    /// Whether Plain refused the API key (401) or a permission (403, or the code `FORBIDDEN`),
+    /// retried or not: every request with this key would fail the same way.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(
+            self.last_cause(),
+            Error::Unauthenticated { .. } | Error::Forbidden { .. }
+        )
+    }
+
+    /// Plain's `MutationError`, when Plain ran the mutation and refused it (retried or not).
+    pub fn mutation_error(&self) -> Option<&MutationError> {
+        match self.last_cause() {
+            Error::MutationRejected { error, .. } => Some(error),
+            _ => None,
         }
     }
 

@@ -658,8 +658,9 @@ async fn after_kill_9_a_rerun_sends_again_at_most_the_concurrency_plus_a_commit_
     assert_eq!(code, 0, "{stderr}");
     // Each record was sent once at least; the rest were sent twice.
     let again = sync_support::upserts(&server) - n;
-    // The command commits (and writes results lines) every 64 answers: the README's bound.
-    let bound = concurrency + 64;
+    // The command commits (and writes results lines) every COMMIT_EVERY answers: the
+    // README's bound.
+    let bound = concurrency + plain_client::state::COMMIT_EVERY;
     assert!(
         again <= bound,
         "{again} records sent twice, more than {bound}"
