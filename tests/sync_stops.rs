@@ -301,7 +301,10 @@ async fn a_rejects_file_that_cannot_be_written_stops_the_intake_and_exits_7() {
     let sent = server.requests().len();
     assert!(sent <= 2, "{sent} sent");
     let results = dir.jsonl("results.jsonl");
-    let malformed = results.iter().filter(|r| r["result"] == "MALFORMED").count();
+    let malformed = results
+        .iter()
+        .filter(|r| r["result"] == "MALFORMED")
+        .count();
     assert_eq!(results.len() - malformed, sent);
     // The malformed line has its results line; the rejects file could not take it, and it and
     // the 50 records after it went unrecorded there.
