@@ -147,8 +147,8 @@ fn report(failure: &Failure) {
 
 /// The exit code of a sync: an output that could not be written first (the files are not the
 /// whole account), then the reason the run stopped, then whether every record succeeded.
-fn sync_exit_code(summary: &cli::sync::Summary) -> u8 {
-    use cli::sync::Stop;
+fn sync_exit_code(summary: &cli::summary::Summary) -> u8 {
+    use cli::summary::Stop;
     if !summary.unwritten.is_empty() || summary.unrecorded > 0 {
         return exit::OUTPUT_FAILED;
     }
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_sync_exits_by_what_stopped_it_and_an_unwritten_output_first() {
-        use cli::sync::{Stop, Summary};
+        use cli::summary::{Stop, Summary};
         let code = |change: &dyn Fn(&mut Summary)| {
             let mut summary = Summary::default();
             change(&mut summary);

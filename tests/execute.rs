@@ -225,23 +225,3 @@ fn the_kind_of_an_operation_decides_its_idempotency() {
         Idempotency::NotIdempotent
     );
 }
-
-/// The example of bringing your own operation, run against the local server.
-#[allow(dead_code)]
-#[path = "../examples/own_operation.rs"]
-mod own_operation;
-
-#[tokio::test]
-async fn the_own_operation_example_creates_then_renames() {
-    let server = server().await;
-    let client = server.client().unwrap();
-    let first = own_operation::rename(&client, "scrooge@example.com", "Scrooge McDuck")
-        .await
-        .unwrap();
-    let second = own_operation::rename(&client, "scrooge@example.com", "Uncle Scrooge")
-        .await
-        .unwrap();
-    assert_eq!((first.as_str(), second.as_str()), ("CREATED", "UPDATED"));
-    assert_eq!(server.customers()[0].full_name, "Uncle Scrooge");
-    assert_eq!(server.requests()[0].body["operationName"], "renameCustomer");
-}

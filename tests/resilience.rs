@@ -530,3 +530,61 @@ async fn traces_carry_the_attempt_status_and_request_id_but_no_personal_data() {
     }
     c.assert_no_key(&outcome);
 }
+
+#[tokio::test]
+async fn the_accessors_see_a_rate_limit_an_auth_failure_and_a_rejection_through_the_retries() {
+    // A 429 on every attempt, the reset a minute away: the request gives up after 2 attempts.
+    let reset = SystemTime::now() + Duration::from_secs(60);
+    let limited = || rate_limited().header("x-ratelimit-reset", &format_timestamp(reset));
+    let policy = quick().max_attempts(2).max_delay(Duration::from_millis(50));
+    let c = case_with(vec![limited(), limited()], policy).await;
+    let error = c.run().await.unwrap_err();
+    assert!(
+        matches!(error, Error::GaveUp { attempts: 2, .. }),
+        "{error:?}"
+    );
+    assert!(
+        !matches!(error, Error::RateLimited { .. }),
+        "the variant is GaveUp"
+    );
+    assert!(error.is_rate_limited());
+    let wait = error.retry_after().expect("when to come back");
+    assert!(
+        wait > Duration::from_secs(30) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    assert!(!error.is_auth_failure());
+    assert!(error.mutation_error().is_none());
+
+    // An auth failure, not retried, and a server error retried until it gave up: neither is a
+    // rate limit.
+    let c = case(vec![ScriptedAnswer::graphql_error(
+        401,
+        "UNAUTHENTICATED",
+        "bad key",
+    )])
+    .await;
+    let error = c.run().await.unwrap_err();
+    assert!(error.is_auth_failure() && !error.is_rate_limited());
+    assert_eq!(error.retry_after(), None);
+    let c = case((0..4).map(|_| ScriptedAnswer::gateway(503)).collect()).await;
+    let error = c.run().await.unwrap_err();
+    assert!(matches!(error, Error::GaveUp { .. }));
+    assert!(!error.is_rate_limited() && !error.is_auth_failure());
+
+    // Plain's MutationError, through the retries of an INTERNAL one.
+    let rejected = |kind: &str| {
+        ScriptedAnswer::json(
+            200,
+            &json!({"data": {"upsertCustomer": {"result": null, "customer": null, "error": {
+                "message": "try later", "type": kind, "code": "internal", "fields": []
+            }}}}),
+        )
+    };
+    let c = case((0..4).map(|_| rejected("INTERNAL")).collect()).await;
+    let error = c.run().await.unwrap_err();
+    assert!(matches!(error, Error::GaveUp { .. }), "{error:?}");
+    let refused = error.mutation_error().expect("the MutationError");
+    assert_eq!(refused.code, "internal");
+    assert!(!error.is_rate_limited());
+}

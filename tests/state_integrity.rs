@@ -141,6 +141,24 @@ async fn listed(server: &Serve, dir: &Dir, state: &str, n: usize, keep: &[usize]
     missing
 }
 
+/// Runs `plain delete-customers FILE --state STATE` on a file of one line the state refuses:
+/// the code of its reject.
+async fn refused(server: &Serve, dir: &Dir, file: &str, state: &str) -> String {
+    let rejects = dir.path("rejects.jsonl");
+    let args = [
+        "--state",
+        state,
+        "--rejects",
+        &rejects,
+        "--allow-mass-delete",
+    ];
+    let (code, _, stderr) = delete(server, file, &args).await;
+    assert_eq!(code, 6, "{stderr}");
+    let rejected = dir.jsonl("rejects.jsonl");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    rejected[0]["error"]["code"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_line_that_disagrees_with_the_state_is_refused() {
     let server = Serve::start(&[]);
@@ -159,22 +177,8 @@ async fn a_delete_line_that_disagrees_with_the_state_is_refused() {
     let mut mixed = alice.clone();
     mixed["customerId"] = bob["customerId"].clone();
     let mixed = dir.file("mixed.jsonl", format!("{mixed}\n"));
-    let rejects = dir.path("rejects.jsonl");
-    let (code, _, stderr) = delete(
-        &server,
-        &mixed,
-        &[
-            "--state",
-            &state,
-            "--rejects",
-            &rejects,
-            "--allow-mass-delete",
-        ],
-    )
-    .await;
-    assert_eq!(code, 6, "{stderr}");
-    let rejected = dir.jsonl("rejects.jsonl");
-    assert_eq!(rejected[0]["error"]["code"], "disagrees_with_state");
+    let refused = refused(&server, &dir, &mixed, &state).await;
+    assert_eq!(refused, "disagrees_with_state");
     assert!(in_plain(&server, 1).await.is_some(), "Bob is not deleted");
     assert!(in_plain(&server, 0).await.is_some());
     drop(missing);
@@ -192,22 +196,8 @@ async fn a_stale_missing_list_deletes_nobody_synced_since() {
     assert_eq!(code, 0);
     let b = in_plain(&server, 1).await.unwrap().id;
 
-    let rejects = dir.path("rejects.jsonl");
-    let (code, _, stderr) = delete(
-        &server,
-        &missing,
-        &[
-            "--state",
-            &state,
-            "--rejects",
-            &rejects,
-            "--allow-mass-delete",
-        ],
-    )
-    .await;
-    assert_eq!(code, 6, "{stderr}");
     assert_eq!(
-        dir.jsonl("rejects.jsonl")[0]["error"]["code"],
+        refused(&server, &dir, &missing, &state).await,
         "not_missing"
     );
     assert_eq!(
@@ -658,8 +648,9 @@ async fn after_kill_9_a_rerun_sends_again_at_most_the_concurrency_plus_a_commit_
     assert_eq!(code, 0, "{stderr}");
     // Each record was sent once at least; the rest were sent twice.
     let again = sync_support::upserts(&server) - n;
-    // The command commits (and writes results lines) every 64 answers: the README's bound.
-    let bound = concurrency + 64;
+    // The command commits (and writes results lines) every COMMIT_EVERY answers: the
+    // README's bound.
+    let bound = concurrency + plain_client::state::COMMIT_EVERY;
     assert!(
         again <= bound,
         "{again} records sent twice, more than {bound}"

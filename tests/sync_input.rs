@@ -228,12 +228,17 @@ async fn csv_line_numbers_are_physical_whatever_the_line_endings() {
     ))
     .await;
     assert_eq!(code, Some(6), "{stderr}");
-    let done: Vec<u64> = dir
-        .jsonl("results.jsonl")
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect();
-    assert_eq!(done, [2, 3, 9]);
+    let results = dir.jsonl("results.jsonl");
+    let lines_of = |malformed: bool| -> Vec<u64> {
+        results
+            .iter()
+            .filter(|r| (r["result"] == "MALFORMED") == malformed)
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lines_of(false), [2, 3, 9]);
+    // The records that could not be read have results lines too, as they were read.
+    assert_eq!(lines_of(true), [6, 7, 8]);
     let rejected = dir.jsonl("rejects.jsonl");
     let lines: Vec<u64> = rejected
         .iter()
@@ -362,4 +367,97 @@ async fn input_text_in_messages_is_escaped_and_capped() {
     );
     // The cells themselves are kept whole, to be fixed and fed back.
     assert_eq!(rejected[0]["csv"]["verified"], Value::String(long));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_has_a_results_line_and_csv_given_as_json_says_so() {
+    let server = LocalServer::start().await.unwrap();
+    let dir = Dir::new("papercuts");
+    let content = format!(
+        "{}not json\n{}",
+        line(&customer(0)) + "\n",
+        line(&customer(1)) + "\n"
+    );
+    let input = dir.file("in.jsonl", content);
+    let results = dir.path("results.jsonl");
+    let (code, stderr) = finish(command(&server, &input, &["--results", &results])).await;
+    assert_eq!(code, Some(6), "{stderr}");
+    let mut lines = dir.jsonl("results.jsonl");
+    lines.sort_by_key(|l| l["line"].as_u64());
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["CREATED", "MALFORMED", "CREATED"]);
+    assert_eq!(lines[1]["error"], "malformed");
+
+    // A CSV file piped in as JSON Lines: the rejects say to pass --format csv.
+    let csv = dir.file("in.txt", "email,full_name\na@example.com,A\n");
+    let rejects = dir.path("rejects.jsonl");
+    let (code, _) = finish(command(&server, &csv, &["--rejects", &rejects])).await;
+    assert_eq!(code, Some(6));
+    let rejected = dir.jsonl("rejects.jsonl");
+    assert_eq!(rejected.len(), 2);
+    for reject in &rejected {
+        let message = reject["error"]["message"].as_str().unwrap();
+        assert!(message.contains("pass --format csv"), "{message}");
+    }
+    // A line that is JSON, but not a customer, gets no such hint.
+    let json = dir.file("bad.jsonl", "{\"a\": 1, \"b\": 2}\n");
+    let (_, _) = finish(command(&server, &json, &["--rejects", &rejects])).await;
+    let message = dir.jsonl("rejects.jsonl")[0]["error"]["message"].clone();
+    assert!(
+        !message.as_str().unwrap().contains("--format csv"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_runs_serve_customer_groups_and_the_help_names_the_csv_columns() {
+    let dir = Dir::new("local-groups");
+    let record = json!({
+        "identifier": {"emailAddress": "vip@example.com"},
+        "onCreate": {
+            "fullName": "V",
+            "email": {"email": "vip@example.com", "isVerified": false},
+            "customerGroupIdentifiers": [{"customerGroupKey": "vip"}]
+        },
+        "onUpdate": {}
+    });
+    let input = dir.file("in.jsonl", format!("{record}\n"));
+    let results = dir.path("results.jsonl");
+    let run = |groups: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_plain"));
+        command
+            .args(["sync-customers", &input, "--local", "--results", &results])
+            .args(groups)
+            .env_remove("PLAIN_API_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let (code, stderr) = finish(run(&[])).await;
+    assert_eq!(
+        code,
+        Some(6),
+        "without the group, Plain refuses it: {stderr}"
+    );
+    let (code, stderr) = finish(run(&["--customer-group", "vip=VIPs"])).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(dir.jsonl("results.jsonl")[0]["result"], "CREATED");
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_plain"))
+        .args(["sync-customers", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for column in [
+        "email",
+        "full_name",
+        "short_name",
+        "external_id",
+        "verified",
+    ] {
+        assert!(help.contains(column), "{column}: {help}");
+    }
 }

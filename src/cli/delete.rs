@@ -17,10 +17,12 @@ use plain_client::state::{DeletionRefused, MissingList, PendingDeletion, StateSt
 use plain_client::{CustomerIdentifier, Error, PlainClient};
 use serde_json::{json, Map, Value};
 
+use super::input::open_input;
+use super::interrupts::listen_for_interrupts;
 use super::ledger::Ledger;
 use super::lines::{Chunk, Split, Splitter};
 use super::outputs;
-use super::sync::{self, Stop, Summary};
+use super::summary::{account, Stop, Summary};
 use super::text;
 
 /// The share of the customers the state knows that a run deletes at most, unless told more.
@@ -293,7 +295,7 @@ fn count_deletable(
     state: Option<&StateStore>,
     cap: usize,
 ) -> Result<u64, String> {
-    let input = sync::open_input(&options.file)?;
+    let input = open_input(&options.file)?;
     let mut lines = Splitter::new(
         BufReader::with_capacity(64 * 1024, input.reader),
         Split::Lines,
@@ -363,7 +365,7 @@ fn guard(options: &DeleteOptions, deletable: u64, known: Option<u64>) -> Option<
 /// means nothing was sent.
 pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary, String> {
     let started = Instant::now();
-    let input = sync::open_input(&options.file)?;
+    let input = open_input(&options.file)?;
     if !input.regular {
         return Err(format!(
             "{} is not a regular file: give the file sync-customers --missing wrote",
@@ -406,7 +408,7 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
         return Err(refused.clone());
     }
     let ledger = Ledger::create(&options.bulk, &input.identity)?;
-    let mut interrupts = sync::listen_for_interrupts()?;
+    let mut interrupts = listen_for_interrupts()?;
     let input_name = input.name.clone();
     let mut lines = Splitter::new(
         BufReader::with_capacity(64 * 1024, input.reader),
@@ -551,7 +553,7 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, seconds: f64, dr
             summary.forgotten,
         )
     };
-    sync::account(summary, client, input, &mut line);
+    account(summary, client, input, &mut line);
     eprintln!("{line}");
 }
 

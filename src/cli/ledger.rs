@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::outputs::{Identity, Output};
-use super::sync::{error_code, error_json, Stop, Summary};
+use super::summary::{Stop, Summary};
 use super::text;
 
 /// A line of the results file for a failure (the rejects file has the details).
@@ -86,6 +86,12 @@ impl Ledger {
         );
         out.insert("status".to_owned(), "failed".into());
         self.write_reject(&Value::Object(out));
+        // Every record has a results line: one that could not be read says so.
+        self.write_result(&Failure {
+            line,
+            result: "MALFORMED",
+            error: code,
+        });
     }
 
     /// A record read and never sent, because the run stopped.
@@ -145,5 +151,45 @@ impl Ledger {
             }
         }
         summary
+    }
+}
+
+fn error_json(error: &Error) -> Value {
+    let last = error.last_cause();
+    // Plain's text may quote the input: one line, capped, like every message with input in it.
+    let mut out = json!({
+        "message": text::clean(&error.to_string(), 1000),
+        "code": error_code(error),
+        "attempts": error.attempts(),
+    });
+    if let Error::MutationRejected {
+        error: rejected, ..
+    } = last
+    {
+        out["mutationError"] = serde_json::to_value(rejected).unwrap_or(Value::Null);
+    }
+    if let Some(id) = error.request_id() {
+        out["requestId"] = Value::String(id.to_owned());
+    }
+    out
+}
+
+/// A short, stable name for the kind of failure, for the summary and the rejects file.
+fn error_code(error: &Error) -> String {
+    match error.last_cause() {
+        Error::MutationRejected { error, .. } => error.code.clone(),
+        Error::Request { errors, .. } => errors
+            .iter()
+            .find_map(|e| e.code.clone())
+            .unwrap_or_else(|| "request_error".to_owned()),
+        Error::Unauthenticated { .. } => "unauthenticated".to_owned(),
+        Error::Forbidden { .. } => "forbidden".to_owned(),
+        Error::RateLimited { .. } => "rate_limited".to_owned(),
+        Error::Server { status, .. } => format!("http_{status}"),
+        Error::Transport { kind, .. } => format!("transport_{kind}"),
+        Error::Decode { .. } => "undecodable_answer".to_owned(),
+        Error::ResponseTooLarge { .. } => "response_too_large".to_owned(),
+        Error::InvalidInput { .. } => "invalid_input".to_owned(),
+        _ => "other".to_owned(),
     }
 }

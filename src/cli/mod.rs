@@ -3,11 +3,17 @@
 
 pub mod breaker;
 pub mod delete;
+pub mod input;
+pub mod interrupts;
 pub mod ledger;
 pub mod lines;
+pub mod missing;
 pub mod outputs;
+pub mod progress;
+pub mod reader;
 pub mod records;
 pub mod serve;
+pub mod summary;
 pub mod sync;
 pub mod text;
 pub mod upsert;
@@ -77,6 +83,10 @@ pub struct Endpoint {
     /// needed, nothing leaves the machine).
     #[arg(long, conflicts_with = "api_url")]
     pub local: bool,
+    /// With --local: serve a customer group with this key (and name, which defaults to the
+    /// key), so that records can name it; give it once per group.
+    #[arg(long = "customer-group", value_name = "KEY[=NAME]", requires = "local")]
+    pub customer_groups: Vec<String>,
 }
 
 /// Reads the whole input, at most `max` bytes: one byte more is refused before anything is sent.
@@ -123,13 +133,34 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
 /// The requests a local server started by the command line remembers: it can serve millions.
 pub const LOCAL_LOG_LIMIT: usize = 1000;
 
-/// The local server that `--local` runs against.
-pub async fn start_local() -> Result<LocalServer, Failure> {
-    LocalServer::builder()
-        .request_log_limit(LOCAL_LOG_LIMIT)
+/// `KEY[=NAME]` of `--customer-group`: the name defaults to the key.
+pub fn group_key_and_name(group: &str) -> (&str, &str) {
+    group.split_once('=').unwrap_or((group, group))
+}
+
+/// The local server that `--local` runs against, with the customer groups `--customer-group`
+/// names (`KEY[=NAME]`).
+pub async fn start_local(customer_groups: &[String]) -> Result<LocalServer, Failure> {
+    let mut builder = LocalServer::builder().request_log_limit(LOCAL_LOG_LIMIT);
+    for group in customer_groups {
+        let (key, name) = group_key_and_name(group);
+        builder = builder.customer_group(key, name);
+    }
+    builder
         .start()
         .await
         .map_err(|e| Failure::Io(format!("cannot start the local server: {e}")))
+}
+
+/// The most answer bytes a sync holds at once, all its requests in flight together. Plain's
+/// answer to an upsert is about a kilobyte; a server that sends more cannot take the memory.
+const SYNC_ANSWER_MEMORY: usize = 24 * 1024 * 1024;
+
+/// The largest answer a bulk run (a sync, or deletions) reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
+/// this concurrency (24 KiB at the most concurrency, 1024), at most the library's default.
+pub fn sync_answer_cap(concurrency: u16) -> usize {
+    (SYNC_ANSWER_MEMORY / usize::from(concurrency.max(1)))
+        .clamp(16 * 1024, plain_client::client::DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 /// Runs a bulk command (a sync, or deletions) on the command line's one-threaded runtime, with
@@ -144,7 +175,7 @@ pub fn run_bulk<T>(
     let policy = RetryPolicy::default().max_attempts(max_attempts);
     runtime()?.block_on(async {
         let server = if endpoint.local {
-            Some(start_local().await?)
+            Some(start_local(&endpoint.customer_groups).await?)
         } else {
             None
         };
@@ -153,7 +184,7 @@ pub fn run_bulk<T>(
             None => client_builder(endpoint.api_url, policy),
         };
         let client = builder
-            .max_response_bytes(sync::sync_answer_cap(concurrency))
+            .max_response_bytes(sync_answer_cap(concurrency))
             .build()?;
         run(client).await.map_err(Failure::Io)
     })
@@ -179,4 +210,20 @@ pub fn client_builder(api_url: Option<String>, policy: RetryPolicy) -> PlainClie
         builder = builder.endpoint(url);
     }
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_holds_at_most_24_mib_of_answers_at_any_concurrency() {
+        assert_eq!(sync_answer_cap(1), 4 << 20);
+        assert_eq!(sync_answer_cap(8), 3 << 20);
+        assert_eq!(sync_answer_cap(1024), 24 << 10);
+        for concurrency in 1..=1024u16 {
+            let held = sync_answer_cap(concurrency) * usize::from(concurrency);
+            assert!(held <= SYNC_ANSWER_MEMORY, "{concurrency}: {held}");
+        }
+    }
 }

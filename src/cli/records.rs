@@ -45,7 +45,8 @@ impl Rejected {
 pub enum Format {
     /// One UpsertCustomerInput (Plain's JSON shape) per line; also reads a rejects file.
     Jsonl,
-    /// A header row, then one customer per row (see the README for the columns).
+    /// A header row naming the columns, then one customer per row. Columns: email
+    /// (required), full_name (required), short_name, external_id, verified (true/false).
     Csv,
 }
 
@@ -235,11 +236,24 @@ fn jsonl_record(chunk: Chunk, cap: usize) -> Option<Record> {
             return Some(rejects_line(object, line));
         }
     }
+    let mut message = invalid(&error);
+    if value.is_none() && looks_like_csv(text) {
+        message.push_str(
+            "; the input looks like CSV (comma-separated, not JSON): pass --format csv, or name \
+             the file *.csv",
+        );
+    }
     let raw = value.unwrap_or_else(|| Value::String(text.to_owned()));
     Some(Record {
         line,
-        input: Err(Rejected::malformed(invalid(&error), input_only(raw))),
+        input: Err(Rejected::malformed(message, input_only(raw))),
     })
+}
+
+/// Whether a line that is not JSON looks like a CSV row: no JSON opening, and commas.
+fn looks_like_csv(text: &str) -> bool {
+    let text = text.trim_start();
+    !text.starts_with(['{', '[', '"']) && text.contains(',')
 }
 
 /// A line of a rejects file fed back: its input (or CSV cells) under its original line number.

@@ -127,7 +127,7 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
             builder = builder.schema(schema);
         }
         for group in &options.customer_groups {
-            let (key, name) = group.split_once('=').unwrap_or((group, group));
+            let (key, name) = super::group_key_and_name(group);
             builder = builder.customer_group(key, name);
         }
         if let Some(id) = options.workspace_id {

@@ -6,27 +6,33 @@
 //! writes each outcome as a whole line when it arrives, and stops the intake at once on Ctrl-C,
 //! an authentication failure, a long outage or an output that cannot be written.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::collections::VecDeque;
+use std::io::{BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use plain_client::state::{Admission, StateStore, Synced};
+use plain_client::state::{Admission, StateStore, Synced, COMMIT_AFTER, COMMIT_EVERY};
 use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult};
 use serde::Serialize;
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot, Notify};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::breaker::{Breaker, Gate, Outcome};
+use super::input::{count, open_input, Input};
+use super::interrupts::listen_for_interrupts;
 use super::ledger::Ledger;
-use super::outputs::{self, Identity};
+use super::missing::write_missing;
+use super::outputs;
+use super::progress::Progress;
+use super::reader::{read_records, Batch, Item, ReaderState, BATCHES_QUEUED};
 use super::records::{Format, Reader, Record, Rejected};
+use super::summary::account;
+use super::summary::{Stop, Summary};
 use super::text;
 
 /// What the run was asked to do.
@@ -64,98 +70,6 @@ pub struct SyncOptions {
     pub reset_state: bool,
 }
 
-/// Why a run stopped taking records before the end of its input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Ctrl-C.
-    Interrupted,
-    /// Plain refused the API key or a permission (HTTP 401 or 403): every record would fail.
-    Unauthorized,
-    /// Plain looked unavailable for longer than `--outage-limit`.
-    Outage,
-    /// The input could not be read to its end.
-    ReadFailed,
-    /// An output (rejects or results) could not be written.
-    WriteFailed,
-}
-
-/// How the run ended.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub created: u64,
-    pub updated: u64,
-    pub noop: u64,
-    /// Records the state says Plain already has: not sent.
-    pub unchanged: u64,
-    /// `delete-customers`: customers deleted, and those Plain no longer had.
-    pub deleted: u64,
-    pub not_found: u64,
-    /// `delete-customers`: lines the state did not allow deleting (in rejects).
-    pub refused: u64,
-    /// `delete-customers`: customers the state no longer holds (an earlier run deleted them).
-    pub forgotten: u64,
-    /// `delete-customers --dry-run`: customers that would be deleted.
-    pub would_delete: u64,
-    /// `delete-customers --dry-run`: the real run would be refused as a mass deletion.
-    pub refused_whole: bool,
-    pub other: u64,
-    pub failed: u64,
-    pub malformed: u64,
-    pub not_attempted: u64,
-    pub failures_by_code: BTreeMap<String, u64>,
-    /// Records sent to Plain.
-    pub sent: u64,
-    /// Why the run stopped early (the first reason), if it did.
-    pub stop: Option<Stop>,
-    /// Whether Ctrl-C was pressed.
-    pub interrupted: bool,
-    /// The input failed to read after this line, with the error.
-    pub read_failed: Option<(u64, String)>,
-    /// Standard input (or a pipe) was left unread after this line.
-    pub unread_after: Option<u64>,
-    /// Outputs that could not be written: why, and how many lines they miss.
-    pub unwritten: Vec<(String, u64)>,
-    /// The time Plain looked unavailable, when the sync gave up on it.
-    pub outage: Option<Duration>,
-    /// Customers listed in the --missing file; why it was not written, if it was not.
-    pub missing: Option<Result<u64, String>>,
-    /// Records Plain confirmed that the state could not record: not in the results file,
-    /// in rejects (`unrecorded`), and sent again by the next run.
-    pub unrecorded: u64,
-}
-
-impl Summary {
-    /// How many records have an outcome so far.
-    pub fn done(&self) -> u64 {
-        self.created
-            + self.updated
-            + self.noop
-            + self.unchanged
-            + self.deleted
-            + self.not_found
-            + self.refused
-            + self.forgotten
-            + self.would_delete
-            + self.other
-            + self.failed
-            + self.malformed
-    }
-
-    /// Whether every record succeeded.
-    pub fn all_succeeded(&self) -> bool {
-        self.failed == 0
-            && self.malformed == 0
-            && self.refused == 0
-            && !self.refused_whole
-            && self.not_attempted == 0
-            && self.stop.is_none()
-            && !self.interrupted
-            && self.unwritten.is_empty()
-            && self.unrecorded == 0
-            && !matches!(self.missing, Some(Err(_)))
-    }
-}
-
 /// A line of the results file for a success.
 #[derive(Serialize)]
 struct Success<'a> {
@@ -163,46 +77,6 @@ struct Success<'a> {
     result: &'a str,
     #[serde(rename = "customerId")]
     customer_id: &'a str,
-}
-
-pub(super) fn error_json(error: &Error) -> Value {
-    let last = error.last_cause();
-    // Plain's text may quote the input: one line, capped, like every message with input in it.
-    let mut out = json!({
-        "message": text::clean(&error.to_string(), 1000),
-        "code": error_code(error),
-        "attempts": error.attempts(),
-    });
-    if let Error::MutationRejected {
-        error: rejected, ..
-    } = last
-    {
-        out["mutationError"] = serde_json::to_value(rejected).unwrap_or(Value::Null);
-    }
-    if let Some(id) = error.request_id() {
-        out["requestId"] = Value::String(id.to_owned());
-    }
-    out
-}
-
-/// A short, stable name for the kind of failure, for the summary and the rejects file.
-pub(super) fn error_code(error: &Error) -> String {
-    match error.last_cause() {
-        Error::MutationRejected { error, .. } => error.code.clone(),
-        Error::Request { errors, .. } => errors
-            .iter()
-            .find_map(|e| e.code.clone())
-            .unwrap_or_else(|| "request_error".to_owned()),
-        Error::Unauthenticated { .. } => "unauthenticated".to_owned(),
-        Error::Forbidden { .. } => "forbidden".to_owned(),
-        Error::RateLimited { .. } => "rate_limited".to_owned(),
-        Error::Server { status, .. } => format!("http_{status}"),
-        Error::Transport { kind, .. } => format!("transport_{kind}"),
-        Error::Decode { .. } => "undecodable_answer".to_owned(),
-        Error::ResponseTooLarge { .. } => "response_too_large".to_owned(),
-        Error::InvalidInput { .. } => "invalid_input".to_owned(),
-        _ => "other".to_owned(),
-    }
 }
 
 /// How a failure counts for the circuit breaker: an outage is a retryable failure that is not
@@ -213,339 +87,6 @@ fn outcome(error: &Error) -> Outcome {
     } else {
         Outcome::Other
     }
-}
-
-/// The opened input.
-pub(super) struct Input {
-    pub(super) reader: Box<dyn Read + Send>,
-    pub(super) identity: Identity,
-    /// A regular file: after a stop, the rest of it is read to list its records.
-    pub(super) regular: bool,
-    pub(super) name: String,
-}
-
-/// Opens the input: a file, or standard input for `-`. A directory is refused here, before
-/// anything is read or sent.
-pub(super) fn open_input(path: &Path) -> Result<Input, String> {
-    if path.as_os_str() == "-" {
-        return open_stdin();
-    }
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| format!("cannot read {name}: {e}"))?;
-    if metadata.is_dir() {
-        return Err(format!(
-            "{name} is a directory: give a JSON Lines or CSV file"
-        ));
-    }
-    Ok(Input {
-        identity: Identity::of_open(&metadata, Some(path)),
-        regular: metadata.is_file(),
-        reader: Box::new(file),
-        name,
-    })
-}
-
-#[cfg(unix)]
-fn open_stdin() -> Result<Input, String> {
-    use std::os::fd::AsFd;
-    let name = "standard input".to_owned();
-    // Its own handle on descriptor 0: unbuffered (ours buffers), and its identity checked
-    // against the outputs (`< x.jsonl --rejects x.jsonl` must not destroy x.jsonl).
-    let file = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(File::from)
-        .map_err(|e| format!("cannot read {name}: {e}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| format!("cannot read {name}: {e}"))?;
-    if metadata.is_dir() {
-        return Err(format!(
-            "{name} is a directory: give a JSON Lines or CSV file"
-        ));
-    }
-    Ok(Input {
-        identity: Identity::of_open(&metadata, None),
-        regular: metadata.is_file(),
-        reader: Box::new(file),
-        name,
-    })
-}
-
-#[cfg(not(unix))]
-fn open_stdin() -> Result<Input, String> {
-    Ok(Input {
-        reader: Box::new(std::io::stdin()),
-        identity: Identity::default(),
-        regular: false,
-        name: "standard input".to_owned(),
-    })
-}
-
-/// Counts the non-blank lines of a file (less the header for CSV) for the progress bar's
-/// total, in bounded memory; `None` for standard input.
-fn count(path: &Path, format: Format) -> Option<u64> {
-    if path.as_os_str() == "-" {
-        return None;
-    }
-    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path).ok()?);
-    let (mut lines, mut blank) = (0u64, true);
-    loop {
-        let buffer = reader.fill_buf().ok()?;
-        if buffer.is_empty() {
-            break;
-        }
-        for &b in buffer {
-            if b == b'\n' {
-                lines += u64::from(!blank);
-                blank = true;
-            } else if !b.is_ascii_whitespace() {
-                blank = false;
-            }
-        }
-        let n = buffer.len();
-        reader.consume(n);
-    }
-    lines += u64::from(!blank);
-    Some(match format {
-        Format::Jsonl => lines,
-        Format::Csv => lines.saturating_sub(1),
-    })
-}
-
-/// Shows how far the run is: a bar on a terminal, a line every few seconds otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    last_line: Instant,
-    started: Instant,
-    quiet: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool, total: Option<u64>) -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = (!quiet && terminal).then(|| {
-            let bar = match total {
-                Some(total) => indicatif::ProgressBar::new(total),
-                None => indicatif::ProgressBar::no_length(),
-            };
-            let style = indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} records  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        });
-        Self {
-            bar,
-            last_line: Instant::now(),
-            started: Instant::now(),
-            quiet,
-        }
-    }
-
-    fn update(&mut self, summary: &Summary) {
-        let counts = || {
-            format!(
-                "created {} updated {} noop {} unchanged {} failed {}",
-                summary.created,
-                summary.updated,
-                summary.noop,
-                summary.unchanged,
-                summary.failed + summary.malformed
-            )
-        };
-        if let Some(bar) = &self.bar {
-            bar.set_position(summary.done());
-            bar.set_message(counts());
-            return;
-        }
-        if self.quiet || self.last_line.elapsed() < Duration::from_secs(5) {
-            return;
-        }
-        self.last_line = Instant::now();
-        let rate = summary.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        eprintln!(
-            "plain: {} records, {rate:.0}/s: {}",
-            summary.done(),
-            counts()
-        );
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// What the reader thread hands over, in input order.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every item is a record: boxing them would cost an allocation each"
-)]
-enum Item {
-    Record(Record),
-    /// The input could not be read past this line: it ends here.
-    Failed {
-        after_line: u64,
-        error: String,
-    },
-}
-
-/// Records read together, and the last line read whole when they were handed over.
-struct Batch {
-    items: Vec<Item>,
-    through: u64,
-}
-
-/// What the run and the reader thread share.
-#[derive(Default)]
-struct ReaderState {
-    /// Set by the run: read no further (standard input after Ctrl-C).
-    stop: AtomicBool,
-    /// Set by the reader while it holds no record and its next read may wait for input.
-    idle: AtomicBool,
-    /// Rung when the reader becomes idle.
-    wake: Notify,
-}
-
-/// Plain's answers are committed to the state (and their results lines written) at least
-/// every this many records, and this often.
-const COMMIT_EVERY: usize = 64;
-const COMMIT_AFTER: Duration = Duration::from_millis(50);
-
-/// A batch is handed over at this many records, or bytes, or whenever the next read may wait.
-const BATCH_RECORDS: usize = 256;
-const BATCH_BYTES: usize = 1 << 20;
-/// Batches waiting for the run: memory stays bounded however far the reader is ahead.
-const BATCHES_QUEUED: usize = 4;
-
-type InputReader = Reader<BufReader<Box<dyn Read + Send>>>;
-
-/// The reader thread: records in batches until the end of the input, a read error, or a stop.
-fn read_records(mut reader: InputReader, sender: mpsc::Sender<Batch>, state: Arc<ReaderState>) {
-    let mut items = Vec::new();
-    let mut bytes = 0;
-    let send = |items: &mut Vec<Item>, reader: &InputReader| {
-        let batch = Batch {
-            items: std::mem::take(items),
-            through: reader.done_through(),
-        };
-        sender.blocking_send(batch).is_ok()
-    };
-    loop {
-        if state.stop.load(Ordering::SeqCst) {
-            send(&mut items, &reader);
-            return;
-        }
-        if reader.inner().buffer().is_empty() {
-            // The next read may wait (an idle pipe, say): hand over what was read first.
-            if !items.is_empty() {
-                bytes = 0;
-                if !send(&mut items, &reader) {
-                    return;
-                }
-            }
-            state.idle.store(true, Ordering::SeqCst);
-            state.wake.notify_one();
-        }
-        let next = reader.next_record();
-        state.idle.store(false, Ordering::SeqCst);
-        match next {
-            Ok(Some(record)) => {
-                bytes += reader.last_size();
-                items.push(Item::Record(record));
-                if items.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
-                    bytes = 0;
-                    if !send(&mut items, &reader) {
-                        return;
-                    }
-                }
-            }
-            Ok(None) => {
-                send(&mut items, &reader);
-                return;
-            }
-            Err(e) => {
-                items.push(Item::Failed {
-                    after_line: reader.done_through(),
-                    error: e.to_string(),
-                });
-                send(&mut items, &reader);
-                return;
-            }
-        }
-    }
-}
-
-/// Ctrl-C: the first is handed to the run; the second ends the process at once.
-#[cfg(unix)]
-struct Interrupts(tokio::signal::unix::Signal);
-
-#[cfg(unix)]
-impl Interrupts {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        signal(SignalKind::interrupt()).map(Self)
-    }
-
-    async fn next(&mut self) -> bool {
-        self.0.recv().await.is_some()
-    }
-}
-
-#[cfg(not(unix))]
-struct Interrupts;
-
-#[cfg(not(unix))]
-impl Interrupts {
-    fn new() -> std::io::Result<Self> {
-        Ok(Self)
-    }
-
-    async fn next(&mut self) -> bool {
-        tokio::signal::ctrl_c().await.is_ok()
-    }
-}
-
-/// Listens for Ctrl-C from now on: the receiver hears the first; the second exits with
-/// [`crate::exit::STOPPED_AT_ONCE`]. The outputs are unbuffered, so every line written so far
-/// is in them.
-pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
-    // Registered here, not in the task, so that no Ctrl-C from now on is missed.
-    // The task runs on a thread and runtime of its own, so that the second Ctrl-C ends the
-    // process even while the caller's thread is held up (writing to a pipe nobody reads, say).
-    let cannot = |e: std::io::Error| format!("cannot listen for Ctrl-C: {e}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(cannot)?;
-    let mut interrupts = {
-        let _runtime = runtime.enter();
-        Interrupts::new().map_err(cannot)?
-    };
-    let (first, receiver) = oneshot::channel();
-    let listen = async move {
-        if !interrupts.next().await {
-            return;
-        }
-        let _ = first.send(());
-        if interrupts.next().await {
-            eprintln!(
-                "plain: stopped at once by a second Ctrl-C; records in flight may be missing from the outputs"
-            );
-            std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
-        }
-    };
-    std::thread::Builder::new()
-        .name("plain-interrupts".to_owned())
-        .spawn(move || runtime.block_on(listen))
-        .map_err(cannot)?;
-    Ok(receiver)
 }
 
 /// A record sent, when its answer is in.
@@ -1107,80 +648,6 @@ async fn open_state(
     Ok(state)
 }
 
-/// A line of the --missing file: a customer the state holds and the input no longer has.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MissingLine<'a> {
-    identifier: &'a plain_client::CustomerIdentifier,
-    customer_id: &'a str,
-    last_result: &'a str,
-    last_synced_at: String,
-    /// The list this line belongs to: `delete-customers --state` deletes the customer only
-    /// while the state still says it is missing since this list or an earlier one.
-    missing_list: &'a plain_client::state::MissingList,
-}
-
-/// Writes the customers the state holds that the input did not name, when the input was read
-/// whole and every record in it was named: otherwise a customer would be listed for deletion
-/// only because its record was not read. The file is replaced at once when complete.
-fn write_missing(state: &StateStore, path: &Path, summary: &Summary) -> Result<u64, String> {
-    use std::io::Write;
-    let unread = summary.stop.is_some()
-        || summary.interrupted
-        || summary.read_failed.is_some()
-        || summary.unread_after.is_some();
-    if unread {
-        return Err("not written: the input was not read to its end".to_owned());
-    }
-    if summary.done() + summary.not_attempted == 0 {
-        return Err(
-            "not written: the input holds no record, and every customer would be listed".to_owned(),
-        );
-    }
-    if summary.malformed > 0 {
-        return Err(format!(
-            "not written: {} records could not be read, and the customers they name are unknown",
-            summary.malformed
-        ));
-    }
-    let name = path.display();
-    let partial = {
-        let mut file_name = path.file_name().unwrap_or_default().to_os_string();
-        file_name.push(format!(".partial-{}", std::process::id()));
-        path.with_file_name(file_name)
-    };
-    let write = || -> Result<u64, String> {
-        let file = File::create(&partial)
-            .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-        let mut out = std::io::BufWriter::new(file);
-        let mut listed = 0u64;
-        type Failed = Box<dyn std::error::Error>;
-        state
-            .for_each_missing(|list, entry| -> Result<(), Failed> {
-                let line = MissingLine {
-                    identifier: &entry.identifier,
-                    customer_id: &entry.customer_id,
-                    last_result: &entry.result,
-                    last_synced_at: humantime::format_rfc3339_seconds(entry.synced_at).to_string(),
-                    missing_list: list,
-                };
-                serde_json::to_writer(&mut out, &line)?;
-                out.write_all(b"\n")?;
-                listed += 1;
-                Ok(())
-            })
-            .map_err(|e| e.to_string())?;
-        let file = out.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
-        std::fs::rename(&partial, path).map_err(|e| e.to_string())?;
-        Ok(listed)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        format!("cannot write {name}: {e}")
-    })
-}
-
 /// The final summary on stderr.
 fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
@@ -1199,82 +666,6 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duratio
     }
     account(summary, client, input, &mut line);
     eprintln!("{line}");
-}
-
-/// The end of a run's summary line, after its own counts: failures by code, what was not
-/// attempted, the requests, and why the run stopped.
-pub(super) fn account(summary: &Summary, client: &PlainClient, input: &str, line: &mut String) {
-    let stats = client.stats();
-    let failed = summary.failed + summary.malformed;
-    line.push_str(&format!(", failed {failed}"));
-    if !summary.failures_by_code.is_empty() {
-        let codes: Vec<String> = summary
-            .failures_by_code
-            .iter()
-            .map(|(code, n)| format!("{} {n}", text::clean(code, 100)))
-            .collect();
-        line.push_str(&format!(" ({})", codes.join(", ")));
-    }
-    if summary.not_attempted > 0 {
-        line.push_str(&format!(", not attempted {}", summary.not_attempted));
-    }
-    line.push_str(&format!(
-        "; {} requests, {} retries, {} answered 429",
-        stats.attempts, stats.retries, stats.rate_limited
-    ));
-    match summary.stop {
-        Some(Stop::Unauthorized) => line.push_str("; stopped at the first authentication failure"),
-        Some(Stop::Outage) => line.push_str(&format!(
-            "; stopped: Plain looked unavailable for {:.0} s",
-            summary.outage.unwrap_or_default().as_secs_f64()
-        )),
-        Some(Stop::WriteFailed) => line.push_str("; stopped: an output could not be written"),
-        Some(Stop::ReadFailed) | Some(Stop::Interrupted) | None => {}
-    }
-    if summary.interrupted {
-        line.push_str("; interrupted");
-    }
-    if let Some((after, error)) = &summary.read_failed {
-        line.push_str(&format!(
-            "; the input could not be read past line {after} ({})",
-            text::clean(error, 200)
-        ));
-    }
-    if let Some(after) = summary.unread_after {
-        line.push_str(&format!("; {input} was not read past line {after}"));
-    }
-    match &summary.missing {
-        Some(Ok(n)) => line.push_str(&format!(
-            "; {n} customers in the state are missing from the input (see --missing)"
-        )),
-        Some(Err(why)) => line.push_str(&format!("; --missing {}", text::clean(why, 300))),
-        None => {}
-    }
-    if summary.unrecorded > 0 {
-        line.push_str(&format!(
-            "; {} answers not recorded in the state (in the rejects file as unrecorded; the \
-             next run sends them again)",
-            summary.unrecorded
-        ));
-    }
-    for (why, missing) in &summary.unwritten {
-        let why = text::clean(why, 300);
-        match missing {
-            0 => line.push_str(&format!("; {why}")),
-            n => line.push_str(&format!("; {n} lines unrecorded ({why})")),
-        }
-    }
-}
-
-/// The most answer bytes a sync holds at once, all its requests in flight together. Plain's
-/// answer to an upsert is about a kilobyte; a server that sends more cannot take the memory.
-const SYNC_ANSWER_MEMORY: usize = 24 * 1024 * 1024;
-
-/// The largest answer a bulk run (a sync, or deletions) reads for one request: its share of [`SYNC_ANSWER_MEMORY`] at
-/// this concurrency (24 KiB at the most concurrency, 1024), at most the library's default.
-pub(super) fn sync_answer_cap(concurrency: u16) -> usize {
-    (SYNC_ANSWER_MEMORY / usize::from(concurrency.max(1)))
-        .clamp(16 * 1024, plain_client::client::DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 /// Runs `plain sync-customers` on its own runtime: the summary says what happened to every
@@ -1300,19 +691,12 @@ pub fn command(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_sync_holds_at_most_24_mib_of_answers_at_any_concurrency() {
-        assert_eq!(sync_answer_cap(1), 4 << 20);
-        assert_eq!(sync_answer_cap(8), 3 << 20);
-        assert_eq!(sync_answer_cap(1024), 24 << 10);
-        for concurrency in 1..=1024u16 {
-            let held = sync_answer_cap(concurrency) * usize::from(concurrency);
-            assert!(held <= SYNC_ANSWER_MEMORY, "{concurrency}: {held}");
-        }
-    }
+    use std::io::Read;
 
     use clap::Parser;
     use plain_client::testing::LocalServer;
+
+    use crate::cli::outputs::Identity;
 
     #[derive(Parser)]
     struct Args {

@@ -93,7 +93,7 @@ pub fn run(options: UpsertOptions) -> Result<ExitCode, Failure> {
     let runtime = runtime()?;
     if options.endpoint.local {
         runtime.block_on(async {
-            let server = start_local().await?;
+            let server = start_local(&options.endpoint.customer_groups).await?;
             upsert_all(&server.client()?, inputs).await
         })?;
         return Ok(ExitCode::SUCCESS);

@@ -29,7 +29,7 @@ fn unless_rejected(
     meta: &crate::response::ResponseMeta,
 ) -> crate::Result<()> {
     match error {
-        Some(error) => Err(crate::Error::rejected(error, meta)),
+        Some(error) => Err(crate::Error::rejected(error, meta.request_id.clone())),
         None => Ok(()),
     }
 }

@@ -92,7 +92,7 @@ pub fn decode_upsert_customer(
 fn upserted(data: ResponseData, meta: &ResponseMeta) -> Result<UpsertedCustomer> {
     let output = data.upsert_customer;
     if let Some(error) = output.error {
-        return Err(Error::rejected(error, meta));
+        return Err(Error::rejected(error, meta.request_id.clone()));
     }
     match (output.result, output.customer) {
         (Some(result), Some(customer)) => Ok(UpsertedCustomer { result, customer }),

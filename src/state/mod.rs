@@ -87,11 +87,13 @@ use turns::Turns;
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Confirmations are committed at least every this many records (unless
-/// [`StateStore::defer_commits`]).
-pub const COMMIT_EVERY: usize = 256;
+/// [`StateStore::defer_commits`], when the caller commits as often: `plain sync-customers`
+/// does, and writes the results lines of what each commit holds). After a crash, at most
+/// this many answers more than those in flight are sent again.
+pub const COMMIT_EVERY: usize = 64;
 
 /// ... and at least this often while confirmations arrive.
-const COMMIT_AFTER: Duration = Duration::from_secs(1);
+pub const COMMIT_AFTER: Duration = Duration::from_millis(50);
 
 /// Why a state file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -41,30 +41,22 @@ const SCHEMA: &str = "
 /// Format 1 kept one row per identifier: one customer synced by email and by external id
 /// was two entries. Each customer becomes one row; its input digest is kept only where it
 /// had one row, so a customer that had two is sent once more.
-const MIGRATE_FROM_1: &str = "
-    ALTER TABLE customers RENAME TO customers_1;
-    CREATE TABLE customers (
-        customer_id TEXT NOT NULL PRIMARY KEY,
-        email TEXT UNIQUE,
-        external_id TEXT UNIQUE,
-        digest BLOB,
-        result TEXT NOT NULL,
-        synced_at INTEGER NOT NULL,
-        missing_since INTEGER,
-        deleting INTEGER NOT NULL DEFAULT 0
-    ) WITHOUT ROWID;
-    CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-    INSERT INTO customers (customer_id, email, external_id, digest, result, synced_at)
-        SELECT customer_id,
-               (SELECT min(value) FROM customers_1 AS e
-                 WHERE e.customer_id = c.customer_id AND e.kind = 'emailAddress'),
-               (SELECT min(value) FROM customers_1 AS x
-                 WHERE x.customer_id = c.customer_id AND x.kind = 'externalId'),
-               CASE WHEN count(*) = 1 THEN max(digest) END,
-               max(result), max(synced_at)
-          FROM customers_1 AS c GROUP BY customer_id;
-    DROP TABLE customers_1;
-";
+fn migrate_from_1() -> String {
+    format!(
+        "ALTER TABLE customers RENAME TO customers_1;
+         {SCHEMA}
+         INSERT INTO customers (customer_id, email, external_id, digest, result, synced_at)
+             SELECT customer_id,
+                    (SELECT min(value) FROM customers_1 AS e
+                      WHERE e.customer_id = c.customer_id AND e.kind = 'emailAddress'),
+                    (SELECT min(value) FROM customers_1 AS x
+                      WHERE x.customer_id = c.customer_id AND x.kind = 'externalId'),
+                    CASE WHEN count(*) = 1 THEN max(digest) END,
+                    max(result), max(synced_at)
+               FROM customers_1 AS c GROUP BY customer_id;
+         DROP TABLE customers_1;"
+    )
+}
 
 /// A customer's row.
 #[derive(Debug, Clone)]
@@ -227,7 +219,7 @@ impl Storage {
             (APPLICATION_ID, FORMAT_VERSION) => {}
             (APPLICATION_ID, 1) => {
                 connection
-                    .execute_batch(&format!("{MIGRATE_FROM_1} {stamp}"))
+                    .execute_batch(&format!("{} {stamp}", migrate_from_1()))
                     .map_err(storage)?;
             }
             (APPLICATION_ID, found) if found > FORMAT_VERSION => {

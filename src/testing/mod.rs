@@ -166,6 +166,8 @@ struct State {
     /// Requests being handled now.
     handling: u64,
     next_request: u64,
+    /// Answers registered for operations, by name.
+    answers: graphql::Answers,
 }
 
 struct Shared {
@@ -197,6 +199,7 @@ pub struct LocalServerBuilder {
     log_limit: Option<usize>,
     schema: Option<String>,
     customer_groups: Vec<CustomerGroupSpec>,
+    answers: graphql::Answers,
     workspace_id: Option<String>,
     workspace_name: String,
     workspace_readable: bool,
@@ -221,6 +224,7 @@ impl fmt::Debug for LocalServerBuilder {
                 &self.schema.as_ref().map(|s| format!("{} bytes", s.len())),
             )
             .field("customer_groups", &self.customer_groups)
+            .field("answers", &self.answers.keys().collect::<Vec<_>>())
             .field("workspace_id", &self.workspace_id)
             .field("workspace_name", &self.workspace_name)
             .field("workspace_readable", &self.workspace_readable)
@@ -247,6 +251,7 @@ impl Default for LocalServerBuilder {
             log_limit: None,
             schema: None,
             customer_groups: Vec::new(),
+            answers: graphql::Answers::new(),
             workspace_id: None,
             workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
             workspace_readable: true,
@@ -371,6 +376,36 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Answers the operation named `operation` (any query or mutation the schema has, modeled
+    /// by the server or not) with the `data` that `answer` makes of its variables. The
+    /// operation is validated against the server's schema as any request is, and the answer
+    /// against the operation: the server sends only what the operation selects, under its
+    /// aliases, and refuses an answer that lacks a selected field, has a value of the wrong
+    /// type, or a null where the schema allows none (HTTP 400, code `LOCAL_ANSWER_INVALID`,
+    /// naming the path), so that a wrong answer fails your test. Give the `data` keyed by
+    /// field names; a value of an interface or union carries its `__typename`.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use plain_client::testing::LocalServer;
+    /// use serde_json::json;
+    ///
+    /// let server = LocalServer::builder()
+    ///     .answer("workspaceName", |_variables| json!({"myWorkspace": {"id": "w_1", "name": "Acme"}}))
+    ///     .start()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn answer<F>(mut self, operation: impl Into<String>, answer: F) -> Self
+    where
+        F: Fn(&serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    {
+        self.answers.insert(operation.into(), Arc::new(answer));
+        self
+    }
+
     /// The id of the workspace the server is, as `myWorkspace` answers it (Plain's look:
     /// `w_` and 26 characters).
     ///
@@ -451,6 +486,7 @@ impl LocalServerBuilder {
                 stats: ServerStats::default(),
                 handling: 0,
                 next_request: 0,
+                answers: self.answers,
             }),
         });
         let task = tokio::spawn(http::serve(listener, shared.clone(), self.idle_timeout));
@@ -531,6 +567,16 @@ impl LocalServer {
     /// refused before it reaches them.
     pub fn script(&self, answers: impl IntoIterator<Item = ScriptedAnswer>) {
         self.shared.state().scripted.extend(answers);
+    }
+
+    /// Answers the operation named `operation` from now on: see
+    /// [`LocalServerBuilder::answer`].
+    pub fn answer<F>(&self, operation: impl Into<String>, answer: F)
+    where
+        F: Fn(&serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    {
+        let answer: graphql::AnswerFn = Arc::new(answer);
+        self.shared.state().answers.insert(operation.into(), answer);
     }
 
     /// Changes the share of requests answered with a transient failure.
@@ -841,7 +887,8 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         .schema
         .as_ref()
         .unwrap_or_else(|| graphql::vendored_schema());
-    match graphql::execute(schema, &request.body, &mut state.store, now) {
+    let state = &mut *state;
+    match graphql::execute(schema, &request.body, &mut state.store, now, &state.answers) {
         Ok(answer) => json_answer(200, headers, answer.body()),
         Err(failure) => json_answer(failure.status, headers, failure.body()),
     }
