@@ -96,18 +96,7 @@ pub fn report(previous: &str, next: &str) -> Result<Report, String> {
             ),
         );
     }
-    let types = |schema: &Value| -> BTreeSet<String> {
-        schema
-            .pointer("/properties/type/enum")
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let types = |schema: &Value| strings(schema.pointer("/properties/type/enum"));
     let (old_types, new_types) = (types(&old), types(&new));
     for added in new_types.difference(&old_types) {
         report.note(
@@ -153,22 +142,24 @@ fn compare(scope: &str, old: &Value, new: &Value, report: &mut Report, top: bool
     }
 }
 
+/// The strings of a JSON array (an enum's values, a `required` list); none when absent.
+fn strings(array: Option<&Value>) -> BTreeSet<String> {
+    array
+        .and_then(Value::as_array)
+        .map(|v| {
+            v.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn compare_one(path: &str, old: &Value, new: &Value, report: &mut Report) {
     if old == new {
         return;
     }
-    let required = |schema: &Value| -> BTreeSet<String> {
-        schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let required = |schema: &Value| strings(schema.get("required"));
     let (old_required, new_required) = (required(old), required(new));
     for field in old_required.difference(&new_required) {
         report.note(
