@@ -1291,6 +1291,12 @@ fn remove_state(state: &Path) {
     }
 }
 
+/// The workspace every server of the `state` scenarios passes for: a state is bound to one.
+const STATE_WORKSPACE: [&str; 2] = ["--workspace-id", "w_bench"];
+
+/// A run with `--state` asks Plain once which workspace the key reaches, before any upsert.
+const WORKSPACE_QUESTIONS: u64 = 1;
+
 /// `state`: what `--state` saves. A re-sync after 1% changed, under the rate limit; a re-sync
 /// of a million unchanged records; a re-run after `kill -9`.
 fn state(options: &Options, report: &mut Report) {
@@ -1316,13 +1322,14 @@ fn state(options: &Options, report: &mut Report) {
     let (mut times, mut bounds, mut exact) = (Vec::new(), Vec::new(), true);
     for run in 1..=runs {
         remove_state(&state_file);
-        let mut server = Server::start(&[]);
+        let mut server = Server::start(&STATE_WORKSPACE);
         let (first, _, _) = state_sync(&server.endpoint, &records, &state_file, &[]);
         let (unchanged, _, summary) = state_sync(&server.endpoint, &records, &state_file, &[]);
         assert!(summary.contains(&format!("unchanged {n}")), "{summary}");
         let (served, _) = server.stop();
         assert_eq!(
-            served, n as u64,
+            served,
+            n as u64 + 2 * WORKSPACE_QUESTIONS,
             "the unchanged re-sync sent requests: {summary}"
         );
         let per_customer = state_size(&state_file) as f64 / n as f64;
@@ -1331,10 +1338,13 @@ fn state(options: &Options, report: &mut Report) {
             &limit.to_string(),
             "--window",
             &window.to_string(),
+            STATE_WORKSPACE[0],
+            STATE_WORKSPACE[1],
         ]);
         let (second, _, summary) =
             state_sync(&limited.endpoint, &changed_records, &state_file, &[]);
         let (served, _) = limited.stop();
+        let served = served - WORKSPACE_QUESTIONS;
         exact &= served == changed as u64;
         let bound = changed.div_ceil(limit) as f64 * window + unchanged.as_secs_f64();
         assert!(
@@ -1371,7 +1381,7 @@ fn state(options: &Options, report: &mut Report) {
     write_records(&records, "big", big);
     let state_file = scratch(&format!("state-{big}.state"));
     remove_state(&state_file);
-    let mut server = Server::start(&[]);
+    let mut server = Server::start(&STATE_WORKSPACE);
     let (first, first_peak, _) = state_sync(&server.endpoint, &records, &state_file, &[]);
     report.section(
         &format!(
@@ -1399,7 +1409,7 @@ fn state(options: &Options, report: &mut Report) {
         peaks.push(peak as f64 / 1e6);
     }
     let (served, _) = server.stop();
-    let resent = served - big as u64;
+    let resent = served - big as u64 - (runs as u64 + 1) * WORKSPACE_QUESTIONS;
     report.row(format!("| requests | | | | {resent} | | |"));
     let (time, peak) = (median(times), median(peaks));
     let per_customer = state_size(&state_file) as f64 / big as f64;
@@ -1435,7 +1445,7 @@ fn state(options: &Options, report: &mut Report) {
     for run in 1..=runs {
         remove_state(&state_file);
         let _ = std::fs::remove_file(&results);
-        let mut server = Server::start(&[]);
+        let mut server = Server::start(&STATE_WORKSPACE);
         let mut child = Command::new(PLAIN)
             .arg("sync-customers")
             .arg(&records)
@@ -1468,9 +1478,10 @@ fn state(options: &Options, report: &mut Report) {
         server.stop();
         let confirmed = lines();
         assert!(confirmed < n, "the sync finished before the kill");
-        let mut again = Server::start(&[]);
+        let mut again = Server::start(&STATE_WORKSPACE);
         let (_, _, summary) = state_sync(&again.endpoint, &records, &state_file, &[]);
         let (served, _) = again.stop();
+        let served = served - WORKSPACE_QUESTIONS;
         let bound = (n - confirmed + concurrency) as u64;
         within &= served <= bound;
         assert!(summary.contains("failed 0"), "{summary}");
