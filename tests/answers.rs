@@ -4,42 +4,42 @@
 use plain_client::testing::LocalServer;
 use serde_json::{json, Value};
 
-/// The crate's part of Plain's schema, with a `customerGroups` connection the server does not
-/// model (Plain's has one like it).
+/// The crate's part of Plain's schema, with a connection of groups the server does not model,
+/// like Plain's `customerGroups`, under names of its own.
 fn schema() -> String {
     let vendored = include_str!("../graphql/schema.graphql");
     let with_field = vendored.replacen(
         "type Query {",
-        "type Query {\n  customerGroups(first: Int, after: String): CustomerGroupConnection!",
+        "type Query {\n  localGroups(first: Int, after: String): LocalGroupConnection!",
         1,
     );
     assert_ne!(with_field, vendored, "the vendored schema has a Query type");
     with_field
         + "
-type CustomerGroupConnection {
-  edges: [CustomerGroupEdge!]!
-  pageInfo: GroupPageInfo!
+type LocalGroupConnection {
+  edges: [LocalGroupEdge!]!
+  pageInfo: LocalGroupPageInfo!
   totalCount: Int!
 }
 
-type CustomerGroupEdge {
+type LocalGroupEdge {
   cursor: String!
-  node: GroupNode!
+  node: LocalGroup!
 }
 
-type GroupNode {
+type LocalGroup {
   id: ID!
   key: String!
   name: String!
-  color: GroupColor
+  color: LocalGroupColor
 }
 
-enum GroupColor {
+enum LocalGroupColor {
   RED
   BLUE
 }
 
-type GroupPageInfo {
+type LocalGroupPageInfo {
   hasNextPage: Boolean!
   endCursor: String
 }
@@ -47,7 +47,7 @@ type GroupPageInfo {
 }
 
 const GROUPS: &str = "query groups($first: Int) {
-  customerGroups(first: $first) {
+  localGroups(first: $first) {
     total: totalCount
     edges { node { key name color } }
     pageInfo { hasNextPage }
@@ -64,7 +64,7 @@ fn groups(n: u64) -> Value {
             }})
         })
         .collect();
-    json!({"customerGroups": {
+    json!({"localGroups": {
         "totalCount": n, "edges": edges, "pageInfo": {"hasNextPage": false, "endCursor": null}
     }})
 }
@@ -98,7 +98,7 @@ async fn a_registered_answer_is_served_as_the_operation_selects_it() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer,
-        json!({"data": {"customerGroups": {
+        json!({"data": {"localGroups": {
             "total": 2,
             "edges": [
                 {"node": {"key": "k0", "name": "G 0", "color": "RED"}},
@@ -108,12 +108,7 @@ async fn a_registered_answer_is_served_as_the_operation_selects_it() {
         }}})
     );
     // The operation itself is validated as any request is.
-    let (status, answer) = post(
-        &server,
-        "query groups { customerGroups { nope } }",
-        json!({}),
-    )
-    .await;
+    let (status, answer) = post(&server, "query groups { localGroups { nope } }", json!({})).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(
         answer["errors"][0]["extensions"]["code"],
@@ -130,24 +125,24 @@ async fn an_answer_that_does_not_fit_the_schema_fails_with_its_path() {
         .unwrap();
     let cases = [
         (
-            json!({"customerGroups": {"edges": [], "pageInfo": {"hasNextPage": false}}}),
-            "data.customerGroups.totalCount is null",
+            json!({"localGroups": {"edges": [], "pageInfo": {"hasNextPage": false}}}),
+            "data.localGroups.totalCount is null",
         ),
         (
-            json!({"customerGroups": {"totalCount": "2", "edges": [], "pageInfo": {"hasNextPage": false}}}),
-            "data.customerGroups.totalCount is \"2\", not a Int",
+            json!({"localGroups": {"totalCount": "2", "edges": [], "pageInfo": {"hasNextPage": false}}}),
+            "data.localGroups.totalCount is \"2\", not a Int",
         ),
         (
-            json!({"customerGroups": {"totalCount": 1, "edges": [{"node": null}], "pageInfo": {"hasNextPage": false}}}),
-            "data.customerGroups.edges[0].node is null",
+            json!({"localGroups": {"totalCount": 1, "edges": [{"node": null}], "pageInfo": {"hasNextPage": false}}}),
+            "data.localGroups.edges[0].node is null",
         ),
         (
-            json!({"customerGroups": {"totalCount": 1, "edges": [{"node": {"key": "k", "name": "n", "color": "GREEN"}}], "pageInfo": {"hasNextPage": false}}}),
-            "data.customerGroups.edges[0].node.color is \"GREEN\", not a value of GroupColor",
+            json!({"localGroups": {"totalCount": 1, "edges": [{"node": {"key": "k", "name": "n", "color": "GREEN"}}], "pageInfo": {"hasNextPage": false}}}),
+            "data.localGroups.edges[0].node.color is \"GREEN\", not a value of LocalGroupColor",
         ),
         (
-            json!({"customerGroups": {"totalCount": 0, "edges": {}, "pageInfo": {"hasNextPage": false}}}),
-            "data.customerGroups.edges is {}, not a list",
+            json!({"localGroups": {"totalCount": 0, "edges": {}, "pageInfo": {"hasNextPage": false}}}),
+            "data.localGroups.edges is {}, not a list",
         ),
     ];
     for (data, expected) in cases {
@@ -174,13 +169,13 @@ async fn an_operation_neither_modeled_nor_answered_says_how_to_register_one() {
     let (status, answer) = post(&server, GROUPS, json!({})).await;
     assert_eq!(status, 400, "{answer}");
     let message = answer["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("Query.customerGroups"), "{message}");
+    assert!(message.contains("Query.localGroups"), "{message}");
     assert!(message.contains("LocalServerBuilder::answer"), "{message}");
     // Registered later, it is served.
     server.answer("groups", |_| groups(1));
     let (status, answer) = post(&server, GROUPS, json!({})).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["data"]["customerGroups"]["total"], 1);
+    assert_eq!(answer["data"]["localGroups"]["total"], 1);
     // An answer replaces what the server models, for that operation only.
     server.answer(
         "myName",
