@@ -82,6 +82,14 @@ struct Receiver {
 }
 
 impl Receiver {
+    fn new(secret: WebhookSecret) -> Self {
+        Receiver {
+            webhook: Webhook::new(secret).max_body_bytes(DEFAULT_MAX_BODY_BYTES),
+            seen: Mutex::new(Deduplicator::new(100_000)),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         if request.method() != Method::POST {
             return answer(StatusCode::METHOD_NOT_ALLOWED, "POST only");
@@ -151,13 +159,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:8787".to_owned())
         .parse()?;
     let secret = WebhookSecret::from_env().ok_or("PLAIN_WEBHOOK_SECRET is not set")?;
-    let receiver = Arc::new(Receiver {
-        webhook: Webhook::new(secret).max_body_bytes(DEFAULT_MAX_BODY_BYTES),
-        seen: Mutex::new(Deduplicator::new(100_000)),
-        table: Mutex::new(Table::default()),
-    });
     let listener = tokio::net::TcpListener::bind(address).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
+    serve(listener, Arc::new(Receiver::new(secret))).await?;
+    Ok(())
+}
+
+/// Answers every connection to `listener`, one task each.
+async fn serve(listener: tokio::net::TcpListener, receiver: Arc<Receiver>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let receiver = Arc::clone(&receiver);
@@ -172,5 +181,81 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("connection: {e}");
             }
         });
+    }
+}
+
+/// The receiver against the crate's local server, which delivers its changes as Plain does:
+/// `cargo test --example webhook_receiver --features testing`.
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use plain_client::testing::LocalServer;
+    use plain_client::{CustomerGroupIdentifier, CustomerIdentifier, EmailAddress};
+    use plain_client::{OnCreate, OnUpdate, UpsertCustomerInput};
+
+    fn customer(n: u32, name: &str) -> UpsertCustomerInput {
+        let email = format!("customer{n}@example.com");
+        UpsertCustomerInput::new(
+            CustomerIdentifier::email(&email),
+            OnCreate::new(name, EmailAddress::unverified(&email)),
+        )
+        .on_update(OnUpdate::new().full_name(name))
+    }
+
+    #[tokio::test]
+    async fn the_table_follows_the_changes_made_in_plain() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let receiver = Arc::new(Receiver::new(WebhookSecret::new("example secret")));
+        tokio::spawn(serve(listener, Arc::clone(&receiver)));
+        let server = LocalServer::builder()
+            .customer_group("vip", "VIP")
+            .webhook(url, WebhookSecret::new("example secret"))
+            .start()
+            .await
+            .unwrap();
+        let client = server.client().unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let answer = client
+                .upsert_customer(customer(n, "Someone"))
+                .await
+                .unwrap();
+            ids.push(answer.customer.id);
+        }
+        client
+            .upsert_customer(customer(1, "Renamed"))
+            .await
+            .unwrap();
+        let vip = [CustomerGroupIdentifier::key("vip")];
+        client
+            .add_customer_to_customer_groups(&ids[2], vip)
+            .await
+            .unwrap();
+        client.delete_customer(&ids[0]).await.unwrap();
+        let settled = server.webhooks_settled();
+        tokio::time::timeout(std::time::Duration::from_secs(60), settled)
+            .await
+            .unwrap();
+
+        let table = lock(&receiver.table).customers.clone();
+        let expected: BTreeMap<String, Row> = server
+            .customers()
+            .iter()
+            .map(|c| {
+                let row = Row {
+                    full_name: c.full_name.clone(),
+                    email: c.email.clone(),
+                    external_id: c.external_id.clone(),
+                    groups: c.customer_group_ids.len(),
+                };
+                (c.id.clone(), row)
+            })
+            .collect();
+        assert_eq!(table, expected);
+        assert_eq!(table[&ids[1]].full_name, "Renamed");
+        assert_eq!(table[&ids[2]].groups, 1);
+        assert!(!table.contains_key(&ids[0]));
+        assert_eq!(server.webhook_stats().delivered, 6);
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use plain_client::testing::{limits, LocalServer};
+use plain_client::webhooks::{WebhookSecret, SECRET_ENV};
 
 use super::{runtime, Failure, LOCAL_LOG_LIMIT};
 
@@ -52,6 +53,17 @@ pub struct ServeOptions {
     /// workspace.
     #[arg(long)]
     forbid_workspace_read: bool,
+    /// Deliver every change (customer created, updated, deleted; group memberships changed)
+    /// to this URL as Plain's webhooks, signed with the secret in PLAIN_WEBHOOK_SECRET; give
+    /// it once per receiver.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
+    /// Retry a failed webhook delivery after this many seconds, doubling each time.
+    #[arg(long, value_name = "SECONDS", default_value_t = limits::WEBHOOK_FIRST_RETRY.as_secs_f64())]
+    webhook_first_retry: f64,
+    /// Give a webhook delivery up after this many attempts, the first included.
+    #[arg(long, value_name = "N", default_value_t = limits::WEBHOOK_ATTEMPTS)]
+    webhook_attempts: u32,
 }
 
 /// The limits that keep the server bounded, for `plain serve --help`, from the constants
@@ -67,7 +79,9 @@ each answer closes the connection.
   - A query of at most {query}, {aliases} aliases, {depth} levels of nesting and {selections} \
 selections, a fragment's counted each time it is spread (400 GRAPHQL_VALIDATION_FAILED).
   - The request log keeps the newest {log} requests, each body cut to its first {excerpt}; \
-of a request refused for its API key, neither headers nor body.",
+of a request refused for its API key, neither headers nor body.
+  - Webhooks: at most {queue} events wait (past it, an event is dropped and counted), \
+{in_flight} deliveries at once, {timeout} s for each attempt's answer.",
         connections = limits::MAX_CONNECTIONS,
         idle = limits::IDLE_TIMEOUT.as_secs(),
         headers = limits::MAX_HEADERS,
@@ -79,6 +93,9 @@ of a request refused for its API key, neither headers nor body.",
         selections = limits::MAX_SELECTIONS,
         log = LOCAL_LOG_LIMIT,
         excerpt = size(limits::LOG_BODY_BYTES),
+        queue = limits::WEBHOOK_QUEUE,
+        in_flight = limits::WEBHOOK_IN_FLIGHT,
+        timeout = limits::WEBHOOK_TIMEOUT.as_secs(),
     )
 }
 
@@ -103,6 +120,20 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
             "--failure-rate must be between 0 and 1".to_owned(),
         ));
     }
+    if !(options.webhook_first_retry >= 0.0 && options.webhook_first_retry.is_finite()) {
+        return Err(Failure::Io(
+            "--webhook-first-retry must be a number of seconds, 0 or more".to_owned(),
+        ));
+    }
+    let secret = match (options.webhooks.is_empty(), WebhookSecret::from_env()) {
+        (true, _) => None,
+        (false, Some(secret)) => Some(secret),
+        (false, None) => {
+            return Err(Failure::Io(format!(
+                "--webhook needs the secret to sign deliveries with: set {SECRET_ENV}"
+            )))
+        }
+    };
     let schema =
         match &options.schema {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -136,6 +167,13 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
         if options.forbid_workspace_read {
             builder = builder.forbid_workspace_read();
         }
+        if let Some(secret) = secret {
+            for url in &options.webhooks {
+                builder = builder.webhook(url.clone(), secret.clone());
+            }
+            let first_retry = Duration::from_secs_f64(options.webhook_first_retry);
+            builder = builder.webhook_retries(first_retry, options.webhook_attempts);
+        }
         let server = builder.start().await.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => Failure::Io(e.to_string()),
             _ => Failure::Io(format!("cannot listen on port {}: {e}", options.port)),
@@ -167,6 +205,12 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
                 group.id
             );
         }
+        for (id, url) in server.webhook_targets() {
+            eprintln!(
+                "plain: delivering webhooks to {} (target id {id})",
+                super::text::message(&url)
+            );
+        }
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Failure::Io(format!("cannot wait for Ctrl-C: {e}")))?;
@@ -175,6 +219,14 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
             "plain: served {} requests ({} answered 429)",
             stats.requests, stats.rate_limited
         );
+        if !options.webhooks.is_empty() {
+            let sent = server.webhook_stats();
+            eprintln!(
+                "plain: {} webhook events: {} deliveries answered 2xx, {} given up, {} dropped \
+                 (queue full), {} failed attempts",
+                sent.events, sent.delivered, sent.gave_up, sent.dropped, sent.failed_attempts
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

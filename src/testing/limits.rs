@@ -14,6 +14,11 @@
 //!
 //! The request log keeps at most [`LOG_BODY_BYTES`] of each body, and nothing of a request
 //! refused for its API key but its id, method, path and status.
+//!
+//! Webhook deliveries are bounded too: at most [`WEBHOOK_QUEUE`] events wait (past it, an
+//! event is dropped and counted), [`WEBHOOK_IN_FLIGHT`] deliveries are under way at once, each
+//! attempt waits at most [`WEBHOOK_TIMEOUT`] for its answer, whose body is never read, and the
+//! delivery log keeps the newest [`WEBHOOK_LOG`] attempts.
 
 use std::time::Duration;
 
@@ -60,3 +65,28 @@ pub const MAX_DEPTH: usize = 20;
 /// query, over all its operations, counting a fragment's selections each time it is spread,
 /// so that fragments that spread others many times are bounded too.
 pub const MAX_SELECTIONS: usize = 2_000;
+
+/// The most webhook events waiting to be delivered; an event past it is dropped, counted in
+/// [`WebhookStats::dropped`](super::WebhookStats::dropped) and logged, so that a slow or
+/// absent receiver never holds up the GraphQL answers.
+pub const WEBHOOK_QUEUE: usize = 1024;
+
+/// The most webhook deliveries (an event to a target, with its retries) under way at once.
+pub const WEBHOOK_IN_FLIGHT: usize = 64;
+
+/// How long one delivery attempt waits for the target's answer; past it, the attempt failed.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many delivery attempts the delivery log keeps (the newest).
+pub const WEBHOOK_LOG: usize = 1000;
+
+/// The wait before a failed delivery's first retry, unless
+/// [`LocalServerBuilder::webhook_retries`](super::LocalServerBuilder::webhook_retries) says
+/// otherwise; each later wait is twice the one before, up to [`WEBHOOK_LONGEST_WAIT`].
+pub const WEBHOOK_FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts of one delivery.
+pub const WEBHOOK_LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// How many attempts a delivery gets by default, the first included.
+pub const WEBHOOK_ATTEMPTS: u32 = 5;

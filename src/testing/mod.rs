@@ -17,6 +17,10 @@
 //!   no group is a `MutationError` with the code `customer_group_not_found`, and nothing
 //!   changes.
 //!
+//! With [`LocalServerBuilder::webhook`], it delivers every change it makes to receivers as
+//! Plain delivers webhooks: signed, with Plain's headers, retried with backoff, and never
+//! holding up an answer.
+//!
 //! It answers with exactly the selected fields; other root fields and subscriptions are
 //! refused as Plain refuses an invalid request (400 `GRAPHQL_VALIDATION_FAILED`). It checks
 //! the API key, applies Plain's rate-limit headers and 429s, tags every answer with an
@@ -47,6 +51,8 @@
 //! ```
 
 mod cost;
+mod deliveries;
+mod events;
 mod graphql;
 mod http;
 pub mod limits;
@@ -69,6 +75,8 @@ use tokio::net::TcpListener;
 use crate::client::PlainClient;
 use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
+use deliveries::{Deliveries, WebhookConfig};
+pub use deliveries::{DeliveryAttempt, WebhookStats};
 use http::{HttpAnswer, HttpRequest};
 use rate_limit::{RateLimit, Window};
 use scripted::random_fault;
@@ -177,6 +185,8 @@ struct Shared {
     started: SystemTime,
     instance: String,
     state: Mutex<State>,
+    /// Where the server's changes are delivered as webhook events, if anywhere.
+    webhooks: Option<Deliveries>,
 }
 
 impl Shared {
@@ -203,6 +213,7 @@ pub struct LocalServerBuilder {
     workspace_id: Option<String>,
     workspace_name: String,
     workspace_readable: bool,
+    webhooks: WebhookConfig,
 }
 
 /// The name of a local server's workspace unless told otherwise.
@@ -228,6 +239,7 @@ impl fmt::Debug for LocalServerBuilder {
             .field("workspace_id", &self.workspace_id)
             .field("workspace_name", &self.workspace_name)
             .field("workspace_readable", &self.workspace_readable)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -255,6 +267,7 @@ impl Default for LocalServerBuilder {
             workspace_id: None,
             workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
             workspace_readable: true,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -437,6 +450,61 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Delivers every change the server makes to `url` as Plain delivers webhooks, signed
+    /// with `secret`; call it once per target. The events are `customer.customer_created`,
+    /// `customer.customer_updated`, `customer.customer_deleted`, and
+    /// `customer.customer_group_memberships_changed` once per membership added or removed,
+    /// each shaped as Plain's webhook schema (this crate's version,
+    /// [`SCHEMA_VERSION`](crate::webhooks::events::SCHEMA_VERSION)). A `NOOP` upsert changes
+    /// nothing and sends nothing.
+    ///
+    /// Each attempt is a POST with the JSON body and the headers Plain sends
+    /// (`Plain-Request-Signature`, `Plain-Event-Id`, `Plain-Event-Type`,
+    /// `Plain-Webhook-Delivery-Attempt-Id`, `-Attempt-Number`, `-Attempt-Timestamp`,
+    /// `Plain-Workspace-Id`, `Plain-Webhook-Target-Id`), each agreeing with the body. An
+    /// answer other than 2xx, or none within [`limits::WEBHOOK_TIMEOUT`], is retried with the
+    /// same event id, a new attempt id and the next attempt number: see
+    /// [`LocalServerBuilder::webhook_retries`]. Deliveries never hold up the GraphQL answers:
+    /// see [`limits::WEBHOOK_QUEUE`]. [`LocalServer::webhooks_settled`] waits for them.
+    ///
+    /// [`LocalServerBuilder::start`] fails with [`std::io::ErrorKind::InvalidInput`] when the
+    /// URL is not an `http` or `https` URL.
+    ///
+    /// ```
+    /// # async fn run() -> std::io::Result<()> {
+    /// use plain_client::testing::LocalServer;
+    /// use plain_client::webhooks::WebhookSecret;
+    ///
+    /// let server = LocalServer::builder()
+    ///     .webhook("http://127.0.0.1:8787/plain", WebhookSecret::new("local secret"))
+    ///     .start()
+    ///     .await?;
+    /// assert_eq!(server.webhook_targets().len(), 1);
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn webhook(
+        mut self,
+        url: impl Into<String>,
+        secret: crate::webhooks::WebhookSecret,
+    ) -> Self {
+        self.webhooks.targets.push((url.into(), secret));
+        self
+    }
+
+    /// How failed webhook deliveries are retried: the first retry after `first_retry`
+    /// (default [`limits::WEBHOOK_FIRST_RETRY`]), each later one after twice the wait before
+    /// it (at most [`limits::WEBHOOK_LONGEST_WAIT`]), and `attempts` attempts in all, the
+    /// first included (default [`limits::WEBHOOK_ATTEMPTS`]), after which the delivery is
+    /// given up and counted in [`WebhookStats::gave_up`]. [`LocalServerBuilder::start`]
+    /// fails with [`std::io::ErrorKind::InvalidInput`] when `attempts` is 0.
+    pub fn webhook_retries(mut self, first_retry: Duration, attempts: u32) -> Self {
+        self.webhooks.first_retry = first_retry;
+        self.webhooks.max_attempts = attempts;
+        self
+    }
+
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
         let invalid =
@@ -466,6 +534,14 @@ impl LocalServerBuilder {
                 .create_customer_group(spec, now)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         }
+        let webhooks = if self.webhooks.targets.is_empty() {
+            None
+        } else {
+            store.record_changes();
+            let workspace_id = store.workspace().id.clone();
+            Some(Deliveries::start(self.webhooks, workspace_id, self.seed)?)
+        };
+        let (webhooks, webhook_task) = webhooks.unzip();
         let listener = TcpListener::bind(self.address).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -488,6 +564,7 @@ impl LocalServerBuilder {
                 next_request: 0,
                 answers: self.answers,
             }),
+            webhooks,
         });
         let task = tokio::spawn(http::serve(listener, shared.clone(), self.idle_timeout));
         Ok(LocalServer {
@@ -495,6 +572,7 @@ impl LocalServerBuilder {
             address,
             shared,
             task,
+            webhook_task,
         })
     }
 }
@@ -505,6 +583,7 @@ pub struct LocalServer {
     address: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    webhook_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl fmt::Debug for LocalServer {
@@ -522,6 +601,9 @@ impl fmt::Debug for LocalServer {
 impl Drop for LocalServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.webhook_task {
+            task.abort();
+        }
     }
 }
 
@@ -625,6 +707,36 @@ impl LocalServer {
     /// Counts of what the server answered.
     pub fn stats(&self) -> ServerStats {
         self.shared.state().stats
+    }
+
+    /// The webhook targets ([`LocalServerBuilder::webhook`]): each one's id, as
+    /// `Plain-Webhook-Target-Id` carries it, and its URL.
+    pub fn webhook_targets(&self) -> Vec<(String, String)> {
+        let webhooks = self.shared.webhooks.as_ref();
+        webhooks.map(Deliveries::targets).unwrap_or_default()
+    }
+
+    /// Counts of the webhook deliveries so far.
+    pub fn webhook_stats(&self) -> WebhookStats {
+        let webhooks = self.shared.webhooks.as_ref();
+        webhooks.map(Deliveries::stats).unwrap_or_default()
+    }
+
+    /// The webhook delivery attempts so far (the newest [`limits::WEBHOOK_LOG`]), in the
+    /// order they ended.
+    pub fn webhook_attempts(&self) -> Vec<DeliveryAttempt> {
+        let webhooks = self.shared.webhooks.as_ref();
+        webhooks.map(Deliveries::attempts).unwrap_or_default()
+    }
+
+    /// Waits until every webhook event made so far has been delivered to every target,
+    /// given up or dropped: after an upsert's answer, its events are among them. Returns at
+    /// once without targets. Bound the wait yourself (`tokio::time::timeout`) when a target
+    /// may be slow.
+    pub async fn webhooks_settled(&self) {
+        if let Some(webhooks) = &self.shared.webhooks {
+            webhooks.settled().await;
+        }
     }
 }
 
@@ -888,7 +1000,11 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         .as_ref()
         .unwrap_or_else(|| graphql::vendored_schema());
     let state = &mut *state;
-    match graphql::execute(schema, &request.body, &mut state.store, now, &state.answers) {
+    let answer = graphql::execute(schema, &request.body, &mut state.store, now, &state.answers);
+    if let Some(webhooks) = &shared.webhooks {
+        webhooks.enqueue(state.store.take_changes(), now);
+    }
+    match answer {
         Ok(answer) => json_answer(200, headers, answer.body()),
         Err(failure) => json_answer(failure.status, headers, failure.body()),
     }

@@ -119,6 +119,33 @@ impl Outcome {
     }
 }
 
+/// A customer as it was at one moment, with its memberships, for a webhook event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSnapshot {
+    pub customer: StoredCustomer,
+    /// Each group the customer is a member of, with when it joined.
+    pub memberships: Vec<(StoredCustomerGroup, SystemTime)>,
+}
+
+/// One change the store made, recorded for webhook deliveries when
+/// [`Store::record_changes`] is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Created(CustomerSnapshot),
+    Updated {
+        before: CustomerSnapshot,
+        after: CustomerSnapshot,
+    },
+    Deleted(CustomerSnapshot),
+    /// One membership added (`added`) or removed: a call that changes several makes one
+    /// change each.
+    Membership {
+        added: bool,
+        before: CustomerSnapshot,
+        after: CustomerSnapshot,
+    },
+}
+
 /// A `MutationError` as Plain returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -232,7 +259,7 @@ pub fn new_workspace_id(now: SystemTime) -> String {
 
 /// An id such as `c_`, `cg_` or `w_` and 10 characters of milliseconds and 16 random ones, like
 /// a ULID.
-fn plain_id(prefix: &str, now: SystemTime, rng: &mut Rng) -> String {
+pub fn plain_id(prefix: &str, now: SystemTime, rng: &mut Rng) -> String {
     let millis = now
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -264,6 +291,10 @@ pub struct Store {
     by_email: HashMap<String, usize>,
     by_external_id: HashMap<String, usize>,
     groups: Vec<StoredCustomerGroup>,
+    /// When each membership began, by customer id and group id.
+    joined: HashMap<(String, String), SystemTime>,
+    /// The changes made since they were last taken, when recording.
+    changes: Option<Vec<Change>>,
     rng: Rng,
 }
 
@@ -350,7 +381,68 @@ impl Store {
             by_email: HashMap::new(),
             by_external_id: HashMap::new(),
             groups: Vec::new(),
+            joined: HashMap::new(),
+            changes: None,
             rng: Rng::new(seed),
+        }
+    }
+
+    /// Records every change from now on, for [`Store::take_changes`].
+    pub fn record_changes(&mut self) {
+        self.changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes made since the last call, oldest first (none unless recording).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn recording(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    fn record(&mut self, change: Change) {
+        if let Some(changes) = &mut self.changes {
+            changes.push(change);
+        }
+    }
+
+    /// Records one membership added or removed from the customer at `index`, when recording
+    /// (`before` is then its snapshot before the change).
+    fn record_membership(&mut self, added: bool, before: Option<CustomerSnapshot>, index: usize) {
+        if let Some(before) = before {
+            let after = self.snapshot(index);
+            self.record(Change::Membership {
+                added,
+                before,
+                after,
+            });
+        }
+    }
+
+    /// The customer at `index` as it is now, with its memberships.
+    fn snapshot(&self, index: usize) -> CustomerSnapshot {
+        let customer = self.customers[index].clone();
+        let memberships = customer
+            .customer_group_ids
+            .iter()
+            .filter_map(|group_id| {
+                let group = self.groups.iter().find(|g| &g.id == group_id)?;
+                let key = (customer.id.clone(), group_id.clone());
+                let since = self
+                    .joined
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(customer.created_at);
+                Some((group.clone(), since))
+            })
+            .collect();
+        CustomerSnapshot {
+            customer,
+            memberships,
         }
     }
 
@@ -486,7 +578,12 @@ impl Store {
     /// address and external id are free again.
     pub fn delete(&mut self, customer_id: &str) -> Result<(), Rejection> {
         let index = self.index_of(customer_id)?;
+        if self.recording() {
+            let before = self.snapshot(index);
+            self.record(Change::Deleted(before));
+        }
         let customer = self.customers.remove(index);
+        self.joined.retain(|(member, _), _| member != &customer.id);
         self.by_id.remove(&customer.id);
         self.by_email.remove(&email_key(&customer.email));
         if let Some(external_id) = &customer.external_id {
@@ -518,16 +615,22 @@ impl Store {
         check_group_count(identifiers)?;
         let index = self.index_of(customer_id)?;
         let groups = self.resolve_groups(identifiers)?;
-        let customer = &mut self.customers[index];
         let mut made = Vec::new();
-        for group in groups.into_iter().map(|g| &self.groups[g]) {
-            if customer.customer_group_ids.contains(&group.id) {
+        for group in groups {
+            let group = self.groups[group].clone();
+            if self.customers[index].customer_group_ids.contains(&group.id) {
                 continue;
             }
+            let before = self.recording().then(|| self.snapshot(index));
+            let customer = &mut self.customers[index];
             customer.customer_group_ids.push(group.id.clone());
+            let customer_id = customer.id.clone();
+            self.joined
+                .insert((customer_id.clone(), group.id.clone()), now);
+            self.record_membership(true, before, index);
             made.push(Membership {
-                customer_id: customer.id.clone(),
-                group: group.clone(),
+                customer_id,
+                group,
                 created_at: now,
             });
         }
@@ -545,7 +648,7 @@ impl Store {
         let index = self.index_of(customer_id)?;
         let groups = self.resolve_groups(identifiers)?;
         let leaving: Vec<&str> = groups.iter().map(|&g| self.groups[g].id.as_str()).collect();
-        let customer = &mut self.customers[index];
+        let customer = &self.customers[index];
         if !leaving
             .iter()
             .any(|id| customer.customer_group_ids.iter().any(|m| m == id))
@@ -558,9 +661,19 @@ impl Store {
                 "Not a member of any of these customer groups",
             ));
         }
-        customer
-            .customer_group_ids
-            .retain(|id| !leaving.contains(&id.as_str()));
+        let leaving: Vec<String> = leaving
+            .into_iter()
+            .filter(|id| customer.customer_group_ids.iter().any(|m| m == id))
+            .map(str::to_owned)
+            .collect();
+        for group_id in leaving {
+            let before = self.recording().then(|| self.snapshot(index));
+            let customer = &mut self.customers[index];
+            customer.customer_group_ids.retain(|id| id != &group_id);
+            let key = (customer.id.clone(), group_id);
+            self.joined.remove(&key);
+            self.record_membership(false, before, index);
+        }
         Ok(())
     }
 
@@ -627,12 +740,20 @@ impl Store {
                 .collect(),
         };
         let index = self.customers.len();
+        for group_id in &customer.customer_group_ids {
+            self.joined
+                .insert((customer.id.clone(), group_id.clone()), now);
+        }
         self.by_id.insert(customer.id.clone(), index);
         self.by_email.insert(email_key(&customer.email), index);
         if let Some(external_id) = &customer.external_id {
             self.by_external_id.insert(external_id.clone(), index);
         }
         self.customers.push(customer.clone());
+        if self.recording() {
+            let created = self.snapshot(index);
+            self.record(Change::Created(created));
+        }
         Ok((Outcome::Created, customer))
     }
 
@@ -687,7 +808,12 @@ impl Store {
         if let Some(external_id) = &next.external_id {
             self.by_external_id.insert(external_id.clone(), index);
         }
+        let before = self.recording().then(|| self.snapshot(index));
         self.customers[index] = next.clone();
+        if let Some(before) = before {
+            let after = self.snapshot(index);
+            self.record(Change::Updated { before, after });
+        }
         Ok((Outcome::Updated, next))
     }
 }
