@@ -77,7 +77,7 @@ struct Generator<'a> {
     untyped: BTreeSet<String>,
     /// The unions whose every branch carries the payload's `eventType`.
     payload_unions: BTreeSet<String>,
-    /// How many unions were written as enums (they share two helpers, written once).
+    /// How many unions were written as enums (they share two functions, written once).
     unions: usize,
 }
 
@@ -98,7 +98,7 @@ struct Discriminator {
 
 /// What every union's `Deserialize` uses: its discriminator's value, and one branch read from
 /// the raw JSON, either naming the union in an error.
-const UNION_HELPERS: &str = r#"
+const UNION_READERS: &str = r#"
 /// The discriminator `tag` of a union, read from its raw JSON: an object whose `tag` is a
 /// string.
 fn union_tag<'v, E: serde::de::Error>(
@@ -482,7 +482,7 @@ impl<'a> Generator<'a> {
             return Ok(name.to_owned());
         }
         if self.unions == 0 {
-            self.out.push_str(UNION_HELPERS);
+            self.out.push_str(UNION_READERS);
         }
         self.unions += 1;
         let tag = &discriminator.property;
