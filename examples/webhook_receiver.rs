@@ -20,7 +20,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use plain_client::webhooks::events::Customer;
+use plain_client::webhooks::events::{Actor, Customer};
 use plain_client::webhooks::{
     Deduplicator, Event, EventPayload, Webhook, WebhookSecret, DEFAULT_MAX_BODY_BYTES,
     SIGNATURE_HEADER,
@@ -33,6 +33,21 @@ struct Row {
     email: String,
     external_id: Option<String>,
     groups: usize,
+    /// Who changed the customer last.
+    updated_by: String,
+}
+
+/// An actor in a few words: who it is, by its id.
+fn who(actor: &Actor) -> String {
+    match actor {
+        Actor::User(user) => format!("user {}", user.user_id),
+        Actor::MachineUser(machine) => format!("machine user {}", machine.machine_user_id),
+        Actor::System(system) => format!("Plain's {}", system.system),
+        Actor::Customer(customer) => format!("customer {}", customer.customer_id),
+        Actor::UnknownValue(_) => "an actor Plain does not name".to_owned(),
+        // A kind of actor newer than this crate: its JSON, as Plain sent it.
+        Actor::Unknown(raw) => format!("actor {raw}"),
+    }
 }
 
 impl From<&Customer> for Row {
@@ -42,6 +57,7 @@ impl From<&Customer> for Row {
             email: customer.email.email.clone(),
             external_id: customer.external_id.clone(),
             groups: customer.customer_group_memberships.len(),
+            updated_by: who(&customer.updated_by),
         }
     }
 }

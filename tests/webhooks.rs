@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use plain_client::webhooks::events::{
-    CustomerGroupMembershipsChangedPayloadChangeType, EVENT_TYPES, SCHEMA_VERSION,
+    Actor, CustomerGroupChangedPayload, CustomerGroupMembershipsChangedPayloadChangeType,
+    InternalActor, MachineUserActor, UnknownInternalActor, UserActor, EVENT_TYPES, SCHEMA_VERSION,
 };
 use plain_client::webhooks::{
     EventPayload, EventType, Webhook, WebhookError, WebhookSecret, DEFAULT_MAX_BODY_BYTES,
@@ -34,7 +35,9 @@ fn customer(id: &str, name: &str) -> Value {
         "createdAt": "2026-04-21T09:00:00.000Z",
         "createdBy": {"actorType": "system", "system": "API"},
         "updatedAt": "2026-04-21T09:00:00.000Z",
-        "updatedBy": {"actorType": "system", "system": "API"}
+        "updatedBy": {"actorType": "machineUser", "machineUserId": "mu_01JS0000000000000000000000"},
+        "markedAsSpamAt": null,
+        "markedAsSpamBy": null
     })
 }
 
@@ -356,6 +359,213 @@ fn an_unknown_enum_value_keeps_its_text() {
     assert_eq!(changed.change_type.to_string(), "MERGED");
 }
 
+// ---- Actors and other unions told apart by a property --------------------------------------
+
+/// The kinds of actor Plain names: the `actorType`, and the field that says who it is.
+const ACTOR_KINDS: [(&str, Option<&str>); 5] = [
+    ("user", Some("userId")),
+    ("machineUser", Some("machineUserId")),
+    ("system", Some("system")),
+    ("customer", Some("customerId")),
+    ("UNKNOWN", None),
+];
+
+/// An actor of the kind `ACTOR_KINDS[kind]` as Plain writes it, `id` saying who it is.
+fn actor_json(kind: usize, id: &str) -> Value {
+    let (actor_type, field) = ACTOR_KINDS[kind];
+    let mut actor = json!({ "actorType": actor_type });
+    if let Some(field) = field {
+        actor[field] = json!(id);
+    }
+    actor
+}
+
+/// What an actor was typed as: its kind (an index into `ACTOR_KINDS`) and who it is, read
+/// from its variant and that variant's own field. `None` for a kind this crate does not know.
+fn kind_and_id(actor: &Actor) -> Option<(usize, Option<&str>)> {
+    Some(match actor {
+        Actor::User(user) => (0, Some(&user.user_id)),
+        Actor::MachineUser(machine) => (1, Some(&machine.machine_user_id)),
+        Actor::System(system) => (2, Some(&system.system)),
+        Actor::Customer(customer) => (3, Some(&customer.customer_id)),
+        Actor::UnknownValue(_) => (4, None),
+        Actor::Unknown(_) => return None,
+    })
+    .map(|(kind, id)| (kind, id.map(String::as_str)))
+}
+
+/// What `actor_json(kind, id)` is typed as.
+fn typed_as(kind: usize, id: &str) -> Option<(usize, Option<&str>)> {
+    Some((kind, ACTOR_KINDS[kind].1.map(|_| id)))
+}
+
+#[test]
+fn each_actor_kind_parses_to_its_variant_and_writes_back_the_same_json() {
+    for kind in 0..ACTOR_KINDS.len() {
+        let raw = actor_json(kind, "x_01JS0000000000000000000000");
+        let from_text: Actor = serde_json::from_str(&raw.to_string()).unwrap();
+        assert_eq!(
+            kind_and_id(&from_text),
+            typed_as(kind, "x_01JS0000000000000000000000"),
+            "{raw}"
+        );
+        let from_value: Actor = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(from_value, from_text, "{raw}");
+        assert_eq!(serde_json::to_value(&from_text).unwrap(), raw);
+    }
+    let user: Actor = serde_json::from_value(actor_json(0, "u_01")).unwrap();
+    assert_eq!(
+        user,
+        Actor::User(UserActor {
+            actor_type: "user".into(),
+            user_id: "u_01".into()
+        })
+    );
+    let placeholder: Actor = serde_json::from_value(actor_json(4, "")).unwrap();
+    assert_eq!(
+        placeholder,
+        Actor::UnknownValue(UnknownInternalActor {
+            actor_type: "UNKNOWN".into()
+        })
+    );
+}
+
+#[test]
+fn an_unknown_actor_type_is_kept_with_its_raw_json() {
+    let robot = json!({"actorType": "robot", "robotId": "r_7", "model": {"series": 9}});
+    let actor: Actor = serde_json::from_str(&robot.to_string()).unwrap();
+    assert_eq!(actor, Actor::Unknown(robot.clone()));
+    assert_eq!(serde_json::to_value(&actor).unwrap(), robot);
+    // A customer is no actor of Plain's own: `InternalActor` does not know it.
+    let customer_actor = json!({"actorType": "customer", "customerId": "c_01"});
+    let internal: InternalActor = serde_json::from_value(customer_actor.clone()).unwrap();
+    assert_eq!(internal, InternalActor::Unknown(customer_actor.clone()));
+    assert_eq!(serde_json::to_value(&internal).unwrap(), customer_actor);
+}
+
+#[test]
+fn an_actor_of_a_known_type_without_its_fields_or_without_a_type_is_refused() {
+    let missing = serde_json::from_value::<Actor>(json!({"actorType": "user"})).unwrap_err();
+    assert!(missing.to_string().contains("userId"), "{missing}");
+    let untyped = serde_json::from_value::<Actor>(json!({"userId": "u_01"})).unwrap_err();
+    assert!(untyped.to_string().contains("actorType"), "{untyped}");
+    assert!(serde_json::from_value::<Actor>(json!({"actorType": 7})).is_err());
+    assert!(serde_json::from_value::<Actor>(json!("user")).is_err());
+    assert!(serde_json::from_value::<Actor>(Value::Null).is_err());
+    assert_eq!(
+        serde_json::from_value::<Option<Actor>>(Value::Null).unwrap(),
+        None
+    );
+}
+
+/// A delivery of `payload` as an event of `event_type`, signed and verified.
+fn deliver(
+    event_type: &str,
+    payload: &Value,
+) -> Result<plain_client::webhooks::Event, WebhookError> {
+    let envelope = envelope(event_type, payload.clone(), SCHEMA_VERSION, ATTEMPT_AT);
+    verify_signed(&plain_body(&envelope).unwrap())
+}
+
+/// A `customer.customer_created` delivery of `customer`, verified.
+fn created_event(customer: Value) -> plain_client::webhooks::Event {
+    let payload = json!({"eventType": "customer.customer_created", "customer": customer});
+    deliver("customer.customer_created", &payload).unwrap()
+}
+
+#[test]
+fn a_delivered_customer_names_who_created_updated_and_marked_it() {
+    for kind in 0..ACTOR_KINDS.len() {
+        let mut donald = customer("c_01JS0000000000000000000000", "Donald Duck");
+        donald["createdBy"] = actor_json(kind, "x_01");
+        let event = created_event(donald.clone());
+        let EventPayload::CustomerCreated(created) = &event.payload else {
+            panic!("not a customer_created payload: {:?}", event.payload);
+        };
+        assert_eq!(
+            kind_and_id(&created.customer.created_by),
+            typed_as(kind, "x_01")
+        );
+        assert_eq!(
+            created.customer.updated_by,
+            Actor::MachineUser(MachineUserActor {
+                actor_type: "machineUser".into(),
+                machine_user_id: "mu_01JS0000000000000000000000".into(),
+            })
+        );
+        // `markedAsSpamBy` is a nullable actor: `null` is `None`.
+        assert_eq!(created.customer.marked_as_spam_by, None);
+        let printed = serde_json::to_value(&event).unwrap();
+        assert_eq!(printed["payload"]["customer"], donald);
+    }
+    let mut spam = customer("c_01JS0000000000000000000000", "Donald Duck");
+    spam["markedAsSpamAt"] = json!("2026-04-21T09:30:00.000Z");
+    spam["markedAsSpamBy"] = json!({"actorType": "user", "userId": "u_02"});
+    let robot = json!({"actorType": "robot", "robotId": "r_7"});
+    spam["updatedBy"] = robot.clone();
+    let event = created_event(spam.clone());
+    let EventPayload::CustomerCreated(created) = &event.payload else {
+        panic!("not a customer_created payload: {:?}", event.payload);
+    };
+    assert_eq!(
+        created.customer.marked_as_spam_by,
+        Some(InternalActor::User(UserActor {
+            actor_type: "user".into(),
+            user_id: "u_02".into(),
+        }))
+    );
+    assert_eq!(created.customer.updated_by, Actor::Unknown(robot));
+    assert_eq!(
+        serde_json::to_value(&event).unwrap()["payload"]["customer"],
+        spam
+    );
+}
+
+#[test]
+fn a_customer_group_change_is_typed_by_its_change_type() {
+    let root = vendored_schema();
+    let group = |name: &str| {
+        let mut group = sample(&root, &root["definitions"]["customerGroup"], 0);
+        group["name"] = json!(name);
+        group
+    };
+    let event_type = "customer.customer_group_changed";
+    let parse = |payload: &Value| {
+        let event = deliver(event_type, payload).unwrap();
+        assert_eq!(serde_json::to_value(&event).unwrap()["payload"], *payload);
+        assert_eq!(event.payload.payload_event_type(), Some(event_type));
+        match event.payload {
+            EventPayload::CustomerGroupChanged(change) => *change,
+            other => panic!("not a customer group change: {other:?}"),
+        }
+    };
+    let updated = json!({
+        "eventType": event_type,
+        "changeType": "UPDATED",
+        "customerGroup": group("Enterprise"),
+        "previousCustomerGroup": group("Big ones"),
+    });
+    let CustomerGroupChangedPayload::Updated(change) = parse(&updated) else {
+        panic!("not an update");
+    };
+    assert_eq!(change.customer_group.name, "Enterprise");
+    assert_eq!(change.previous_customer_group.name, "Big ones");
+    let removed = json!({
+        "eventType": event_type,
+        "changeType": "REMOVED",
+        "previousCustomerGroup": group("Enterprise"),
+    });
+    let CustomerGroupChangedPayload::Removed(change) = parse(&removed) else {
+        panic!("not a removal");
+    };
+    assert_eq!(change.previous_customer_group.name, "Enterprise");
+    let merged = json!({"eventType": event_type, "changeType": "MERGED", "into": "cuGroup_02"});
+    assert_eq!(
+        parse(&merged),
+        CustomerGroupChangedPayload::Unknown(merged.clone())
+    );
+}
+
 #[test]
 fn bodies_are_bounded_at_five_mebibytes_and_one_byte_more_is_refused() {
     let mut body = created_body();
@@ -402,8 +612,8 @@ fn no_error_holds_the_secret() {
 
 // ---- One sample of every event type of the vendored schema -------------------------------
 
-/// A value that fits `schema`: every property, the first branch of a union that is not null,
-/// the first value of an enum.
+/// A value that fits `schema`: every property, the first branch of a union that is neither
+/// null nor Plain's `UNKNOWN` placeholder, the first value of an enum.
 fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
     assert!(
         depth < 40,
@@ -429,7 +639,9 @@ fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
     if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
         let branch = branches
             .iter()
-            .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+            .find(|b| {
+                b.get("type").and_then(Value::as_str) != Some("null") && !is_placeholder(root, b)
+            })
             .unwrap_or(&branches[0]);
         return sample(root, branch, depth + 1);
     }
@@ -467,6 +679,22 @@ fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
     }
 }
 
+/// Whether `branch` is Plain's placeholder for a shape it does not name: an object whose
+/// discriminator is the `const` `UNKNOWN`.
+fn is_placeholder(root: &Value, branch: &Value) -> bool {
+    let branch = match branch.get("$ref").and_then(Value::as_str) {
+        Some(pointer) => root.pointer(&pointer[1..]).expect("a $ref that resolves"),
+        None => branch,
+    };
+    branch
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| {
+            p.values()
+                .any(|v| v.get("const") == Some(&json!("UNKNOWN")))
+        })
+}
+
 /// The payload schema of each event type: the `payload` branch whose `eventType` names it.
 fn payload_schema<'a>(root: &'a Value, event_type: &str) -> &'a Value {
     let branches = root["properties"]["payload"]["anyOf"].as_array().unwrap();
@@ -488,13 +716,17 @@ fn payload_schema<'a>(root: &'a Value, event_type: &str) -> &'a Value {
     found.unwrap_or_else(|| panic!("no payload in the schema for {event_type}"))
 }
 
-#[test]
-fn a_sample_of_every_event_type_in_the_schema_parses_to_its_variant() {
+fn vendored_schema() -> Value {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("graphql/webhook-schema.json"),
     )
     .unwrap();
-    let root: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_sample_of_every_event_type_in_the_schema_parses_to_its_variant() {
+    let root = vendored_schema();
     let types: Vec<&str> = root["properties"]["type"]["enum"]
         .as_array()
         .unwrap()
@@ -508,8 +740,7 @@ fn a_sample_of_every_event_type_in_the_schema_parses_to_its_variant() {
     assert_eq!(types.len(), 30);
     for event_type in types {
         let payload = sample(&root, payload_schema(&root, event_type), 0);
-        let body = plain_body(&envelope(event_type, payload, SCHEMA_VERSION, ATTEMPT_AT)).unwrap();
-        let event = verify_signed(&body).unwrap_or_else(|e| panic!("{event_type}: {e}"));
+        let event = deliver(event_type, &payload).unwrap_or_else(|e| panic!("{event_type}: {e}"));
         assert_eq!(event.event_type.as_str(), event_type);
         assert!(
             !matches!(event.event_type, EventType::Unknown(_)),
@@ -520,6 +751,16 @@ fn a_sample_of_every_event_type_in_the_schema_parses_to_its_variant() {
             "{event_type} has its own payload variant"
         );
         assert_eq!(event.payload.event_type(), event.event_type);
+        assert_eq!(event.payload.payload_event_type(), Some(event_type));
+        // Every union and enum of the sample has a known value, so none is kept unknown.
+        let printed = format!("{:?}", event.payload);
+        assert!(!printed.contains("Unknown("), "{event_type}: {printed}");
+        // Written back, the payload is the JSON it was read from: nothing dropped or changed.
+        assert_eq!(
+            serde_json::to_value(&event.payload).unwrap(),
+            payload,
+            "{event_type}"
+        );
     }
 }
 
@@ -559,6 +800,24 @@ proptest! {
             body[at] = byte;
         }
         let _ = verify_signed(&body);
+    }
+
+    #[test]
+    fn any_actor_parses_to_its_kind_and_writes_back_the_same_json(
+        kind in 0..ACTOR_KINDS.len(),
+        id in "\\PC{0,40}",
+        unknown_type in "[a-zA-Z]{1,12}",
+    ) {
+        let mut raw = actor_json(kind, &id);
+        let actor: Actor = serde_json::from_str(&raw.to_string()).unwrap();
+        prop_assert_eq!(kind_and_id(&actor), typed_as(kind, &id));
+        prop_assert_eq!(serde_json::to_value(&actor).unwrap(), raw.clone());
+        // Any other type is kept as it came.
+        prop_assume!(ACTOR_KINDS.iter().all(|(known, _)| *known != unknown_type));
+        raw["actorType"] = json!(unknown_type);
+        let actor: Actor = serde_json::from_value(raw.clone()).unwrap();
+        prop_assert_eq!(&actor, &Actor::Unknown(raw.clone()));
+        prop_assert_eq!(serde_json::to_value(&actor).unwrap(), raw);
     }
 
     #[test]

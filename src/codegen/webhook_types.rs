@@ -9,8 +9,20 @@
 //! - a string with `enum` is an enum whose `Unknown(String)` keeps a value added later;
 //! - `anyOf` (or a `type` list) of one type and `null` is an `Option` of that type;
 //! - `allOf` of constraints on one scalar type is that type;
-//! - any other union (`anyOf` of several shapes, `oneOf`, other `allOf`) is kept as
-//!   `serde_json::Value`;
+//! - `anyOf` or `oneOf` of several object shapes that one property tells apart (required in
+//!   each, a different `const` string in each, such as `actorType`, `type`, `status` or
+//!   `changeType`) is an enum with a variant per value, holding that shape's struct, and
+//!   `Unknown(serde_json::Value)` keeping the object of a value added later. A branch that is
+//!   a `$ref`, into a definition or into another union's branch, is resolved first, and a
+//!   branch that is itself a union gives its own branches; a `null` among them makes the enum
+//!   an `Option`. A union written under a definition is one enum of that name wherever it is
+//!   used (`nullableActor` is `Option<Actor>`); a shape written inline in a union is a struct
+//!   named by its value and its union (`SupportEmailAddressEmailActor`), and Plain's own
+//!   `UNKNOWN` value is the variant `UnknownValue`;
+//! - any other union (no property tells its shapes apart, an `allOf` of objects) is kept as
+//!   `serde_json::Value`. In Plain's schema that is `threadAssignee` alone (a thread's
+//!   `assignee` and `additionalAssignees`): a user, a machine user and an `{ id }` object with
+//!   no property in common that says which;
 //! - `const`, `format`, `pattern` and length bounds are strings, not checked here.
 //!
 //! Every struct keeps fields Plain adds later out of the way (`additionalProperties` is true
@@ -23,15 +35,37 @@ use serde_json::Value;
 
 /// The Rust source of the webhook types, or a message naming what could not be generated.
 pub fn generate(schema_text: &str) -> Result<String, String> {
+    Ok(run(schema_text)?.code)
+}
+
+/// The Rust names of the unions kept as `serde_json::Value`, because their branches share no
+/// discriminator (the module's documentation lists them).
+pub fn untyped_unions(schema_text: &str) -> Result<BTreeSet<String>, String> {
+    Ok(run(schema_text)?.untyped)
+}
+
+/// What one run of the generator made.
+struct Generated {
+    code: String,
+    untyped: BTreeSet<String>,
+}
+
+fn run(schema_text: &str) -> Result<Generated, String> {
     let schema: Value = serde_json::from_str(schema_text)
         .map_err(|e| format!("the webhook schema is not JSON: {e}"))?;
     let mut generator = Generator {
         root: &schema,
         out: String::new(),
         names: BTreeMap::new(),
+        untyped: BTreeSet::new(),
+        payload_unions: BTreeSet::new(),
+        unions: 0,
     };
     generator.run()?;
-    Ok(generator.out)
+    Ok(Generated {
+        code: generator.out,
+        untyped: generator.untyped,
+    })
 }
 
 struct Generator<'a> {
@@ -39,7 +73,56 @@ struct Generator<'a> {
     out: String,
     /// Which schema pointer each Rust name was written for, to refuse two shapes under one name.
     names: BTreeMap<String, String>,
+    /// The unions kept as `serde_json::Value`, by the Rust name they would have had.
+    untyped: BTreeSet<String>,
+    /// The unions whose every branch carries the payload's `eventType`.
+    payload_unions: BTreeSet<String>,
+    /// How many unions were written as enums (they share two functions, written once).
+    unions: usize,
 }
+
+/// One shape of a union, its nested unions flattened.
+struct Branch<'s> {
+    schema: &'s Value,
+    /// The definition's name when the branch is a `$ref` to a whole definition.
+    definition: Option<String>,
+    /// The Rust name of the union the branch is written in, for the name of an inline branch.
+    home: String,
+}
+
+/// A union's discriminator: the property, and its value in each branch.
+struct Discriminator {
+    property: String,
+    values: Vec<String>,
+}
+
+/// What every union's `Deserialize` uses: its discriminator's value, and one branch read from
+/// the raw JSON, either naming the union in an error.
+const UNION_READERS: &str = r#"
+/// The discriminator `tag` of a union, read from its raw JSON: an object whose `tag` is a
+/// string.
+fn union_tag<'v, E: serde::de::Error>(
+    raw: &'v serde_json::Value,
+    union: &str,
+    tag: &str,
+) -> Result<&'v str, E> {
+    match raw.get(tag) {
+        Some(serde_json::Value::String(value)) => Ok(value),
+        _ => Err(E::custom(format_args!(
+            "{union}: expected an object with a string `{tag}`"
+        ))),
+    }
+}
+
+/// One branch of a union, read from its raw JSON.
+fn union_branch<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    raw: serde_json::Value,
+    union: &str,
+    value: &str,
+) -> Result<T, E> {
+    serde_json::from_value(raw).map_err(|e| E::custom(format_args!("{union} {value:?}: {e}")))
+}
+"#;
 
 /// One event type: its wire name, its variant, and its payload's Rust type.
 struct EventKind {
@@ -140,13 +223,13 @@ impl<'a> Generator<'a> {
             };
             return self.type_of(target, &name);
         }
-        if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+        if let Some(branches) = union_branches(schema) {
             let (nulls, others): (Vec<&Value>, Vec<&Value>) =
                 branches.iter().partition(|b| is_null(b));
             return match others.as_slice() {
                 [one] if !nulls.is_empty() => Ok(option(self.type_of(one, name)?)),
                 [one] => self.type_of(one, name),
-                _ => Ok("serde_json::Value".to_owned()),
+                _ => self.union(schema, name),
             };
         }
         // `allOf` of constraints on one scalar type (a string with a pattern) is that type.
@@ -165,9 +248,6 @@ impl<'a> Generator<'a> {
                 }
                 _ => Ok("serde_json::Value".to_owned()),
             };
-        }
-        if schema.get("oneOf").is_some() {
-            return Ok("serde_json::Value".to_owned());
         }
         let kinds: Vec<&str> = match schema.get("type") {
             Some(Value::String(one)) => vec![one.as_str()],
@@ -279,25 +359,199 @@ impl<'a> Generator<'a> {
                     .ok_or_else(|| format!("`{name}`: an enum value is not a string"))
             })
             .collect::<Result<_, _>>()?;
-        let mut seen = BTreeSet::new();
-        let variants: Vec<(String, String)> = values
-            .into_iter()
-            .map(|wire| {
-                let mut variant = camel(&wire);
-                if variant == "Unknown" {
-                    variant = "UnknownValue".to_owned();
-                }
-                while !seen.insert(variant.clone()) {
-                    variant.push('_');
-                }
-                (wire, variant)
-            })
-            .collect();
+        let variants: Vec<(String, String)> =
+            values.iter().cloned().zip(variant_names(&values)).collect();
         self.write_string_enum(
             name,
             &format!("Generated from the webhook schema's `{name}` values."),
             &variants,
         );
+        Ok(name.to_owned())
+    }
+
+    /// The Rust type for a union of several shapes: an enum when one property tells them
+    /// apart, else `serde_json::Value`.
+    fn union(&mut self, schema: &Value, name: &str) -> Result<String, String> {
+        let mut branches = Vec::new();
+        let mut nullable = false;
+        self.flatten(schema, None, name, &mut branches, &mut nullable)?;
+        let rust = match self.discriminator(&branches)? {
+            Some(discriminator) => self.write_union(name, schema, &discriminator, &branches)?,
+            None => {
+                self.untyped.insert(name.to_owned());
+                "serde_json::Value".to_owned()
+            }
+        };
+        Ok(if nullable { option(rust) } else { rust })
+    }
+
+    /// The shapes of `schema`, references resolved and nested unions flattened into one list;
+    /// `nullable` is set when one of them is `null`.
+    fn flatten<'s>(
+        &self,
+        schema: &'s Value,
+        definition: Option<String>,
+        home: &str,
+        out: &mut Vec<Branch<'s>>,
+        nullable: &mut bool,
+    ) -> Result<(), String>
+    where
+        'a: 's,
+    {
+        if let Some(pointer) = schema.get("$ref").and_then(Value::as_str) {
+            let target: &'s Value = self.resolve(pointer)?;
+            return match pointer.strip_prefix("#/definitions/") {
+                Some(def) if !def.contains('/') => {
+                    self.flatten(target, Some(camel(def)), &camel(def), out, nullable)
+                }
+                _ => {
+                    let home = union_home(pointer).unwrap_or_else(|| home.to_owned());
+                    self.flatten(target, None, &home, out, nullable)
+                }
+            };
+        }
+        if is_null(schema) {
+            *nullable = true;
+            return Ok(());
+        }
+        if let Some(branches) = union_branches(schema) {
+            for branch in branches {
+                self.flatten(branch, None, home, out, nullable)?;
+            }
+            return Ok(());
+        }
+        out.push(Branch {
+            schema,
+            definition,
+            home: home.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The property that tells the branches apart: required in each, a `const` string in each,
+    /// a different one in each. `None` when no property does.
+    fn discriminator(&self, branches: &[Branch<'_>]) -> Result<Option<Discriminator>, String> {
+        let Some(first) = branches.first() else {
+            return Ok(None);
+        };
+        let candidates = first
+            .schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        'candidates: for property in candidates {
+            let mut values = Vec::new();
+            for branch in branches {
+                match self.required_const(branch.schema, &property)? {
+                    Some(value) if !values.contains(&value) => values.push(value),
+                    _ => continue 'candidates,
+                }
+            }
+            return Ok(Some(Discriminator { property, values }));
+        }
+        Ok(None)
+    }
+
+    /// The `const` string of a required `property` of an object shape.
+    fn required_const(&self, schema: &Value, property: &str) -> Result<Option<String>, String> {
+        let required = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|p| p.as_str() == Some(property)));
+        let Some(mut property) = schema.pointer(&format!("/properties/{property}")) else {
+            return Ok(None);
+        };
+        while let Some(pointer) = property.get("$ref").and_then(Value::as_str) {
+            property = self.resolve(pointer)?;
+        }
+        let value = property.get("const").and_then(Value::as_str);
+        Ok(value.filter(|_| required).map(str::to_owned))
+    }
+
+    /// An enum with a variant per branch of a discriminated union, each holding its branch's
+    /// struct, and `Unknown(serde_json::Value)` for a discriminator this version does not know.
+    fn write_union(
+        &mut self,
+        name: &str,
+        schema: &Value,
+        discriminator: &Discriminator,
+        branches: &[Branch<'_>],
+    ) -> Result<String, String> {
+        if !self.claim(name, schema)? {
+            return Ok(name.to_owned());
+        }
+        if self.unions == 0 {
+            self.out.push_str(UNION_READERS);
+        }
+        self.unions += 1;
+        let tag = &discriminator.property;
+        let mut decl = String::new();
+        let mut parse = String::new();
+        let mut serialize = String::new();
+        let mut event_type = String::new();
+        let variants = variant_names(&discriminator.values);
+        for ((branch, wire), variant) in branches.iter().zip(&discriminator.values).zip(variants) {
+            let struct_name = match &branch.definition {
+                Some(definition) => definition.clone(),
+                None => format!("{}{}", camel(wire), branch.home),
+            };
+            let held = self.type_of(branch.schema, &struct_name)?;
+            let _ = writeln!(decl, "    /// `{tag}` is `{wire}`.\n    {variant}({held}),");
+            let this = format!("Self::{variant}(branch)");
+            let read = format!("Self::{variant}(union_branch(raw, {name:?}, {wire:?})?)");
+            arm(&mut parse, format_args!("{wire:?}"), read);
+            arm(&mut serialize, &this, "branch.serialize(serializer)");
+            arm(&mut event_type, &this, "Some(branch.event_type.as_str())");
+        }
+        let _ = writeln!(
+            self.out,
+            r#"
+/// Generated from the webhook schema's `{name}` union, whose shapes `{tag}` tells apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum {name} {{
+{decl}    /// A value of `{tag}` this version of the crate does not know (a newer Plain): the
+    /// object as Plain sent it.
+    Unknown(serde_json::Value),
+}}
+
+impl serde::Serialize for {name} {{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {{
+        match self {{
+{serialize}            Self::Unknown(raw) => raw.serialize(serializer),
+        }}
+    }}
+}}
+
+impl<'de> serde::Deserialize<'de> for {name} {{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{
+        let raw = serde_json::Value::deserialize(deserializer)?;
+        Ok(match union_tag(&raw, {name:?}, {tag:?})? {{
+{parse}            _ => Self::Unknown(raw),
+        }})
+    }}
+}}"#
+        );
+        // A payload union: its `eventType`, as a payload struct's field gives it.
+        let payload = branches
+            .iter()
+            .map(|b| self.required_const(b.schema, "eventType"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if payload.iter().all(Option::is_some) {
+            self.payload_unions.insert(name.to_owned());
+            let _ = writeln!(
+                self.out,
+                r#"
+impl {name} {{
+    /// The payload's `eventType`, as Plain wrote it (`None` when it has none).
+    pub fn event_type(&self) -> Option<&str> {{
+        match self {{
+{event_type}            Self::Unknown(raw) => raw.get("eventType").and_then(serde_json::Value::as_str),
+        }}
+    }}
+}}"#
+            );
+        }
         Ok(name.to_owned())
     }
 
@@ -308,8 +562,16 @@ impl<'a> Generator<'a> {
         let mut from_str = String::new();
         for (wire, variant) in variants {
             let _ = writeln!(decl, "    /// `{wire}`.\n    {variant},");
-            let _ = writeln!(to_str, "            Self::{variant} => {wire:?},");
-            let _ = writeln!(from_str, "            {wire:?} => Self::{variant},");
+            arm(
+                &mut to_str,
+                format_args!("Self::{variant}"),
+                format_args!("{wire:?}"),
+            );
+            arm(
+                &mut from_str,
+                format_args!("{wire:?}"),
+                format_args!("Self::{variant}"),
+            );
         }
         let _ = writeln!(
             self.out,
@@ -399,24 +661,23 @@ impl<'de> serde::Deserialize<'de> for {name} {{
                 format!("Box<{payload}>")
             };
             let _ = writeln!(decl, "    /// `{wire}`.\n    {variant}({held}),");
-            let _ = writeln!(
-                parse,
-                "            {wire:?} => Self::{variant}(serde::Deserialize::deserialize(deserializer)?),"
-            );
+            let read = format!("Self::{variant}(serde::Deserialize::deserialize(deserializer)?)");
+            arm(&mut parse, format_args!("{wire:?}"), read);
             let read_tag = if payload == "serde_json::Value" {
                 "payload.get(\"eventType\").and_then(serde_json::Value::as_str)"
+            } else if self.payload_unions.contains(payload) {
+                "payload.event_type()"
             } else {
                 "Some(payload.event_type.as_str())"
             };
-            let _ = writeln!(tag, "            Self::{variant}(payload) => {read_tag},");
-            let _ = writeln!(
-                event_type,
-                "            Self::{variant}(_) => EventType::{variant},"
+            let this = format!("Self::{variant}(payload)");
+            arm(&mut tag, &this, read_tag);
+            arm(
+                &mut event_type,
+                format_args!("Self::{variant}(_)"),
+                format_args!("EventType::{variant}"),
             );
-            let _ = writeln!(
-                serialize,
-                "            Self::{variant}(payload) => payload.serialize(serializer),"
-            );
+            arm(&mut serialize, &this, "payload.serialize(serializer)");
         }
         let _ = writeln!(
             self.out,
@@ -505,6 +766,60 @@ fn collect_event_types(schema: &Value, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// One arm of a generated `match`: `pattern => body,`.
+fn arm(out: &mut String, pattern: impl std::fmt::Display, body: impl std::fmt::Display) {
+    let _ = writeln!(out, "            {pattern} => {body},");
+}
+
+/// The branches of an `anyOf` or a `oneOf`.
+fn union_branches(schema: &Value) -> Option<&Vec<Value>> {
+    schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+}
+
+/// The Rust name of the union a `$ref` to one of its branches points into:
+/// `#/definitions/internalActor/anyOf/0` is in `InternalActor`, and
+/// `#/definitions/timelineEntry/properties/entry/anyOf/0` in `TimelineEntryEntry`, the names
+/// [`Generator::type_of`] gives them. `None` for any other pointer.
+fn union_home(pointer: &str) -> Option<String> {
+    let mut parts: Vec<&str> = pointer.strip_prefix("#/definitions/")?.split('/').collect();
+    parts.pop()?.parse::<usize>().ok()?;
+    if !matches!(parts.pop()?, "anyOf" | "oneOf") {
+        return None;
+    }
+    let mut parts = parts.into_iter();
+    let mut name = camel(parts.next()?);
+    while let Some(part) = parts.next() {
+        match part {
+            "properties" => name.push_str(&camel(parts.next()?)),
+            "items" => name.push_str("Item"),
+            _ => return None,
+        }
+    }
+    Some(name)
+}
+
+/// A variant name for each wire value: `Unknown` is the crate's own, so Plain's `UNKNOWN` is
+/// `UnknownValue`; two values of one name are told apart by a trailing `_`.
+fn variant_names(values: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    values
+        .iter()
+        .map(|wire| {
+            let mut variant = camel(wire);
+            if variant == "Unknown" {
+                variant = "UnknownValue".to_owned();
+            }
+            while !seen.insert(variant.clone()) {
+                variant.push('_');
+            }
+            variant
+        })
+        .collect()
 }
 
 fn is_null(schema: &Value) -> bool {
@@ -608,5 +923,65 @@ mod tests {
             event_variant("thread.email_received"),
             "ThreadEmailReceived"
         );
+        assert_eq!(
+            union_home("#/definitions/internalActor/anyOf/0").as_deref(),
+            Some("InternalActor")
+        );
+        assert_eq!(
+            union_home("#/definitions/timelineEntry/properties/entry/anyOf/0").as_deref(),
+            Some("TimelineEntryEntry")
+        );
+        assert_eq!(union_home("#/definitions/userActor"), None);
+        assert_eq!(
+            variant_names(&["UNKNOWN".into(), "user".into(), "USER".into()]),
+            ["UnknownValue", "User", "User_"]
+        );
+    }
+
+    fn vendored() -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("graphql")
+            .join(super::super::webhook_schema::WEBHOOK_SCHEMA_FILE);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn only_the_thread_assignee_stays_untyped() {
+        let untyped = untyped_unions(&vendored()).unwrap();
+        assert_eq!(untyped, BTreeSet::from(["ThreadAssignee".to_owned()]));
+    }
+
+    #[test]
+    fn discriminated_unions_are_enums_of_their_shapes() {
+        let code = generate(&vendored()).unwrap();
+        for (union, variants) in [
+            (
+                "Actor",
+                "UnknownValue(UnknownInternalActor), User(UserActor), \
+                 MachineUser(MachineUserActor), System(SystemActor), Customer(CustomerActor)",
+            ),
+            (
+                "CustomerGroupChangedPayload",
+                "Added(AddedCustomerGroupChangedPayload), \
+                 Updated(UpdatedCustomerGroupChangedPayload), \
+                 Removed(RemovedCustomerGroupChangedPayload)",
+            ),
+        ] {
+            let start = code.find(&format!("pub enum {union} {{")).unwrap();
+            let body = &code[start..start + code[start..].find("\n}").unwrap()];
+            let found: Vec<&str> = body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("///") && l.ends_with("),"))
+                .collect();
+            let mut expected: Vec<String> = variants.split(", ").map(|v| format!("{v},")).collect();
+            expected.push("Unknown(serde_json::Value),".to_owned());
+            assert_eq!(found, expected, "{union}");
+        }
+        // One enum per definition, wherever it is used; a nullable one is an `Option`.
+        assert_eq!(code.matches("pub enum InternalActor {").count(), 1);
+        assert!(code.contains("pub deleted_by: Option<InternalActor>,"));
+        assert!(code.contains("pub created_by: InternalActor,"));
+        assert!(code.contains("pub assignee: serde_json::Value,"));
     }
 }

@@ -24,6 +24,37 @@
 //! values are checked (an unknown enum value is kept as `Unknown(text)`); string patterns and
 //! lengths are not.
 //!
+//! # Who did it
+//!
+//! An actor (`createdBy`, `updatedBy`, `markedAsSpamBy`, an entry's `actor`) is an enum told
+//! apart by its `actorType`: [`events::Actor`] (anyone), [`events::InternalActor`] (a user, a
+//! machine user or Plain itself, never a customer) and [`events::EmailActor`]. So are the other
+//! unions of shapes that one property tells apart: a customer group change (`changeType`), a
+//! thread's `statusDetail`, a timeline entry, service level agreements, UI components. A
+//! value this crate does not know (a newer Plain) is `Unknown(json)`, the object as Plain sent
+//! it, written back unchanged; a `null` actor is `None`.
+//!
+//! ```
+//! use plain_client::webhooks::events::{Actor, EventPayload};
+//!
+//! fn changed_by(payload: &EventPayload) -> Option<String> {
+//!     let EventPayload::CustomerUpdated(updated) = payload else {
+//!         return None;
+//!     };
+//!     Some(match &updated.customer.updated_by {
+//!         Actor::User(user) => format!("user {}", user.user_id),
+//!         Actor::MachineUser(machine) => format!("machine user {}", machine.machine_user_id),
+//!         Actor::Unknown(raw) => format!("a newer kind of actor: {raw}"),
+//!         other => format!("{other:?}"),
+//!     })
+//! }
+//!
+//! let actor: Actor = serde_json::from_str(r#"{"actorType": "robot", "robotId": "r_7"}"#)?;
+//! assert!(matches!(actor, Actor::Unknown(_)));
+//! assert_eq!(serde_json::to_string(&actor)?, r#"{"actorType":"robot","robotId":"r_7"}"#);
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+//!
 //! # Receiving
 //!
 //! Plain retries a delivery not answered with 2xx, over several days, with the same event
@@ -64,8 +95,9 @@ mod event;
 mod verify;
 
 /// The event types, generated at build time from `graphql/webhook-schema.json`: one struct per
-/// payload shape, one enum per set of values (each with `Unknown(String)`), [`EventType`] and
-/// [`EventPayload`].
+/// payload shape, one enum per set of values (each with `Unknown(String)`), one enum per union
+/// of shapes that a property tells apart, such as [`events::Actor`] (each with
+/// `Unknown(serde_json::Value)`), [`EventType`] and [`EventPayload`].
 pub use crate::generated::webhook_events as events;
 
 pub use dedupe::Deduplicator;
