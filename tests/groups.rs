@@ -1,0 +1,284 @@
+//! Customer groups and memberships: the local server pages them as Plain does, and the client
+//! reads them and keeps a customer's groups to a set.
+
+mod common;
+
+use plain_client::testing::{CustomerGroupSpec, LocalServer, LocalServerBuilder};
+use serde_json::{json, Value};
+
+/// Plain's own schema, when it is beside the checkout: it has every field of a group.
+fn plains_schema() -> Option<String> {
+    let path = common::shared_plain("schema.graphql")?;
+    Some(std::fs::read_to_string(path).unwrap())
+}
+
+/// A builder with `count` groups `g00`, `g01`, ..., each with the external id `x00`, ...
+fn with_groups(mut builder: LocalServerBuilder, count: usize) -> LocalServerBuilder {
+    for i in 0..count {
+        builder = builder.customer_group_spec(
+            CustomerGroupSpec::new(format!("g{i:02}"), format!("Group {i}"))
+                .external_id(format!("x{i:02}")),
+        );
+    }
+    builder
+}
+
+async fn full_server(groups: usize) -> Option<LocalServer> {
+    let schema = plains_schema()?;
+    Some(
+        with_groups(LocalServer::builder().schema(schema), groups)
+            .start()
+            .await
+            .unwrap(),
+    )
+}
+
+async fn post(server: &LocalServer, query: &str, variables: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.endpoint())
+        .header("content-type", "application/json")
+        .header(
+            "authorization",
+            format!("Bearer {}", server.api_key().unwrap()),
+        )
+        .body(json!({"query": query, "variables": variables}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+    )
+}
+
+const PAGE: &str = "query page($first: Int, $after: String, $last: Int, $before: String, $filters: CustomerGroupsFilter) {
+  customerGroups(first: $first, after: $after, last: $last, before: $before, filters: $filters) {
+    edges { cursor node { key } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}";
+
+/// One page: the keys on it and its `pageInfo`.
+async fn page(server: &LocalServer, variables: Value) -> (Vec<String>, Value) {
+    let (status, answer) = post(server, PAGE, variables).await;
+    assert_eq!(status, 200, "{answer}");
+    let connection = &answer["data"]["customerGroups"];
+    let keys = connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["key"].as_str().unwrap().to_owned())
+        .collect();
+    (keys, connection["pageInfo"].clone())
+}
+
+fn keys(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("g{i:02}")).collect()
+}
+
+#[tokio::test]
+async fn groups_page_forward_by_25_100_and_7() {
+    let Some(server) = full_server(60).await else {
+        return;
+    };
+    // No `first`: 25 a page.
+    let (first, info) = page(&server, json!({})).await;
+    assert_eq!(first, keys(0..25));
+    assert_eq!(info["hasNextPage"], true);
+    assert_eq!(info["hasPreviousPage"], false);
+    for size in [25, 100, 7] {
+        let mut seen = Vec::new();
+        let mut after = Value::Null;
+        let mut pages = 0;
+        loop {
+            let (keys, info) = page(&server, json!({"first": size, "after": after})).await;
+            assert!(keys.len() <= size, "{size}: {}", keys.len());
+            seen.extend(keys);
+            pages += 1;
+            if info["hasNextPage"] == false {
+                break;
+            }
+            after = info["endCursor"].clone();
+        }
+        assert_eq!(seen, keys(0..60), "first: {size}");
+        assert_eq!(pages, 60usize.div_ceil(size), "first: {size}");
+    }
+}
+
+#[tokio::test]
+async fn groups_page_backward_and_cursors_round_trip() {
+    let Some(server) = full_server(60).await else {
+        return;
+    };
+    let mut seen = Vec::new();
+    let mut before = Value::Null;
+    loop {
+        let (mut keys, info) = page(&server, json!({"last": 7, "before": before})).await;
+        assert!(keys.len() <= 7);
+        keys.append(&mut seen);
+        seen = keys;
+        if info["hasPreviousPage"] == false {
+            break;
+        }
+        before = info["startCursor"].clone();
+    }
+    assert_eq!(seen, keys(0..60));
+
+    // The second page's start cursor leads back to the first page, its end to the third.
+    let (_, one) = page(&server, json!({"first": 25})).await;
+    let (two_keys, two) = page(&server, json!({"first": 25, "after": one["endCursor"]})).await;
+    assert_eq!(two_keys, keys(25..50));
+    assert_eq!(two["hasPreviousPage"], true);
+    let (back, _) = page(&server, json!({"last": 25, "before": two["startCursor"]})).await;
+    assert_eq!(back, keys(0..25));
+    let (three, info) = page(&server, json!({"after": two["endCursor"]})).await;
+    assert_eq!(three, keys(50..60));
+    assert_eq!(info["hasNextPage"], false);
+    // Each edge's cursor is where the next page starts.
+    let (status, answer) = post(&server, PAGE, json!({"first": 3})).await;
+    assert_eq!(status, 200);
+    let cursor = answer["data"]["customerGroups"]["edges"][1]["cursor"].clone();
+    let (after_second, _) = page(&server, json!({"first": 2, "after": cursor})).await;
+    assert_eq!(after_second, keys(2..4));
+    // Past the end: an empty page without cursors.
+    let (none, info) = page(&server, json!({"after": info["endCursor"]})).await;
+    assert!(none.is_empty());
+    assert_eq!(info["startCursor"], Value::Null);
+    assert_eq!(info["hasPreviousPage"], true);
+}
+
+#[tokio::test]
+async fn bad_page_arguments_are_refused_naming_the_bound() {
+    let Some(server) = full_server(3).await else {
+        return;
+    };
+    for (variables, says) in [
+        (json!({"first": 101}), "between 0 and 100"),
+        (json!({"last": 101}), "between 0 and 100"),
+        (json!({"first": -1}), "between 0 and 100"),
+        (json!({"first": 5, "last": 5}), "not both"),
+        (json!({"after": "c_not_a_cursor"}), "not a cursor"),
+    ] {
+        let (status, answer) = post(&server, PAGE, variables.clone()).await;
+        assert_eq!(status, 400, "{variables}: {answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{variables}: {message}");
+    }
+    // A memberships connection's bound is checked too, before anything runs.
+    let query = "mutation m($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { \
+                 customer { customerGroupMemberships(first: 101) { edges { cursor } } } } }";
+    let input = json!({"input": {"identifier": {"emailAddress": "a@example.com"},
+        "onCreate": {"fullName": "A", "email": {"email": "a@example.com", "isVerified": false}},
+        "onUpdate": {}}});
+    let (status, answer) = post(&server, query, input).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(server.customers().is_empty());
+    // 100 is allowed.
+    let (keys, _) = page(&server, json!({"first": 100})).await;
+    assert_eq!(keys.len(), 3);
+}
+
+#[tokio::test]
+async fn groups_filter_by_external_id_and_answer_every_field() {
+    let Some(server) = full_server(5).await else {
+        return;
+    };
+    let (keys, info) = page(
+        &server,
+        json!({"filters": {"externalIds": ["x03", "x01", "nope"]}}),
+    )
+    .await;
+    assert_eq!(keys, ["g01", "g03"]);
+    assert_eq!(info["hasNextPage"], false);
+    let id = server.customer_groups()[2].id.clone();
+    let query = "query g($id: ID!) { customerGroup(customerGroupId: $id) { id name key color externalId \
+                 createdAt { iso8601 } createdBy { __typename ... on MachineUserActor { machineUserId } } \
+                 updatedAt { iso8601 } updatedBy { __typename } } missing: customerGroup(customerGroupId: \"cg_none\") { id } }";
+    let (status, answer) = post(&server, query, json!({"id": id})).await;
+    assert_eq!(status, 200, "{answer}");
+    let group = &answer["data"]["customerGroup"];
+    assert_eq!(group["id"], id.as_str());
+    assert_eq!(group["name"], "Group 2");
+    assert_eq!(group["key"], "g02");
+    assert_eq!(group["color"], "#64748B");
+    assert_eq!(group["externalId"], "x02");
+    assert_eq!(
+        group["createdBy"],
+        json!({"__typename": "MachineUserActor", "machineUserId": "mu_local"})
+    );
+    assert_eq!(group["updatedBy"]["__typename"], "MachineUserActor");
+    assert!(group["createdAt"]["iso8601"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert_eq!(answer["data"]["missing"], Value::Null);
+}
+
+#[tokio::test]
+async fn customers_answer_their_memberships_in_pages() {
+    let Some(server) = full_server(30).await else {
+        return;
+    };
+    let groups: Vec<Value> = (0..30)
+        .map(|i| json!({"customerGroupKey": format!("g{i:02}")}))
+        .collect();
+    let upsert = "mutation m($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { \
+                  customer { id customerGroupMemberships { edges { node { customerGroup { key } } } pageInfo { hasNextPage } } } } }";
+    let input = json!({"input": {"identifier": {"emailAddress": "a@example.com"},
+        "onCreate": {"fullName": "A", "email": {"email": "a@example.com", "isVerified": false},
+                     "customerGroupIdentifiers": groups[..25]},
+        "onUpdate": {}}});
+    let (status, answer) = post(&server, upsert, input).await;
+    assert_eq!(status, 200, "{answer}");
+    let customer = &answer["data"]["upsertCustomer"]["customer"];
+    let id = customer["id"].as_str().unwrap().to_owned();
+    let memberships = &customer["customerGroupMemberships"];
+    assert_eq!(memberships["edges"].as_array().unwrap().len(), 25);
+    assert_eq!(
+        memberships["edges"][24]["node"]["customerGroup"]["key"],
+        "g24"
+    );
+    assert_eq!(memberships["pageInfo"]["hasNextPage"], false);
+    let add = "mutation a($input: AddCustomerToCustomerGroupsInput!) { addCustomerToCustomerGroups(input: $input) { error { code } } }";
+    let (status, _) = post(
+        &server,
+        add,
+        json!({"input": {"customerId": id, "customerGroupIdentifiers": groups[25..]}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let lookup = "query c($id: ID!, $after: String) { customer(customerId: $id) { \
+                  customerGroupMemberships(first: 20, after: $after) { edges { node { customerId customerGroup { key } \
+                  createdAt { iso8601 } createdBy { __typename } updatedBy { __typename } } } \
+                  pageInfo { hasNextPage endCursor } } \
+                  only: customerGroupMemberships(filters: {customerGroupExternalIds: [\"x29\"]}) { edges { node { customerGroup { key } } } } } }";
+    let (status, answer) = post(&server, lookup, json!({"id": id})).await;
+    assert_eq!(status, 200, "{answer}");
+    let customer = &answer["data"]["customer"];
+    let first = &customer["customerGroupMemberships"];
+    assert_eq!(first["edges"].as_array().unwrap().len(), 20);
+    assert_eq!(first["edges"][0]["node"]["customerId"], id.as_str());
+    assert_eq!(
+        first["edges"][0]["node"]["createdBy"]["__typename"],
+        "MachineUserActor"
+    );
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        customer["only"]["edges"],
+        json!([{"node": {"customerGroup": {"key": "g29"}}}])
+    );
+    let after = first["pageInfo"]["endCursor"].clone();
+    let (_, answer) = post(&server, lookup, json!({"id": id, "after": after})).await;
+    let rest = &answer["data"]["customer"]["customerGroupMemberships"];
+    let rest_keys: Vec<&str> = rest["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["customerGroup"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_keys, keys(20..30));
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+}
