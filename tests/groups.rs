@@ -6,6 +6,24 @@ mod common;
 use plain_client::testing::{CustomerGroupSpec, LocalServer, LocalServerBuilder};
 use serde_json::{json, Value};
 
+/// A client that sends every request once, so that the requests the server logs are the
+/// calls made.
+use common::once_client as client;
+
+/// The operation names of the requests the server received, in order.
+fn operations(server: &LocalServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.body["operationName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Plain's own schema, when it is beside the checkout: it has every field of a group.
 fn plains_schema() -> Option<String> {
     let path = common::shared_plain("schema.graphql")?;
@@ -281,4 +299,59 @@ async fn customers_answer_their_memberships_in_pages() {
         .collect();
     assert_eq!(rest_keys, keys(20..30));
     assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+}
+
+#[tokio::test]
+async fn customer_groups_reads_every_page_100_at_a_time() {
+    let server = with_groups(LocalServer::builder(), 250)
+        .start()
+        .await
+        .unwrap();
+    let groups = client(&server).customer_groups().await.unwrap();
+    let keys_read: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys_read, keys(0..250));
+    assert_eq!(operations(&server), ["customerGroups"; 3]);
+    let firsts: Vec<Value> = server
+        .requests()
+        .iter()
+        .map(|r| r.body["variables"]["first"].clone())
+        .collect();
+    assert_eq!(firsts, [100, 100, 100]);
+    let stored = &server.customer_groups()[7];
+    let seventh = &groups[7];
+    assert_eq!(
+        (
+            seventh.id.as_str(),
+            seventh.key.as_str(),
+            seventh.name.as_str(),
+            seventh.external_id.as_deref(),
+            seventh.color.as_str()
+        ),
+        (stored.id.as_str(), "g07", "Group 7", Some("x07"), "#64748B")
+    );
+}
+
+#[tokio::test]
+async fn customer_groups_of_an_empty_workspace_is_one_request() {
+    let server = LocalServer::start().await.unwrap();
+    assert!(client(&server).customer_groups().await.unwrap().is_empty());
+    assert_eq!(operations(&server), ["customerGroups"]);
+}
+
+#[tokio::test]
+async fn a_page_that_promises_more_without_a_cursor_is_an_error_not_a_loop() {
+    let server = LocalServer::builder()
+        .answer("customerGroups", |_| {
+            json!({"customerGroups": {"edges": [], "pageInfo": {"hasNextPage": true, "endCursor": "c"}}})
+        })
+        .start()
+        .await
+        .unwrap();
+    let error = client(&server).customer_groups().await.unwrap_err();
+    assert!(
+        matches!(error, plain_client::Error::Decode { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("no node"), "{error}");
+    assert_eq!(operations(&server).len(), 1);
 }

@@ -9,6 +9,7 @@ use plain_client::operations::{
     customer_by_email::{self, CustomerByEmail},
     customer_by_external_id::{self, CustomerByExternalId},
     customer_by_id::{self, CustomerById},
+    customer_groups::{self, CustomerGroups},
     delete_customer::{self, DeleteCustomer, DeleteCustomerInput},
     my_workspace::{self, MyWorkspace},
     remove_customer_from_customer_groups::{self, RemoveCustomerFromCustomerGroups},
@@ -17,7 +18,7 @@ use plain_client::testing::{CustomerGroupSpec, LocalServer, StoredCustomerGroup}
 use plain_client::{
     Customer, CustomerGroupIdentifier, CustomerGroupsInput, CustomerIdentifier, EmailAddress,
     Error, MutationError, MutationErrorType, MutationFieldErrorType, OnCreate, OnUpdate,
-    PlainClient, RetryPolicy, UpsertCustomerInput, UpsertResult, Workspace,
+    PlainClient, UpsertCustomerInput, UpsertResult, Workspace,
 };
 use serde_json::json;
 
@@ -33,13 +34,7 @@ async fn server() -> LocalServer {
 }
 
 /// A client that sends every request once: these tests look at single answers.
-fn client(server: &LocalServer) -> PlainClient {
-    server
-        .client_builder()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
-}
+use common::once_client as client;
 
 fn group(server: &LocalServer, key: &str) -> StoredCustomerGroup {
     server
@@ -615,6 +610,13 @@ fn each_operation_sends_its_variables_as_plain_documents_them() {
             external_id: "u_42".into(),
         }),
         "customerByExternalId.graphql",
+    );
+    assert_request(
+        CustomerGroups::build_query(customer_groups::Variables {
+            first: Some(100),
+            after: Some("Y3Vyc29y".into()),
+        }),
+        "customerGroups.graphql",
     );
     assert_request(
         MyWorkspace::build_query(my_workspace::Variables),
