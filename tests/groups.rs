@@ -355,3 +355,225 @@ async fn a_page_that_promises_more_without_a_cursor_is_an_error_not_a_loop() {
     assert!(error.to_string().contains("no node"), "{error}");
     assert_eq!(operations(&server).len(), 1);
 }
+
+fn key(key: &str) -> plain_client::CustomerGroupIdentifier {
+    plain_client::CustomerGroupIdentifier::key(key)
+}
+
+/// A customer created without groups: its id.
+async fn customer(client: &plain_client::PlainClient, email: &str) -> String {
+    use plain_client::{CustomerIdentifier, EmailAddress, OnCreate, UpsertCustomerInput};
+    let input = UpsertCustomerInput::new(
+        CustomerIdentifier::email(email),
+        OnCreate::new("Donald Duck", EmailAddress::unverified(email)).external_id("u_1"),
+    );
+    let upserted = client.upsert_customer(input).await.unwrap();
+    // The upsert does not select memberships.
+    assert_eq!(upserted.customer.customer_groups, None);
+    upserted.customer.id
+}
+
+/// A server with `groups` groups (see [`with_groups`]) and a customer in none of them: the
+/// server, a client of it, and the customer's id.
+async fn with_customer(groups: usize) -> (LocalServer, plain_client::PlainClient, String) {
+    let server = with_groups(LocalServer::builder(), groups)
+        .start()
+        .await
+        .unwrap();
+    let client = client(&server);
+    let id = customer(&client, "donald@example.com").await;
+    (server, client, id)
+}
+
+/// The keys of the groups a lookup by id says the customer is in.
+async fn looked_up(client: &plain_client::PlainClient, id: &str) -> Vec<String> {
+    let found = client.customer_by_id(id).await.unwrap().unwrap();
+    found
+        .customer_groups
+        .unwrap()
+        .iter()
+        .map(|m| m.customer_group.key.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_lookups_carry_every_membership_in_the_order_joined() {
+    let (server, client, id) = with_customer(3).await;
+    assert_eq!(looked_up(&client, &id).await, Vec::<String>::new());
+    client
+        .add_customer_to_customer_groups(&id, [key("g02"), key("g00")])
+        .await
+        .unwrap();
+    assert_eq!(looked_up(&client, &id).await, ["g02", "g00"]);
+    let by_email = client
+        .customer_by_email("donald@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let by_external = client
+        .customer_by_external_id("u_1")
+        .await
+        .unwrap()
+        .unwrap();
+    let memberships = by_email.customer_groups.clone().unwrap();
+    assert_eq!(by_external.customer_groups, Some(memberships.clone()));
+    assert_eq!(memberships[0].customer_id, id);
+    assert_eq!(
+        memberships[0].customer_group.external_id.as_deref(),
+        Some("x02")
+    );
+    assert_eq!(memberships[0].customer_group.color, "#64748B");
+    // One request per lookup: 100 memberships come with the customer.
+    assert_eq!(
+        operations(&server)[1..],
+        [
+            "customerById",
+            "addCustomerToCustomerGroups",
+            "customerById",
+            "customerByEmail",
+            "customerByExternalId"
+        ]
+    );
+    // Serialized under Plain's field name, as a list.
+    let json = serde_json::to_value(&by_email).unwrap();
+    assert_eq!(
+        json["customerGroupMemberships"][1]["customerGroup"]["key"],
+        "g00"
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_reads_memberships_past_the_first_100() {
+    let (server, client, id) = with_customer(130).await;
+    let all: Vec<_> = (0..130).map(|i| key(&format!("g{i:02}"))).collect();
+    let changes = client.set_customer_groups(&id, all).await.unwrap();
+    assert_eq!(changes.added.len(), 130);
+    // 25 groups a call: 6 calls.
+    let adds = operations(&server)
+        .iter()
+        .filter(|o| *o == "addCustomerToCustomerGroups")
+        .count();
+    assert_eq!(adds, 6);
+    let before = server.requests().len();
+    assert_eq!(looked_up(&client, &id).await, keys(0..130));
+    assert_eq!(
+        operations(&server)[before..],
+        ["customerById", "customerGroupMemberships"]
+    );
+}
+
+#[tokio::test]
+async fn set_customer_groups_adds_and_removes_to_match_and_then_sends_nothing() {
+    let (server, client, id) = with_customer(3).await;
+    let (a, b, c) = ("g00", "g01", "g02");
+
+    let changes = client
+        .set_customer_groups(&id, [key(a), key(b)])
+        .await
+        .unwrap();
+    let added: Vec<&str> = changes
+        .added
+        .iter()
+        .map(|m| m.customer_group.key.as_str())
+        .collect();
+    assert_eq!(added, [a, b]);
+    assert!(changes.removed.is_empty());
+    assert_eq!(looked_up(&client, &id).await, [a, b]);
+
+    // b by its external id, c by its id: the same groups whatever names them.
+    let c_id = server.customer_groups()[2].id.clone();
+    let to = [
+        plain_client::CustomerGroupIdentifier::external_id("x01"),
+        plain_client::CustomerGroupIdentifier::id(c_id.clone()),
+    ];
+    let changes = client.set_customer_groups(&id, to.clone()).await.unwrap();
+    assert_eq!(changes.added.len(), 1);
+    assert_eq!(changes.added[0].customer_group.id, c_id);
+    let removed: Vec<&str> = changes.removed.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(removed, [a]);
+    assert_eq!(looked_up(&client, &id).await, [b, c]);
+
+    // The same again: one read, no mutation.
+    let before = server.requests().len();
+    let changes = client.set_customer_groups(&id, to).await.unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(operations(&server)[before..], ["customerGroupMemberships"]);
+
+    // To none.
+    let changes = client.set_customer_groups(&id, []).await.unwrap();
+    assert_eq!(changes.removed.len(), 2);
+    assert_eq!(looked_up(&client, &id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_membership_another_writer_removed_first_counts_as_removed() {
+    let (server, client, id) = with_customer(2).await;
+    client.set_customer_groups(&id, [key("g00")]).await.unwrap();
+    // What the read answers: the membership as it was before another writer removed it.
+    let stale =
+        serde_json::to_value(client.customer_group_memberships(&id).await.unwrap()).unwrap();
+    client
+        .remove_customer_from_customer_groups(&id, [key("g00")])
+        .await
+        .unwrap();
+    let edges: Vec<Value> = stale
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| json!({"node": node}))
+        .collect();
+    server.answer("customerGroupMemberships", move |_| {
+        json!({"customer": {"customerGroupMemberships": {"edges": edges.clone(),
+            "pageInfo": {"hasNextPage": false, "endCursor": null}}}})
+    });
+    let changes = client.set_customer_groups(&id, [key("g01")]).await.unwrap();
+    let removed: Vec<&str> = changes.removed.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(removed, ["g00"]);
+    assert_eq!(changes.added[0].customer_group.key, "g01");
+    let last = operations(&server);
+    assert_eq!(last.last().unwrap(), "removeCustomerFromCustomerGroups");
+    // The removal it sent named a membership already gone, which Plain refuses as this.
+    let refused = client
+        .remove_customer_from_customer_groups(&id, [key("g00")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.mutation_error().map(|e| e.code.as_str()),
+        Some("customer_group_membership_not_found")
+    );
+    assert_eq!(
+        server.customers()[0].customer_group_ids,
+        [server.customer_groups()[1].id.clone()]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_customer_or_group_changes_nothing_and_says_so() {
+    let server = with_groups(LocalServer::builder(), 1)
+        .start()
+        .await
+        .unwrap();
+    let client = client(&server);
+    let error = client
+        .set_customer_groups("c_nobody", [key("g00")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, plain_client::Error::InvalidInput { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        client.customer_group_memberships("c_nobody").await.unwrap(),
+        None
+    );
+    let id = customer(&client, "donald@example.com").await;
+    let error = client
+        .set_customer_groups(&id, [key("g00"), key("nope")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.mutation_error().map(|e| e.code.as_str()),
+        Some("customer_group_not_found")
+    );
+    assert!(server.customers()[0].customer_group_ids.is_empty());
+}

@@ -9,6 +9,7 @@ use plain_client::operations::{
     customer_by_email::{self, CustomerByEmail},
     customer_by_external_id::{self, CustomerByExternalId},
     customer_by_id::{self, CustomerById},
+    customer_group_memberships::{self, CustomerGroupMemberships},
     customer_groups::{self, CustomerGroups},
     delete_customer::{self, DeleteCustomer, DeleteCustomerInput},
     my_workspace::{self, MyWorkspace},
@@ -53,10 +54,15 @@ fn donald() -> UpsertCustomerInput {
     )
 }
 
+/// Creates a customer that is in no group: the customer as the lookups find it, with its (no)
+/// group memberships, which the upsert does not select.
 async fn create(client: &PlainClient, input: UpsertCustomerInput) -> Customer {
     let upserted = client.upsert_customer(input).await.unwrap();
     assert_eq!(upserted.result, UpsertResult::Created);
-    upserted.customer
+    let mut customer = upserted.customer;
+    assert_eq!(customer.customer_groups, None);
+    customer.customer_groups = Some(Vec::new());
+    customer
 }
 
 /// The `MutationError` of a refused call.
@@ -617,6 +623,14 @@ fn each_operation_sends_its_variables_as_plain_documents_them() {
             after: Some("Y3Vyc29y".into()),
         }),
         "customerGroups.graphql",
+    );
+    assert_request(
+        CustomerGroupMemberships::build_query(customer_group_memberships::Variables {
+            customer_id: customer_id.into(),
+            first: Some(100),
+            after: Some("Y3Vyc29y".into()),
+        }),
+        "customerGroupMemberships.graphql",
     );
     assert_request(
         MyWorkspace::build_query(my_workspace::Variables),

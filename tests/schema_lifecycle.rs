@@ -265,9 +265,9 @@ fn to_the_2026_03_28_schema_and_back() {
 
 /// The operations that select `Customer.fullName`, and where.
 const SELECTING_FULL_NAME: [(&str, &str); 4] = [
-    ("customerByEmail.graphql", "11:3"),
-    ("customerByExternalId.graphql", "11:3"),
-    ("customerById.graphql", "11:3"),
+    ("customerByEmail.graphql", "14:3"),
+    ("customerByExternalId.graphql", "14:3"),
+    ("customerById.graphql", "14:3"),
     ("upsertCustomer.graphql", "17:3"),
 ];
 

@@ -1376,12 +1376,21 @@ async fn plains_full_schema_serves_the_whole_customer_family() {
         .external_id("u_1")
         .customer_groups([vip.clone()]),
     );
-    let created = client.upsert_customer(input).await.unwrap().customer;
+    let mut created = client.upsert_customer(input).await.unwrap().customer;
     assert_eq!(
         server.customers()[0].customer_group_ids,
         [group(&server, "vip").id]
     );
     let by_id = client.customer_by_id(created.id.clone()).await.unwrap();
+    // The lookups select the memberships, which the upsert does not.
+    let memberships = by_id.as_ref().and_then(|c| c.customer_groups.clone());
+    assert_eq!(
+        memberships
+            .as_ref()
+            .map(|m| m[0].customer_group.key.as_str()),
+        Some("vip")
+    );
+    created.customer_groups = memberships;
     assert_eq!(by_id.as_ref(), Some(&created));
     let by_email = client
         .customer_by_email("Donald@Example.COM")

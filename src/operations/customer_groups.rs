@@ -8,10 +8,10 @@ use std::future::Future;
 
 use crate::client::PlainClient;
 use crate::error::{Error, Result};
-use crate::operations::CustomerGroup;
+use crate::operations::{CustomerGroup, PageInfo};
 use crate::retry::Idempotency;
 
-pub use crate::generated::customer_groups::{PageInfo, ResponseData, Variables};
+pub use crate::generated::customer_groups::{ResponseData, Variables};
 pub use crate::generated::CustomerGroups;
 
 /// The most groups [`PlainClient::customer_groups`] reads: 100 pages of Plain's largest page.
@@ -28,29 +28,36 @@ impl PlainClient {
     /// [`Error::TooMany`], never a part of them. Groups made or removed while the pages are read
     /// may be missed or seen twice, as with any paged read.
     pub async fn customer_groups(&self) -> Result<Vec<CustomerGroup>> {
-        read_pages("customer groups", MAX_CUSTOMER_GROUPS, |after| async move {
-            let variables = Variables {
-                first: Some(PAGE_SIZE),
-                after,
-            };
-            let data = self
-                .execute_with::<CustomerGroups>(variables, Idempotency::Idempotent)
-                .await?;
-            let connection = data.customer_groups;
-            let nodes = connection.edges.into_iter().map(|edge| edge.node);
-            Ok((nodes.collect(), connection.page_info))
-        })
+        read_pages(
+            "customer groups",
+            MAX_CUSTOMER_GROUPS,
+            None,
+            |after| async move {
+                let variables = Variables {
+                    first: Some(PAGE_SIZE),
+                    after,
+                };
+                let data = self
+                    .execute_with::<CustomerGroups>(variables, Idempotency::Idempotent)
+                    .await?;
+                let connection = data.customer_groups;
+                let nodes = connection.edges.into_iter().map(|edge| edge.node);
+                Ok((nodes.collect(), connection.page_info))
+            },
+        )
         .await
     }
 }
 
 /// Reads a connection from its first page on: `page(after)` reads the page after the cursor
-/// (`None`: the first), until a page says there is no next one. More than `limit` nodes is
+/// (`None`: the first), until a page says there is no next one. `first`, when given, is the
+/// first page already read. More than `limit` nodes is
 /// [`Error::TooMany`]; a page that says there is a next one without a cursor to it, or with
 /// no node, is an [`Error::Decode`] (reading on would never end).
 pub(crate) async fn read_pages<T, F, Fut>(
     what: &'static str,
     limit: usize,
+    first: Option<(Vec<T>, PageInfo)>,
     mut page: F,
 ) -> Result<Vec<T>>
 where
@@ -59,8 +66,12 @@ where
 {
     let mut all = Vec::new();
     let mut after = None;
+    let mut read = first;
     loop {
-        let (nodes, info) = page(after).await?;
+        let (nodes, info) = match read.take() {
+            Some(read) => read,
+            None => page(after.take()).await?,
+        };
         let empty = nodes.is_empty();
         all.extend(nodes);
         if all.len() > limit {
@@ -100,7 +111,7 @@ mod tests {
     /// Pages of two numbers each, `pages` of them, the cursor of each page its number.
     async fn read(pages: usize, limit: usize) -> (Result<Vec<usize>>, Vec<Option<String>>) {
         let mut asked = Vec::new();
-        let result = read_pages("numbers", limit, |after: Option<String>| {
+        let result = read_pages("numbers", limit, None, |after: Option<String>| {
             asked.push(after.clone());
             let at: usize = after.map_or(0, |a| a.parse().unwrap());
             let next = at + 1;
