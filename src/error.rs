@@ -154,6 +154,20 @@ pub enum Error {
     #[error("the request was interrupted before Plain answered: send it again")]
     Interrupted,
 
+    /// Plain holds more of something than the call reads
+    /// ([`PlainClient::customer_groups`](crate::PlainClient::customer_groups) reads at most
+    /// [`MAX_CUSTOMER_GROUPS`](crate::operations::customer_groups::MAX_CUSTOMER_GROUPS)):
+    /// nothing is returned rather than a part. Not retried: the same calls would read as much.
+    #[error(
+        "Plain holds more than {limit} {what}, the most this call reads: nothing was returned"
+    )]
+    TooMany {
+        /// What there are too many of, such as `customer groups`.
+        what: &'static str,
+        /// The most the call reads.
+        limit: usize,
+    },
+
     /// The input was not valid; nothing was sent.
     #[error("invalid input, nothing was sent: {message}")]
     InvalidInput {

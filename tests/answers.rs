@@ -5,7 +5,7 @@ use plain_client::testing::LocalServer;
 use serde_json::{json, Value};
 
 /// The crate's part of Plain's schema, with a connection of groups the server does not model,
-/// like Plain's `customerGroups`, under names of its own.
+/// under names of its own.
 fn schema() -> String {
     let vendored = include_str!("../graphql/schema.graphql");
     let with_field = vendored.replacen(

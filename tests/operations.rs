@@ -9,6 +9,8 @@ use plain_client::operations::{
     customer_by_email::{self, CustomerByEmail},
     customer_by_external_id::{self, CustomerByExternalId},
     customer_by_id::{self, CustomerById},
+    customer_group_memberships::{self, CustomerGroupMemberships},
+    customer_groups::{self, CustomerGroups},
     delete_customer::{self, DeleteCustomer, DeleteCustomerInput},
     my_workspace::{self, MyWorkspace},
     remove_customer_from_customer_groups::{self, RemoveCustomerFromCustomerGroups},
@@ -17,7 +19,7 @@ use plain_client::testing::{CustomerGroupSpec, LocalServer, StoredCustomerGroup}
 use plain_client::{
     Customer, CustomerGroupIdentifier, CustomerGroupsInput, CustomerIdentifier, EmailAddress,
     Error, MutationError, MutationErrorType, MutationFieldErrorType, OnCreate, OnUpdate,
-    PlainClient, RetryPolicy, UpsertCustomerInput, UpsertResult, Workspace,
+    PlainClient, UpsertCustomerInput, UpsertResult, Workspace,
 };
 use serde_json::json;
 
@@ -33,13 +35,7 @@ async fn server() -> LocalServer {
 }
 
 /// A client that sends every request once: these tests look at single answers.
-fn client(server: &LocalServer) -> PlainClient {
-    server
-        .client_builder()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
-}
+use common::once_client as client;
 
 fn group(server: &LocalServer, key: &str) -> StoredCustomerGroup {
     server
@@ -58,10 +54,15 @@ fn donald() -> UpsertCustomerInput {
     )
 }
 
+/// Creates a customer that is in no group: the customer as the lookups find it, with its (no)
+/// group memberships, which the upsert does not select.
 async fn create(client: &PlainClient, input: UpsertCustomerInput) -> Customer {
     let upserted = client.upsert_customer(input).await.unwrap();
     assert_eq!(upserted.result, UpsertResult::Created);
-    upserted.customer
+    let mut customer = upserted.customer;
+    assert_eq!(customer.customer_groups, None);
+    customer.customer_groups = Some(Vec::new());
+    customer
 }
 
 /// The `MutationError` of a refused call.
@@ -615,6 +616,21 @@ fn each_operation_sends_its_variables_as_plain_documents_them() {
             external_id: "u_42".into(),
         }),
         "customerByExternalId.graphql",
+    );
+    assert_request(
+        CustomerGroups::build_query(customer_groups::Variables {
+            first: Some(100),
+            after: Some("Y3Vyc29y".into()),
+        }),
+        "customerGroups.graphql",
+    );
+    assert_request(
+        CustomerGroupMemberships::build_query(customer_group_memberships::Variables {
+            customer_id: customer_id.into(),
+            first: Some(100),
+            after: Some("Y3Vyc29y".into()),
+        }),
+        "customerGroupMemberships.graphql",
     );
     assert_request(
         MyWorkspace::build_query(my_workspace::Variables),

@@ -1066,7 +1066,7 @@ async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs(
     assert_eq!(
         answer,
         json!({"errors": [{
-            "message": "The local server does not serve \"Query.companies\"; it serves myWorkspace, customer, customerByEmail, customerByExternalId. Register an answer for the operation with LocalServerBuilder::answer or LocalServer::answer.",
+            "message": "The local server does not serve \"Query.companies\"; it serves myWorkspace, customer, customerByEmail, customerByExternalId, customerGroups, customerGroup. Register an answer for the operation with LocalServerBuilder::answer or LocalServer::answer.",
             "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
         }]})
     );
@@ -1376,12 +1376,21 @@ async fn plains_full_schema_serves_the_whole_customer_family() {
         .external_id("u_1")
         .customer_groups([vip.clone()]),
     );
-    let created = client.upsert_customer(input).await.unwrap().customer;
+    let mut created = client.upsert_customer(input).await.unwrap().customer;
     assert_eq!(
         server.customers()[0].customer_group_ids,
         [group(&server, "vip").id]
     );
     let by_id = client.customer_by_id(created.id.clone()).await.unwrap();
+    // The lookups select the memberships, which the upsert does not.
+    let memberships = by_id.as_ref().and_then(|c| c.customer_groups.clone());
+    assert_eq!(
+        memberships
+            .as_ref()
+            .map(|m| m[0].customer_group.key.as_str()),
+        Some("vip")
+    );
+    created.customer_groups = memberships;
     assert_eq!(by_id.as_ref(), Some(&created));
     let by_email = client
         .customer_by_email("Donald@Example.COM")

@@ -345,3 +345,90 @@ fn fieldless_enum(name: &syn::Ident, names: &[(syn::Ident, String)]) -> Vec<Item
     };
     file.items
 }
+
+/// Adds each `(type, field)` of `fields` (the field as Rust source, an `Option`) to the struct
+/// of that name in the shared module. A type that is not there gets nothing: the code that
+/// fills the field then fails to compile, naming it.
+///
+/// A struct that gets a field has its `Debug` written out instead of derived: the same as the
+/// derived one, with each added field left out while it is `None`, so that an answer that does
+/// not select it prints exactly as before the field existed.
+pub fn add_fields(items: &mut [Item], fields: &[(&str, &str)]) {
+    use syn::parse::Parser;
+    for item in items.iter_mut() {
+        let Item::Mod(module) = item else {
+            continue;
+        };
+        if module.ident != SHARED {
+            continue;
+        }
+        let Some((_, content)) = &mut module.content else {
+            continue;
+        };
+        let mut impls = Vec::new();
+        for item in content.iter_mut() {
+            let Item::Struct(structure) = item else {
+                continue;
+            };
+            let mut added = Vec::new();
+            for (type_name, source) in fields {
+                if structure.ident != type_name {
+                    continue;
+                }
+                let field = syn::Field::parse_named
+                    .parse_str(source)
+                    .unwrap_or_else(|e| panic!("a hand-written field of {type_name}: {e}"));
+                if let syn::Fields::Named(named) = &mut structure.fields {
+                    added.extend(field.ident.clone());
+                    named.named.push(field);
+                }
+            }
+            if !added.is_empty() {
+                impls.push(debug_leaving_out_absent(structure, &added));
+            }
+        }
+        content.extend(impls);
+    }
+}
+
+/// Takes `Debug` out of the struct's derives and returns an `impl Debug` that prints what the
+/// derived one would, but for the fields of `optional` that are `None`.
+fn debug_leaving_out_absent(structure: &mut syn::ItemStruct, optional: &[syn::Ident]) -> Item {
+    use syn::punctuated::Punctuated;
+    for attr in &mut structure.attrs {
+        if !attr.path().is_ident("derive") {
+            continue;
+        }
+        let Ok(derives) =
+            attr.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        let kept = derives.iter().filter(|path| !path.is_ident("Debug"));
+        *attr = parse_quote!(#[derive(#(#kept),*)]);
+    }
+    let name = &structure.ident;
+    let text = name.to_string();
+    let fields = structure.fields.iter().filter_map(|field| {
+        let ident = field.ident.as_ref()?;
+        let label = ident.to_string();
+        Some(if optional.contains(ident) {
+            quote::quote! {
+                if self.#ident.is_some() {
+                    out.field(#label, &self.#ident);
+                }
+            }
+        } else {
+            quote::quote! { out.field(#label, &self.#ident); }
+        })
+    });
+    parse_quote! {
+        impl ::std::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let mut out = f.debug_struct(#text);
+                #(#fields)*
+                out.finish()
+            }
+        }
+    }
+}

@@ -10,10 +10,9 @@ use crate::error::Result;
 use crate::input::{CustomerGroupIdentifier, CustomerGroupsInput};
 use crate::retry::Idempotency;
 
-pub use crate::generated::add_customer_to_customer_groups::{
-    CustomerGroup, CustomerGroupMembership, ResponseData, Variables,
-};
+pub use crate::generated::add_customer_to_customer_groups::{ResponseData, Variables};
 pub use crate::generated::AddCustomerToCustomerGroups;
+pub use crate::operations::{CustomerGroup, CustomerGroupMembership};
 
 impl PlainClient {
     /// Adds the customer with Plain's id to each of `groups` (at most 25 at once), and

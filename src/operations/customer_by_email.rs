@@ -13,7 +13,8 @@ pub use crate::generated::customer_by_email::{ResponseData, Variables};
 pub use crate::generated::CustomerByEmail;
 
 impl PlainClient {
-    /// The customer with this email address, or `None` when Plain has none. A query: retried on every
+    /// The customer with this email address, or `None` when Plain has none, with
+    /// all its group memberships ([`Customer::customer_groups`]). A query: retried on every
     /// failure that can succeed later.
     pub async fn customer_by_email(&self, email: impl Into<String>) -> Result<Option<Customer>> {
         let variables = Variables {
@@ -22,6 +23,12 @@ impl PlainClient {
         let data = self
             .execute_with::<CustomerByEmail>(variables, Idempotency::Idempotent)
             .await?;
-        Ok(data.customer_by_email)
+        match data.customer_by_email {
+            Some(found) => self
+                .with_memberships(found.customer, found.customer_group_memberships)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -13,7 +13,8 @@ pub use crate::generated::customer_by_external_id::{ResponseData, Variables};
 pub use crate::generated::CustomerByExternalId;
 
 impl PlainClient {
-    /// The customer with your external id, or `None` when Plain has none. A query: retried on every
+    /// The customer with your external id, or `None` when Plain has none, with
+    /// all its group memberships ([`Customer::customer_groups`]). A query: retried on every
     /// failure that can succeed later.
     pub async fn customer_by_external_id(
         &self,
@@ -25,6 +26,12 @@ impl PlainClient {
         let data = self
             .execute_with::<CustomerByExternalId>(variables, Idempotency::Idempotent)
             .await?;
-        Ok(data.customer_by_external_id)
+        match data.customer_by_external_id {
+            Some(found) => self
+                .with_memberships(found.customer, found.customer_group_memberships)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
 }

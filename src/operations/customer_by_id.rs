@@ -13,7 +13,8 @@ pub use crate::generated::customer_by_id::{ResponseData, Variables};
 pub use crate::generated::CustomerById;
 
 impl PlainClient {
-    /// The customer with Plain's id (`c_...`), or `None` when Plain has none. A query: retried on every
+    /// The customer with Plain's id (`c_...`), or `None` when Plain has none, with
+    /// all its group memberships ([`Customer::customer_groups`]). A query: retried on every
     /// failure that can succeed later.
     pub async fn customer_by_id(&self, customer_id: impl Into<String>) -> Result<Option<Customer>> {
         let variables = Variables {
@@ -22,6 +23,12 @@ impl PlainClient {
         let data = self
             .execute_with::<CustomerById>(variables, Idempotency::Idempotent)
             .await?;
-        Ok(data.customer)
+        match data.customer {
+            Some(found) => self
+                .with_memberships(found.customer, found.customer_group_memberships)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -10,14 +10,16 @@ pub mod add_customer_to_customer_groups;
 pub mod customer_by_email;
 pub mod customer_by_external_id;
 pub mod customer_by_id;
+pub mod customer_group_memberships;
+pub mod customer_groups;
 pub mod delete_customer;
 pub mod my_workspace;
 pub mod remove_customer_from_customer_groups;
 pub mod upsert_customer;
 
 pub use crate::generated::shared::{
-    Customer, CustomerEmail, CustomerStatus, MutationError, MutationErrorType,
-    MutationFieldErrorType, Timestamp,
+    Customer, CustomerEmail, CustomerGroup, CustomerGroupMembership, CustomerStatus, MutationError,
+    MutationErrorType, MutationFieldErrorType, PageInfo, Timestamp,
 };
 
 pub use crate::generated::shared::MutationFieldError;

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use super::store::{Change, CustomerSnapshot, StoredCustomerGroup};
 use crate::time::format_rfc3339;
 
-/// The color every group of the local server has in events: the schema requires one, and the
-/// server keeps none.
-const GROUP_COLOR: &str = "#64748B";
+/// The color every group of the local server has, in events and answers: Plain requires one,
+/// and the server keeps none.
+pub(super) const GROUP_COLOR: &str = "#64748B";
 
 /// Who the server says made its changes: the machine user of the API key, as Plain says of
 /// changes made through the API.

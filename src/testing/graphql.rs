@@ -12,6 +12,8 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::connections::{cursor, Page, PageArgs, CONNECTION_FIELDS};
+use super::events::GROUP_COLOR;
 use super::store::{
     LocalWorkspace, Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup,
 };
@@ -194,11 +196,13 @@ pub type AnswerFn = std::sync::Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 pub type Answers = std::collections::HashMap<String, AnswerFn>;
 
 /// The root fields the server runs, by root type (besides `__typename`).
-const QUERY_FIELDS: [&str; 4] = [
+const QUERY_FIELDS: [&str; 6] = [
     "myWorkspace",
     "customer",
     "customerByEmail",
     "customerByExternalId",
+    "customerGroups",
+    "customerGroup",
 ];
 const MUTATION_FIELDS: [&str; 4] = [
     "upsertCustomer",
@@ -214,6 +218,8 @@ enum Call {
     CustomerById(String),
     CustomerByEmail(String),
     CustomerByExternalId(String),
+    CustomerGroups,
+    CustomerGroup(String),
     Upsert(Value),
     Delete(Value),
     AddToGroups(Value),
@@ -322,6 +328,7 @@ pub fn execute(
     };
     // Read every root field's arguments before running any, so that a request refused as a
     // whole has changed nothing.
+    context.check_pages(selection_set, &mut Vec::new())?;
     let mut calls = Vec::new();
     for (key, fields) in context.collect(root, selection_set) {
         let field = fields[0];
@@ -337,6 +344,10 @@ pub fn execute(
             }
             (true, "customerByExternalId") => {
                 Call::CustomerByExternalId(context.text_argument(root, field, "externalId")?)
+            }
+            (true, "customerGroups") => Call::CustomerGroups,
+            (true, "customerGroup") => {
+                Call::CustomerGroup(context.text_argument(root, field, "customerGroupId")?)
             }
             (false, "upsertCustomer") => Call::Upsert(context.argument(root, field, "input")?),
             (false, "deleteCustomer") => Call::Delete(context.argument(root, field, "input")?),
@@ -366,7 +377,7 @@ pub fn execute(
     let mut errors = Vec::new();
     for (key, fields, call) in calls {
         let found = |customer: Option<&StoredCustomer>| match customer {
-            Some(customer) => context.complete(Object::Customer(customer), &fields),
+            Some(customer) => context.complete(store, Object::Customer(customer), &fields),
             None => Out::Null,
         };
         let value = match call {
@@ -374,7 +385,7 @@ pub fn execute(
             Call::MyWorkspace => {
                 let workspace = store.workspace();
                 if workspace.readable {
-                    context.complete(Object::Workspace(workspace), &fields)
+                    context.complete(store, Object::Workspace(workspace), &fields)
                 } else {
                     errors.push(FieldFailure::workspace_forbidden(&key, fields[0]));
                     Out::Null
@@ -383,23 +394,41 @@ pub fn execute(
             Call::CustomerById(id) => found(store.customer(&id)),
             Call::CustomerByEmail(email) => found(store.customer_by_email(&email)),
             Call::CustomerByExternalId(id) => found(store.customer_by_external_id(&id)),
+            Call::CustomerGroups => {
+                let wanted = context.string_filter(fields[0], "externalIds");
+                let groups: Vec<Object<'_>> = store
+                    .customer_groups()
+                    .iter()
+                    .filter(|g| keeps(&wanted, &g.external_id))
+                    .map(Object::Group)
+                    .collect();
+                context.connection(store, &GROUPS, &groups, &fields)
+            }
+            Call::CustomerGroup(id) => match store.customer_group(&id) {
+                Some(group) => context.complete(store, Object::Group(group), &fields),
+                None => Out::Null,
+            },
             Call::Upsert(input) => {
                 let result = upsert(store, &input, now);
-                context.complete(Object::Upserted(&result), &fields)
+                context.complete(store, Object::Upserted(&result), &fields)
             }
             Call::Delete(input) => {
                 let result = store.delete(&id_text(&input["customerId"]));
-                context.complete(Object::Deleted(result.as_ref().err()), &fields)
+                context.complete(store, Object::Deleted(result.as_ref().err()), &fields)
             }
             Call::AddToGroups(input) => {
                 let result = groups_input(&input)
                     .and_then(|(id, groups)| store.add_to_groups(&id, &groups, now));
-                context.complete(Object::AddedToGroups(&result), &fields)
+                context.complete(store, Object::AddedToGroups(&result), &fields)
             }
             Call::RemoveFromGroups(input) => {
                 let result = groups_input(&input)
                     .and_then(|(id, groups)| store.remove_from_groups(&id, &groups));
-                context.complete(Object::RemovedFromGroups(result.as_ref().err()), &fields)
+                context.complete(
+                    store,
+                    Object::RemovedFromGroups(result.as_ref().err()),
+                    &fields,
+                )
             }
         };
         data.push((key, value));
@@ -670,6 +699,8 @@ enum Object<'a> {
     Email(&'a StoredCustomer),
     Group(&'a StoredCustomerGroup),
     Membership(&'a Membership),
+    /// Who made a group or a membership: the API key's machine user.
+    Actor,
     DateTime(SystemTime),
     MutationError(&'a Rejection),
     FieldError(&'a (String, String, &'static str)),
@@ -687,10 +718,42 @@ impl Object<'_> {
             Object::Email(_) => "EmailAddress",
             Object::Group(_) => "CustomerGroup",
             Object::Membership(_) => "CustomerGroupMembership",
+            Object::Actor => "MachineUserActor",
             Object::DateTime(_) => "DateTime",
             Object::MutationError(_) => "MutationError",
             Object::FieldError(_) => "MutationFieldError",
         }
+    }
+}
+
+/// The id of the machine user the server says made its groups and memberships.
+const MACHINE_USER_ID: &str = "mu_local";
+
+/// The types of one connection the server pages.
+struct Connection {
+    /// The field, which also names its cursors.
+    field: &'static str,
+    connection: &'static str,
+    edge: &'static str,
+}
+
+const GROUPS: Connection = Connection {
+    field: "customerGroups",
+    connection: "CustomerGroupConnection",
+    edge: "CustomerGroupEdge",
+};
+
+const MEMBERSHIPS: Connection = Connection {
+    field: "customerGroupMemberships",
+    connection: "CustomerGroupMembershipConnection",
+    edge: "CustomerGroupMembershipEdge",
+};
+
+/// Whether a filter on external ids (`None`: no filter) keeps an item with this one.
+fn keeps(wanted: &Option<Vec<String>>, external_id: &Option<String>) -> bool {
+    match wanted {
+        None => true,
+        Some(wanted) => external_id.as_ref().is_some_and(|id| wanted.contains(id)),
     }
 }
 
@@ -745,6 +808,11 @@ fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
         (Object::Group(g), "key") => text(&g.key),
         (Object::Group(g), "name") => text(&g.name),
         (Object::Group(g), "externalId") => optional_text(&g.external_id),
+        (Object::Group(_), "color") => text(GROUP_COLOR),
+        (Object::Group(_) | Object::Membership(_), "createdBy" | "updatedBy") => {
+            Resolved::Object(Object::Actor)
+        }
+        (Object::Actor, "machineUserId") => text(MACHINE_USER_ID),
         (Object::Group(g), "createdAt") => Resolved::Object(Object::DateTime(g.created_at)),
         (Object::Group(g), "updatedAt") => Resolved::Object(Object::DateTime(g.updated_at)),
         (Object::Membership(m), "customerId") => text(&m.customer_id),
@@ -810,12 +878,7 @@ impl<'a> Context<'a> {
     /// The argument `name` of `field` (a field of the type `parent`) as JSON, checked
     /// against its type.
     fn argument(&self, parent: &str, field: &Field, name: &str) -> Result<Value, RequestFailure> {
-        let value = field
-            .arguments
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| literal(v, &self.variables))
-            .unwrap_or(Value::Null);
+        let value = self.given_argument(field, name);
         let def = self
             .schema
             .types
@@ -1045,20 +1108,164 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn complete(&self, object: Object<'_>, fields: &[&Field]) -> Out {
+    fn complete(&self, store: &Store, object: Object<'_>, fields: &[&Field]) -> Out {
         let type_name = object.type_name();
         let mut out = Vec::new();
         let sets = fields.iter().map(|field| &field.selection_set);
         for (key, sub_fields) in self.collect_all(type_name, sets) {
-            let value = match resolve(object, &sub_fields[0].name) {
-                Resolved::Leaf(value) => value,
-                Resolved::Object(inner) => self.complete(inner, &sub_fields),
-                Resolved::List(items) => Out::List(
-                    items
+            let value = match (object, sub_fields[0].name.as_str()) {
+                (Object::Customer(customer), "customerGroupMemberships") => {
+                    let wanted = self.string_filter(sub_fields[0], "customerGroupExternalIds");
+                    let memberships: Vec<Membership> = store
+                        .memberships(customer)
                         .into_iter()
-                        .map(|inner| self.complete(inner, &sub_fields))
+                        .filter(|m| keeps(&wanted, &m.group.external_id))
+                        .collect();
+                    let nodes: Vec<Object<'_>> =
+                        memberships.iter().map(Object::Membership).collect();
+                    self.connection(store, &MEMBERSHIPS, &nodes, &sub_fields)
+                }
+                (_, name) => match resolve(object, name) {
+                    Resolved::Leaf(value) => value,
+                    Resolved::Object(inner) => self.complete(store, inner, &sub_fields),
+                    Resolved::List(items) => Out::List(
+                        items
+                            .into_iter()
+                            .map(|inner| self.complete(store, inner, &sub_fields))
+                            .collect(),
+                    ),
+                },
+            };
+            out.push((key, value));
+        }
+        Out::Object(out)
+    }
+
+    /// The value of an argument as given (a literal, or a variable's coerced value), `null`
+    /// when absent. For arguments the schema check has already typed.
+    fn given_argument(&self, field: &Field, name: &str) -> Value {
+        field
+            .arguments
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| literal(v, &self.variables))
+            .unwrap_or(Value::Null)
+    }
+
+    /// The strings of `filters.<name>` on a connection field, `None` when it filters nothing.
+    fn string_filter(&self, field: &Field, name: &str) -> Option<Vec<String>> {
+        let filters = self.given_argument(field, "filters");
+        let list = filters.get(name)?.as_array()?;
+        Some(
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// The paging arguments of a connection field.
+    fn page_args(&self, field: &Field) -> Result<PageArgs, String> {
+        PageArgs::read(&field.name, |name| self.given_argument(field, name))
+    }
+
+    /// Checks the paging arguments of every connection a selection reaches, so that a bad one
+    /// refuses the request before anything runs, as Plain refuses a bad argument.
+    fn check_pages(
+        &self,
+        set: &q::SelectionSet<'static, String>,
+        spread: &mut Vec<String>,
+    ) -> Result<(), RequestFailure> {
+        for selection in &set.items {
+            match selection {
+                q::Selection::Field(field) => {
+                    if CONNECTION_FIELDS.contains(&field.name.as_str()) {
+                        self.page_args(field).map_err(bad_input)?;
+                    }
+                    self.check_pages(&field.selection_set, spread)?;
+                }
+                q::Selection::FragmentSpread(s) => {
+                    if spread.contains(&s.fragment_name) {
+                        continue;
+                    }
+                    spread.push(s.fragment_name.clone());
+                    if let Some(fragment) = self.fragments.get(s.fragment_name.as_str()) {
+                        self.check_pages(&fragment.selection_set, spread)?;
+                    }
+                }
+                q::Selection::InlineFragment(inline) => {
+                    self.check_pages(&inline.selection_set, spread)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of a connection over `nodes`, as the merged selections of `fields` ask for.
+    fn connection(
+        &self,
+        store: &Store,
+        kind: &Connection,
+        nodes: &[Object<'_>],
+        fields: &[&Field],
+    ) -> Out {
+        // Checked before anything ran (`check_pages`).
+        let page = self
+            .page_args(fields[0])
+            .unwrap_or_default()
+            .page(nodes.len());
+        let sets = fields.iter().map(|field| &field.selection_set);
+        let mut out = Vec::new();
+        for (key, sub_fields) in self.collect_all(kind.connection, sets) {
+            let value = match sub_fields[0].name.as_str() {
+                "__typename" => Out::Str(kind.connection.to_owned()),
+                "edges" => Out::List(
+                    (page.start..page.end)
+                        .map(|at| self.edge(store, kind, at, nodes[at], &sub_fields))
                         .collect(),
                 ),
+                "pageInfo" => self.page_info(kind, &page, &sub_fields),
+                _ => Out::Null,
+            };
+            out.push((key, value));
+        }
+        Out::Object(out)
+    }
+
+    fn edge(
+        &self,
+        store: &Store,
+        kind: &Connection,
+        at: usize,
+        node: Object<'_>,
+        fields: &[&Field],
+    ) -> Out {
+        let sets = fields.iter().map(|field| &field.selection_set);
+        let mut out = Vec::new();
+        for (key, sub_fields) in self.collect_all(kind.edge, sets) {
+            let value = match sub_fields[0].name.as_str() {
+                "__typename" => Out::Str(kind.edge.to_owned()),
+                "cursor" => Out::Str(cursor(kind.field, at)),
+                "node" => self.complete(store, node, &sub_fields),
+                _ => Out::Null,
+            };
+            out.push((key, value));
+        }
+        Out::Object(out)
+    }
+
+    fn page_info(&self, kind: &Connection, page: &Page, fields: &[&Field]) -> Out {
+        let edge_cursor = |at: usize| Out::Str(cursor(kind.field, at));
+        let empty = page.start == page.end;
+        let sets = fields.iter().map(|field| &field.selection_set);
+        let mut out = Vec::new();
+        for (key, sub_fields) in self.collect_all("PageInfo", sets) {
+            let value = match sub_fields[0].name.as_str() {
+                "__typename" => Out::Str("PageInfo".to_owned()),
+                "hasNextPage" => Out::Bool(page.has_next),
+                "hasPreviousPage" => Out::Bool(page.has_previous),
+                "startCursor" if !empty => edge_cursor(page.start),
+                "endCursor" if !empty => edge_cursor(page.end - 1),
+                _ => Out::Null,
             };
             out.push((key, value));
         }

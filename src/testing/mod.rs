@@ -15,7 +15,11 @@
 //! - `addCustomerToCustomerGroups` and `removeCustomerFromCustomerGroups`, over the customer
 //!   groups given to [`LocalServerBuilder::customer_group`]. A group identifier that matches
 //!   no group is a `MutationError` with the code `customer_group_not_found`, and nothing
-//!   changes.
+//!   changes;
+//! - the queries `customerGroups` and `customerGroup`, and every customer's
+//!   `customerGroupMemberships`, paged as Plain pages (25 a page unless told, at most 100,
+//!   opaque cursors, `BAD_USER_INPUT` past the bound). Groups are the color `#64748B`, made by
+//!   the machine user `mu_local`.
 //!
 //! With [`LocalServerBuilder::webhook`], it delivers every change it makes to receivers as
 //! Plain delivers webhooks: signed, with Plain's headers, retried with backoff, and never
@@ -50,6 +54,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
 //! ```
 
+mod connections;
 mod cost;
 mod deliveries;
 mod events;

@@ -426,19 +426,10 @@ impl Store {
     /// The customer at `index` as it is now, with its memberships.
     fn snapshot(&self, index: usize) -> CustomerSnapshot {
         let customer = self.customers[index].clone();
-        let memberships = customer
-            .customer_group_ids
-            .iter()
-            .filter_map(|group_id| {
-                let group = self.groups.iter().find(|g| &g.id == group_id)?;
-                let key = (customer.id.clone(), group_id.clone());
-                let since = self
-                    .joined
-                    .get(&key)
-                    .copied()
-                    .unwrap_or(customer.created_at);
-                Some((group.clone(), since))
-            })
+        let memberships = self
+            .memberships(&customer)
+            .into_iter()
+            .map(|m| (m.group, m.created_at))
             .collect();
         CustomerSnapshot {
             customer,
@@ -457,6 +448,34 @@ impl Store {
 
     pub fn customer_groups(&self) -> &[StoredCustomerGroup] {
         &self.groups
+    }
+
+    /// The group with this `cg_...` id (`customerGroup`).
+    pub fn customer_group(&self, id: &str) -> Option<&StoredCustomerGroup> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The customer's memberships, in the order it joined the groups
+    /// (`Customer.customerGroupMemberships`).
+    pub fn memberships(&self, customer: &StoredCustomer) -> Vec<Membership> {
+        customer
+            .customer_group_ids
+            .iter()
+            .filter_map(|group_id| {
+                let group = self.customer_group(group_id)?.clone();
+                let key = (customer.id.clone(), group_id.clone());
+                let created_at = self
+                    .joined
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(customer.created_at);
+                Some(Membership {
+                    customer_id: customer.id.clone(),
+                    group,
+                    created_at,
+                })
+            })
+            .collect()
     }
 
     /// Adds a customer group. Keys and external ids are unique, and a key and a name are

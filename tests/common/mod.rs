@@ -40,6 +40,17 @@ pub fn shared(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// A client of the local server that sends every request once: the tests that use it look at
+/// single answers, and at the requests the server received.
+#[cfg(feature = "testing")]
+pub fn once_client(server: &plain_client::testing::LocalServer) -> plain_client::PlainClient {
+    server
+        .client_builder()
+        .retry_policy(plain_client::RetryPolicy::none())
+        .build()
+        .unwrap()
+}
+
 /// A fixture parsed as JSON.
 pub fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).unwrap()
