@@ -264,11 +264,19 @@ mod tests {
                     email: c.email.clone(),
                     external_id: c.external_id.clone(),
                     groups: c.customer_group_ids.len(),
+                    // The local server makes its changes as a machine user of its own.
+                    updated_by: table
+                        .get(&c.id)
+                        .map(|row| row.updated_by.clone())
+                        .unwrap_or_default(),
                 };
                 (c.id.clone(), row)
             })
             .collect();
         assert_eq!(table, expected);
+        assert!(table
+            .values()
+            .all(|row| row.updated_by.starts_with("machine user mu_")));
         assert_eq!(table[&ids[1]].full_name, "Renamed");
         assert_eq!(table[&ids[2]].groups, 1);
         assert!(!table.contains_key(&ids[0]));

@@ -9,6 +9,10 @@ use plain_client::webhooks::{WebhookSecret, SECRET_ENV};
 
 use super::{runtime, Failure, LOCAL_LOG_LIMIT};
 
+/// How long Ctrl-C waits for webhook deliveries under way (and their retries) to end before
+/// the counts are printed and the server stops.
+const SETTLE_ON_EXIT: Duration = Duration::from_secs(5);
+
 /// The options of `plain serve`; its help ends with the server's limits.
 #[derive(Debug, clap::Args)]
 #[command(after_help = limits_help())]
@@ -214,6 +218,9 @@ pub fn run(options: ServeOptions) -> Result<ExitCode, Failure> {
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Failure::Io(format!("cannot wait for Ctrl-C: {e}")))?;
+        // Deliveries under way get a moment to end, so that the counts below hold them.
+        let settled = server.webhooks_settled();
+        let _ = tokio::time::timeout(SETTLE_ON_EXIT, settled).await;
         let stats = server.stats();
         eprintln!(
             "plain: served {} requests ({} answered 429)",
