@@ -23,12 +23,9 @@ impl PlainClient {
         let data = self
             .execute_with::<CustomerByEmail>(variables, Idempotency::Idempotent)
             .await?;
-        match data.customer_by_email {
-            Some(found) => self
-                .with_memberships(found.customer, found.customer_group_memberships)
-                .await
-                .map(Some),
-            None => Ok(None),
-        }
+        let found = data
+            .customer_by_email
+            .map(|found| (found.customer, found.customer_group_memberships));
+        self.with_memberships(found).await
     }
 }

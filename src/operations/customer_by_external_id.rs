@@ -26,12 +26,9 @@ impl PlainClient {
         let data = self
             .execute_with::<CustomerByExternalId>(variables, Idempotency::Idempotent)
             .await?;
-        match data.customer_by_external_id {
-            Some(found) => self
-                .with_memberships(found.customer, found.customer_group_memberships)
-                .await
-                .map(Some),
-            None => Ok(None),
-        }
+        let found = data
+            .customer_by_external_id
+            .map(|found| (found.customer, found.customer_group_memberships));
+        self.with_memberships(found).await
     }
 }

@@ -116,14 +116,17 @@ impl PlainClient {
 
     /// The customer a lookup found, with every membership: those of the page the lookup
     /// selected, and those of the pages after it.
+    /// `None` when the lookup found none.
     pub(crate) async fn with_memberships(
         &self,
-        mut customer: Customer,
-        first: CustomerGroupMembershipPage,
-    ) -> Result<Customer> {
+        found: Option<(Customer, CustomerGroupMembershipPage)>,
+    ) -> Result<Option<Customer>> {
+        let Some((mut customer, first)) = found else {
+            return Ok(None);
+        };
         let memberships = self.all_memberships(&customer.id, first).await?;
         customer.customer_groups = Some(memberships);
-        Ok(customer)
+        Ok(Some(customer))
     }
 
     /// Makes the customer with Plain's id a member of exactly `groups`: reads its memberships,
