@@ -11,7 +11,7 @@
 //!   requests per window W; the run must take at most 5% more than (⌈N/L⌉ − 1) × W + 1 s, fail
 //!   no record, and see at most 1% of its requests answered 429.
 //! - `throughput`: records per second and client CPU per 1,000 upserts at concurrency 1, 8 and
-//!   64, for `PlainClient::upsert_customers` and for bare `reqwest` posting the same bodies,
+//!   64, for `PlainClient::bulk` and for bare `reqwest` posting the same bodies,
 //!   serialized beforehand, in the same process, on the same single-threaded tokio runtime and
 //!   against the same server, in 41 rounds of 2,000 upserts by each. The client's thread and
 //!   the server are kept on CPUs of their own, and the overhead over bare reqwest is the median
@@ -53,8 +53,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use plain_client::{
-    upsert_customer_request, Cancel, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
-    PlainClient, UpsertCustomerInput,
+    upsert_customer_request, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate, PlainClient,
+    UpsertCustomerInput,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
@@ -575,7 +575,7 @@ fn measure(who: libc::c_int, run: impl FnOnce() -> usize, n: usize, what: &str) 
     measured
 }
 
-/// `PlainClient::upsert_customers`, as a user of the library calls it.
+/// `PlainClient::bulk`, as a user of the library calls it.
 fn with_crate(
     runtime: &tokio::runtime::Runtime,
     endpoint: &str,
@@ -591,7 +591,9 @@ fn with_crate(
     let run = || {
         runtime.block_on(async {
             client
-                .upsert_customers(inputs, concurrency, Cancel::new())
+                .bulk()
+                .concurrency(concurrency)
+                .upsert(inputs)
                 .filter(|outcome| std::future::ready(outcome.result.is_ok()))
                 .count()
                 .await

@@ -62,11 +62,13 @@
 //!
 //! # Bulk upserts, and sending only what changed
 //!
-//! [`PlainClient::upsert_customers`] upserts many inputs at a bounded concurrency, one outcome
-//! per input. With the `state` feature, `state::StateStore` remembers in a SQLite file what
-//! Plain confirmed for each customer, and `PlainClient::upsert_changed_customers` sends only
-//! the inputs that changed since: a nightly sync of a million customers then costs requests in
-//! proportion to the changes, and resumes where it was killed.
+//! [`PlainClient::bulk`] runs many records through one engine (the one `plain sync-customers`
+//! and `plain delete-customers` run on): bounded concurrency, the stops (a [`Cancel`], a key
+//! Plain refuses, a long outage), one outcome per record. With the `state` feature,
+//! `state::StateStore` remembers in a SQLite file what Plain confirmed for each customer, and a
+//! run given it ([`Bulk::state`]) sends only the inputs that changed since: a nightly sync of a
+//! million customers then costs requests in proportion to the changes, and resumes where it was
+//! killed.
 //!
 //! # Your own operations
 //!
@@ -142,7 +144,7 @@ mod tls;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
 pub mod webhooks;
 
-pub use bulk::{BulkOutcome, Cancel};
+pub use bulk::{Bulk, BulkOutcome, BulkRun, Cancel, Deletion, Done};
 pub use client::{ClientStats, PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT};
 pub use error::{Error, RequestError, Result, TransportErrorKind};
 pub use input::{

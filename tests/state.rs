@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use plain_client::state::{Admission, StateError, StateStore, Synced};
+use plain_client::bulk::Done;
+use plain_client::state::{StateError, StateStore};
 use plain_client::testing::{LocalServer, ScriptedAnswer};
 use plain_client::{
-    Cancel, CustomerIdentifier, EmailAddress, OnCreate, PlainClient, UpsertCustomerInput,
-    UpsertResult,
+    CustomerIdentifier, EmailAddress, OnCreate, PlainClient, UpsertCustomerInput, UpsertResult,
 };
 
 mod sync_support;
@@ -44,14 +44,12 @@ async fn sync(
     state: &StateStore,
     inputs: Vec<UpsertCustomerInput>,
     concurrency: usize,
-) -> Vec<plain_client::Result<Synced>> {
+) -> Vec<plain_client::Result<Done>> {
     let mut outcomes: Vec<_> = client
-        .upsert_changed_customers(
-            futures_util::stream::iter(inputs),
-            concurrency,
-            Cancel::new(),
-            state,
-        )
+        .bulk()
+        .concurrency(concurrency)
+        .state(state)
+        .upsert(inputs)
         .collect()
         .await;
     outcomes.sort_by_key(|o| o.index);
@@ -76,7 +74,7 @@ async fn a_second_run_sends_only_what_changed() {
     let outcomes = sync(&client, &state, first.clone(), 4).await;
     assert!(outcomes
         .iter()
-        .all(|o| matches!(o, Ok(Synced::Upserted(u)) if u.result == UpsertResult::Created)));
+        .all(|o| matches!(o, Ok(Done::Upserted(u)) if u.result == UpsertResult::Created)));
     state.commit().unwrap();
     assert_eq!(state.len().unwrap(), 20);
     assert_eq!(upserts(&server), 20);
@@ -98,12 +96,12 @@ async fn a_second_run_sends_only_what_changed() {
             .find(|c| c.email == format!("customer{i}@example.com"))
             .unwrap();
         match outcome {
-            Ok(Synced::Upserted(u)) => {
+            Ok(Done::Upserted(u)) => {
                 assert!([3, 11, 17].contains(&i), "{i} was sent");
                 assert_eq!(u.result, UpsertResult::Updated);
                 assert_eq!(stored.full_name, format!("Renamed {i}"));
             }
-            Ok(Synced::Unchanged { customer_id }) => assert_eq!(*customer_id, stored.id),
+            Ok(Done::Unchanged { customer_id }) => assert_eq!(*customer_id, stored.id),
             other => panic!("{i}: {other:?}"),
         }
     }
@@ -140,7 +138,7 @@ async fn only_what_plain_confirmed_is_recorded() {
         before + 2,
         "neither was recorded: both are sent again"
     );
-    assert!(matches!(&outcomes[0], Ok(Synced::Upserted(_))));
+    assert!(matches!(&outcomes[0], Ok(Done::Upserted(_))));
     state.commit().unwrap();
     let entry = state
         .get(&CustomerIdentifier::email("CUSTOMER1@example.com "))
@@ -170,7 +168,7 @@ async fn the_later_of_two_inputs_for_one_customer_wins() {
     // The state holds the last input: sending it again sends nothing.
     let before = upserts(&server);
     let outcomes = sync(&client, &state, vec![customer(1, "Third")], 1).await;
-    assert!(matches!(&outcomes[0], Ok(Synced::Unchanged { .. })));
+    assert!(matches!(&outcomes[0], Ok(Done::Unchanged { .. })));
     assert_eq!(upserts(&server), before);
 
     // The same input twice in a row: the second waits for the first, then is unchanged.
@@ -181,34 +179,8 @@ async fn the_later_of_two_inputs_for_one_customer_wins() {
         8,
     )
     .await;
-    assert!(matches!(&outcomes[0], Ok(Synced::Upserted(_))));
-    assert!(matches!(&outcomes[1], Ok(Synced::Unchanged { .. })));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_later_input_waits_its_turn_and_a_dropped_turn_passes_it_on() {
-    let scratch = Scratch::new("turns");
-    let state = StateStore::open(scratch.state()).unwrap();
-    let Admission::Send(first) = state.admit(&customer(1, "A")) else {
-        panic!("a new customer is sent");
-    };
-    let Admission::Wait(second) = state.admit(&customer(1, "B")) else {
-        panic!("the second input for a customer in flight waits");
-    };
-    let Admission::Wait(third) = state.admit(&customer(1, "C")) else {
-        panic!("and so does the third");
-    };
-    // Another customer is not held up.
-    assert!(matches!(state.admit(&customer(2, "X")), Admission::Send(_)));
-    drop(second);
-    drop(first);
-    let ready = tokio::time::timeout(Duration::from_secs(300), third.ready())
-        .await
-        .expect("only a hang reaches this");
-    assert!(matches!(
-        state.admit_turn(&customer(1, "C"), ready),
-        Admission::Send(_)
-    ));
+    assert!(matches!(&outcomes[0], Ok(Done::Upserted(_))));
+    assert!(matches!(&outcomes[1], Ok(Done::Unchanged { .. })));
 }
 
 #[tokio::test]
@@ -350,12 +322,9 @@ async fn resend_all_sends_every_input_and_refreshes_the_state() {
     assert_eq!(upserts(&server), 10);
     assert!(outcomes
         .iter()
-        .all(|o| matches!(o, Ok(Synced::Upserted(u)) if u.result == UpsertResult::Noop)));
-    let single = client
-        .upsert_customer_if_changed(customer(9, "Nine"), &state)
-        .await
-        .unwrap();
-    assert!(matches!(single, Synced::Upserted(_)));
+        .all(|o| matches!(o, Ok(Done::Upserted(u)) if u.result == UpsertResult::Noop)));
+    let single = sync(&client, &state, vec![customer(9, "Nine")], 1).await;
+    assert!(matches!(&single[..], [Ok(Done::Upserted(_))]));
     state.commit().unwrap();
     assert_eq!(state.len().unwrap(), 6);
 }

@@ -6,8 +6,7 @@ use futures_util::StreamExt;
 use plain_client::state::{MissingList, StateError, StateStore};
 use plain_client::testing::LocalServer;
 use plain_client::{
-    Cancel, CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient,
-    UpsertCustomerInput,
+    CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate, PlainClient, UpsertCustomerInput,
 };
 use proptest::prelude::*;
 
@@ -116,12 +115,10 @@ impl World {
                 let empty = inputs.is_empty();
                 let outcomes: Vec<_> = self
                     .client
-                    .upsert_changed_customers(
-                        futures_util::stream::iter(inputs),
-                        3,
-                        Cancel::new(),
-                        &state,
-                    )
+                    .bulk()
+                    .concurrency(3)
+                    .state(&state)
+                    .upsert(inputs)
                     .collect()
                     .await;
                 let all_read = outcomes.iter().all(|o| o.result.is_ok());

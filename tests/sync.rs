@@ -1,4 +1,4 @@
-//! Bulk sync: `PlainClient::upsert_customers` and `plain sync-customers` against the local
+//! Bulk sync: `PlainClient::bulk` and `plain sync-customers` against the local
 //! server. Every record is accounted for.
 
 use std::process::{Command, Output, Stdio};
@@ -36,13 +36,10 @@ async fn one_outcome_per_input_with_its_index() {
         CustomerIdentifier::email("blank@example.com"),
         OnCreate::new("", EmailAddress::unverified("blank@example.com")),
     );
-    let outcomes: Vec<_> = client
-        .upsert_customers(inputs, 4, Cancel::new())
-        .collect()
-        .await;
-    let mut indexes: Vec<usize> = outcomes.iter().map(|o| o.index).collect();
+    let outcomes: Vec<_> = client.bulk().concurrency(4).upsert(inputs).collect().await;
+    let mut indexes: Vec<u64> = outcomes.iter().map(|o| o.index).collect();
     indexes.sort_unstable();
-    assert_eq!(indexes, (0..30).collect::<Vec<_>>());
+    assert_eq!(indexes, (0..30).collect::<Vec<u64>>());
     for outcome in &outcomes {
         assert_eq!(outcome.result.is_err(), outcome.index == 7, "{outcome:?}");
     }
@@ -59,7 +56,9 @@ async fn a_bulk_run_on_several_threads_stays_within_the_rate_limit() {
         .unwrap();
     let client = server.client().unwrap();
     let outcomes: Vec<_> = client
-        .upsert_customers((0..80).map(customer), 8, Cancel::new())
+        .bulk()
+        .concurrency(8)
+        .upsert((0..80).map(customer))
         .collect()
         .await;
     assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
@@ -82,7 +81,9 @@ async fn concurrency_is_bounded() {
     let client = server.client().unwrap();
     let started = Instant::now();
     let outcomes: Vec<_> = client
-        .upsert_customers((0..20).map(customer), 4, Cancel::new())
+        .bulk()
+        .concurrency(4)
+        .upsert((0..20).map(customer))
         .collect()
         .await;
     assert_eq!(outcomes.len(), 20);
@@ -107,7 +108,11 @@ async fn cancelling_stops_the_intake_and_reports_what_was_sent() {
         .unwrap();
     let client = server.client().unwrap();
     let cancel = Cancel::new();
-    let mut stream = Box::pin(client.upsert_customers((0..1000).map(customer), 5, cancel.clone()));
+    let mut stream = client
+        .bulk()
+        .concurrency(5)
+        .cancel(cancel.clone())
+        .upsert((0..1000).map(customer));
     let mut reported = Vec::new();
     while let Some(outcome) = stream.next().await {
         assert!(outcome.result.is_ok(), "{outcome:?}");
@@ -124,6 +129,65 @@ async fn cancelling_stops_the_intake_and_reports_what_was_sent() {
     );
     assert_eq!(server.requests().len(), reported.len());
     assert_eq!(server.customers().len(), reported.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_run_stops_when_plain_refuses_the_key() {
+    let server = LocalServer::builder()
+        .api_key("the-right-key")
+        .start()
+        .await
+        .unwrap();
+    let client = plain_client::PlainClient::builder()
+        .endpoint(server.endpoint())
+        .api_key("a-wrong-key")
+        .build()
+        .unwrap();
+    let mut run = client.bulk().concurrency(2).upsert((0..200).map(customer));
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = run.next().await {
+        outcomes.push(outcome);
+    }
+    assert_eq!(run.stop(), Some(plain_client::bulk::Stop::Unauthorized));
+    // The records in flight when the first refusal came, and no more.
+    assert!((1..=2).contains(&outcomes.len()), "{}", outcomes.len());
+    assert!(outcomes.iter().all(|o| o
+        .result
+        .as_ref()
+        .is_err_and(plain_client::Error::is_auth_failure)));
+    assert_eq!(run.sent(), outcomes.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_run_pauses_in_an_outage_and_stops_past_its_limit() {
+    let server = LocalServer::builder()
+        .failure_rate(1.0)
+        .start()
+        .await
+        .unwrap();
+    let client = server
+        .client_builder()
+        .retry_policy(plain_client::RetryPolicy::default().max_attempts(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut run = client
+        .bulk()
+        .concurrency(1)
+        .outage_limit(Duration::from_millis(1500))
+        .upsert((0..1000).map(customer));
+    let mut failed = 0;
+    while let Some(outcome) = run.next().await {
+        assert!(outcome.result.is_err(), "{outcome:?}");
+        failed += 1;
+    }
+    assert_eq!(run.stop(), Some(plain_client::bulk::Stop::Outage));
+    // 8 failures trip the breaker; after a pause of 1 s one record probes, fails, and the next
+    // pause (2 s) would pass the limit.
+    assert_eq!(failed, 9);
+    assert_eq!(server.requests().len(), 9);
+    assert!(run.outage().unwrap() >= Duration::from_secs(1));
+    assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
 // The command line.

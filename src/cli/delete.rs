@@ -10,17 +10,20 @@
 
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use plain_client::state::{DeletionRefused, MissingList, PendingDeletion, StateStore};
-use plain_client::{CustomerIdentifier, Error, PlainClient};
-use serde_json::{json, Map, Value};
+use futures_util::stream;
+use plain_client::bulk::{BulkOutcome, Cancel, Done};
+use plain_client::state::{DeletionRefused, StateStore};
+use plain_client::{Error, PlainClient};
+use serde_json::{json, Map};
 
+use super::deletions::{lock, parse, Deletion, Malformed, Reading, Tag};
 use super::input::open_input;
 use super::interrupts::listen_for_interrupts;
 use super::ledger::Ledger;
-use super::lines::{Chunk, Split, Splitter};
+use super::lines::{Split, Splitter};
 use super::outputs;
 use super::summary::{account, Stop, Summary};
 use super::text;
@@ -73,91 +76,6 @@ pub struct DeleteOptions {
     pub allow_mass_delete: bool,
 }
 
-/// A customer to delete.
-struct Deletion {
-    line: u64,
-    customer_id: String,
-    identifier: Option<CustomerIdentifier>,
-    list: Option<MissingList>,
-    /// The line as read, for the rejects file.
-    input: Value,
-}
-
-/// A line that is not a customer to delete: its rejects line.
-struct Malformed {
-    line: u64,
-    code: &'static str,
-    message: String,
-    input: Value,
-}
-
-/// Reads a line: a customer of a `--missing` file, or a rejects line fed back.
-fn parse(chunk: Chunk, cap: usize) -> Option<Result<Deletion, Malformed>> {
-    let malformed = |code, message: String, input| Malformed {
-        line: chunk.line,
-        code,
-        message,
-        input,
-    };
-    let text = String::from_utf8_lossy(&chunk.bytes);
-    if chunk.too_long {
-        let start: String = text.chars().take(1024).collect();
-        return Some(Err(malformed(
-            "too_long",
-            format!("the line is longer than {cap} bytes, the most --max-record-bytes allows"),
-            Value::String(start),
-        )));
-    }
-    if text.trim().is_empty() {
-        return None;
-    }
-    let mut line = chunk.line;
-    let mut value = match serde_json::from_str::<Value>(&text) {
-        Ok(value) => value,
-        Err(e) => {
-            return Some(Err(malformed(
-                "malformed",
-                format!("the line is not JSON ({})", text::message(&e.to_string())),
-                Value::String(text.into_owned()),
-            )))
-        }
-    };
-    // A rejects line fed back: the customer under `input`, at its original line.
-    if let Some(object) = value.as_object_mut() {
-        if object.contains_key("error") && object.get("input").is_some_and(Value::is_object) {
-            line = object.get("line").and_then(Value::as_u64).unwrap_or(line);
-            value = object.remove("input").unwrap_or_default();
-        }
-    }
-    let customer_id = value
-        .get("customerId")
-        .and_then(Value::as_str)
-        .filter(|id| !id.trim().is_empty())
-        .map(str::to_owned);
-    let Some(customer_id) = customer_id else {
-        return Some(Err(Malformed {
-            line,
-            code: "malformed",
-            message: "the line has no `customerId`: give the file sync-customers --missing wrote"
-                .to_owned(),
-            input: value,
-        }));
-    };
-    let identifier = value
-        .get("identifier")
-        .and_then(|i| serde_json::from_value(i.clone()).ok());
-    let list = value
-        .get("missingList")
-        .and_then(|l| serde_json::from_value(l.clone()).ok());
-    Some(Ok(Deletion {
-        line,
-        customer_id,
-        identifier,
-        list,
-        input: value,
-    }))
-}
-
 /// The reject code of a refusal.
 fn refusal_code(refused: &DeletionRefused) -> &'static str {
     match refused {
@@ -173,8 +91,6 @@ fn refusal_code(refused: &DeletionRefused) -> &'static str {
 /// The state of a run.
 struct Deleting {
     ledger: Ledger,
-    state: Option<StateStore>,
-    dry_run: bool,
 }
 
 impl Deleting {
@@ -186,7 +102,7 @@ impl Deleting {
 
     /// A line the state does not allow deleting: its rejects line, or, for a customer an
     /// earlier run already deleted and forgot, a FORGOTTEN result.
-    fn refused(&mut self, deletion: &Deletion, refused: &DeletionRefused) {
+    fn refused(&mut self, deletion: &Tag, refused: &DeletionRefused) {
         if let DeletionRefused::NotInState { .. } = refused {
             self.ledger.summary.forgotten += 1;
             self.ledger.write_result(&json!({
@@ -218,60 +134,49 @@ impl Deleting {
         }));
     }
 
-    /// Checks a deletion against the state: `Ok(None)` without a state, the deletion written
-    /// ahead with one (or only checked, in a dry run).
-    fn check(&mut self, deletion: &Deletion) -> Result<Option<PendingDeletion>, DeletionRefused> {
-        let Some(state) = &self.state else {
-            return Ok(None);
+    /// A record the engine took, when it is done: counted and written.
+    fn outcome(&mut self, outcome: BulkOutcome<Tag>) {
+        let tag = outcome.tag;
+        let result = match outcome.result {
+            Ok(Done::Deleted { .. }) => {
+                self.ledger.summary.deleted += 1;
+                "DELETED"
+            }
+            Ok(Done::NotFound { .. }) => {
+                self.ledger.summary.not_found += 1;
+                "NOT_FOUND"
+            }
+            Ok(Done::WouldDelete { .. }) => return self.would_delete(&tag),
+            Ok(Done::Refused(refused)) => return self.refused(&tag, &refused),
+            Ok(_) => {
+                self.ledger.summary.other += 1;
+                "OTHER"
+            }
+            // With a state, the customer stays marked as no longer synced, and still missing:
+            // the deletion can be tried again from the rejects file.
+            Err(error) => return self.ledger.failed(tag.line, &tag.input, &error),
         };
-        let (id, identifier, list) = (
-            deletion.customer_id.as_str(),
-            deletion.identifier.as_ref(),
-            deletion.list.as_ref(),
-        );
-        if self.dry_run {
-            state.check_deletion(id, identifier, list).map(|()| None)
-        } else {
-            state.prepare_deletion(id, identifier, list).map(Some)
-        }
-    }
-
-    /// A deletion's answer: counted, written, and forgotten in the state.
-    fn finished(
-        &mut self,
-        deletion: Deletion,
-        pending: Option<PendingDeletion>,
-        result: Result<(), Error>,
-    ) {
-        let outcome = match &result {
-            Ok(()) => "DELETED",
-            Err(error) => match error.last_cause() {
-                Error::MutationRejected { error, .. } if error.code == "not_found" => "NOT_FOUND",
-                _ => {
-                    // The customer stays marked as no longer synced, and still missing: the
-                    // deletion can be tried again from the rejects file.
-                    self.ledger.failed(deletion.line, &deletion.input, error);
-                    return;
-                }
-            },
-        };
-        if result.is_ok() {
-            self.ledger.summary.deleted += 1;
-        } else {
-            self.ledger.summary.not_found += 1;
-        }
-        if let Some(pending) = pending {
-            pending.finish();
-        }
         self.ledger.write_result(&json!({
-            "line": deletion.line,
-            "result": outcome,
-            "customerId": deletion.customer_id,
+            "line": tag.line,
+            "result": result,
+            "customerId": tag.customer_id,
         }));
     }
 
+    /// What the file had that is not a deletion.
+    fn aside(&mut self, aside: Result<Malformed, (u64, String)>) {
+        match aside {
+            Ok(bad) => self.malformed(bad),
+            Err((after, error)) => {
+                eprintln!("plain: error: cannot read the input past line {after}: {error}");
+                self.ledger.summary.read_failed = Some((after, error));
+                self.ledger.stop(Stop::ReadFailed);
+            }
+        }
+    }
+
     /// A dry run's line: what would be deleted.
-    fn would_delete(&mut self, deletion: &Deletion) {
+    fn would_delete(&mut self, deletion: &Tag) {
         self.ledger.summary.would_delete += 1;
         let line = json!({
             "line": deletion.line,
@@ -285,8 +190,6 @@ impl Deleting {
         self.ledger.write_result(&line);
     }
 }
-
-type Lines = Splitter<BufReader<Box<dyn std::io::Read + Send>>>;
 
 /// Counts the customers the file would delete, checked against the state as the run will:
 /// nothing is sent or written.
@@ -410,65 +313,39 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
     let ledger = Ledger::create(&options.bulk, &input.identity)?;
     let mut interrupts = listen_for_interrupts()?;
     let input_name = input.name.clone();
-    let mut lines = Splitter::new(
+    let lines = Splitter::new(
         BufReader::with_capacity(64 * 1024, input.reader),
         Split::Lines,
         cap,
     );
-    let mut run = Deleting {
-        ledger,
-        state,
-        dry_run: options.dry_run,
-    };
-    let concurrency = usize::from(options.bulk.concurrency).max(1);
-    let mut in_flight = FuturesUnordered::new();
-    let mut reading = true;
+    let reading = Arc::new(Mutex::new(Reading {
+        lines,
+        cap,
+        aside: Vec::new(),
+        ended: false,
+    }));
+    let records = stream::iter(std::iter::from_fn({
+        let reading = reading.clone();
+        move || lock(&reading).next_deletion().map(Deletion::split)
+    }));
+    let cancel = Cancel::new();
+    let mut bulk = options
+        .bulk
+        .engine(&client)
+        .cancel(cancel.clone())
+        .dry_run(options.dry_run);
+    if let Some(state) = &state {
+        bulk = bulk.state(state);
+    }
+    let mut engine = bulk.delete_stream(records);
+    let mut run = Deleting { ledger };
     let mut listening = true;
     loop {
-        // A regular file: reading the next line does not wait on anyone.
-        while reading && run.ledger.summary.stop.is_none() && in_flight.len() < concurrency {
-            let deletion = match next(&mut lines, cap, &mut run) {
-                None => {
-                    reading = false;
-                    continue;
-                }
-                Some(Err(bad)) => {
-                    run.malformed(bad);
-                    continue;
-                }
-                Some(Ok(deletion)) => deletion,
-            };
-            let pending = match run.check(&deletion) {
-                Ok(pending) => pending,
-                Err(refused) => {
-                    run.refused(&deletion, &refused);
-                    continue;
-                }
-            };
-            if run.dry_run {
-                run.would_delete(&deletion);
-                continue;
-            }
-            run.ledger.summary.sent += 1;
-            let client = client.clone();
-            let id = deletion.customer_id.clone();
-            let task = tokio::spawn(async move { client.delete_customer(id).await });
-            in_flight.push(async move {
-                let result = match task.await {
-                    Ok(result) => result,
-                    Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-                    Err(_) => Err(Error::Interrupted),
-                };
-                (deletion, pending, result)
-            });
-        }
-        if in_flight.is_empty() {
-            break;
-        }
         tokio::select! {
-            Some((deletion, pending, result)) = in_flight.next() => {
-                run.finished(deletion, pending, result);
-            }
+            outcome = engine.next() => match outcome {
+                Some(outcome) => run.outcome(outcome),
+                None => break,
+            },
             signal = &mut interrupts, if listening => {
                 listening = false;
                 if signal.is_ok() {
@@ -477,17 +354,29 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
                 }
             }
         }
+        for aside in std::mem::take(&mut lock(&reading).aside) {
+            run.aside(aside);
+        }
+        run.ledger
+            .engine_stopped(&engine, options.bulk.outage_limit);
+        if run.ledger.summary.stop.is_some() {
+            cancel.cancel();
+        }
     }
+    run.ledger.summary.sent = engine.sent();
     // After a stop, the rest of the file is listed: nothing is left unaccounted for.
-    while reading {
-        match next(&mut lines, cap, &mut run) {
-            None => reading = false,
-            Some(Err(bad)) => run.malformed(bad),
-            Some(Ok(deletion)) => run.ledger.not_attempted(deletion.line, &deletion.input),
+    loop {
+        let next = lock(&reading).next_deletion();
+        for aside in std::mem::take(&mut lock(&reading).aside) {
+            run.aside(aside);
+        }
+        match next {
+            Some(deletion) => run.ledger.not_attempted(deletion.line, &deletion.input),
+            None => break,
         }
     }
     let mut summary = run.ledger.close();
-    if let Some(state) = run.state.take() {
+    if let Some(state) = state {
         if let Err(e) = state.commit() {
             summary.unwritten.push((e.to_string(), 0));
         }
@@ -507,28 +396,6 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
         );
     }
     Ok(summary)
-}
-
-/// The next customer of the file; `None` at its end (or after a read error, which stops the
-/// run).
-fn next(lines: &mut Lines, cap: usize, run: &mut Deleting) -> Option<Result<Deletion, Malformed>> {
-    loop {
-        match lines.next_chunk() {
-            Ok(None) => return None,
-            Ok(Some(chunk)) => {
-                if let Some(parsed) = parse(chunk, cap) {
-                    return Some(parsed);
-                }
-            }
-            Err(e) => {
-                let after = lines.done_through();
-                eprintln!("plain: error: cannot read the input past line {after}: {e}");
-                run.ledger.summary.read_failed = Some((after, e.to_string()));
-                run.ledger.stop(Stop::ReadFailed);
-                return None;
-            }
-        }
-    }
 }
 
 /// The final summary on stderr.
@@ -567,54 +434,4 @@ pub fn command(
     super::run_bulk(endpoint, max_attempts, concurrency, async |client| {
         run(client, options).await
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(line: u64, text: &str) -> Chunk {
-        Chunk {
-            line,
-            bytes: text.as_bytes().to_vec(),
-            too_long: false,
-            open_quote: false,
-        }
-    }
-
-    #[test]
-    fn a_missing_line_and_a_rejects_line_fed_back_read_the_same() {
-        let missing = r#"{"identifier":{"emailAddress":"a@example.com"},"customerId":"c_1","lastResult":"CREATED"}"#;
-        let direct = parse(chunk(4, missing), 100).unwrap().ok().unwrap();
-        assert_eq!(direct.line, 4);
-        assert_eq!(direct.customer_id, "c_1");
-        assert_eq!(
-            direct.identifier,
-            Some(CustomerIdentifier::email("a@example.com"))
-        );
-        let fed_back = format!(
-            r#"{{"line":4,"input":{missing},"error":{{"code":"http_500"}},"status":"failed"}}"#
-        );
-        let again = parse(chunk(1, &fed_back), 1000).unwrap().ok().unwrap();
-        assert_eq!(again.line, 4);
-        assert_eq!(again.customer_id, "c_1");
-        assert_eq!(again.input, direct.input);
-    }
-
-    #[test]
-    fn a_line_without_a_customer_id_says_what_to_give() {
-        let bad = parse(chunk(2, r#"{"customerId":"  "}"#), 100)
-            .unwrap()
-            .err()
-            .unwrap();
-        assert_eq!(bad.code, "malformed");
-        assert!(bad.message.contains("customerId"), "{}", bad.message);
-        let not_json = parse(chunk(3, "c_1,c_2"), 100).unwrap().err().unwrap();
-        assert!(
-            not_json.message.contains("not JSON"),
-            "{}",
-            not_json.message
-        );
-        assert!(parse(chunk(5, "   "), 100).is_none());
-    }
 }

@@ -2,6 +2,7 @@
 //! a whole line at a time as each record's fate is known. A sync and a run of deletions keep
 //! their accounts the same way.
 
+use plain_client::bulk::{self, BulkRun};
 use plain_client::Error;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -139,6 +140,36 @@ impl Ledger {
                 text::clean(&error.to_string(), 1000)
             );
             self.stop(Stop::Unauthorized);
+        }
+    }
+
+    /// Says once why the engine stopped taking records, when it stopped for a reason of its
+    /// own: a refused key is said with Plain's answer, by [`Ledger::failed`]; a cancel is the
+    /// command's own, said where it was decided.
+    pub fn engine_stopped<T>(&mut self, run: &BulkRun<T>, outage_limit: u64) {
+        if self.summary.stop.is_some() {
+            return;
+        }
+        match run.stop() {
+            Some(bulk::Stop::Outage) => {
+                let open = run.outage().unwrap_or_default();
+                self.summary.outage = Some(open);
+                eprintln!(
+                    "plain: error: Plain looked unavailable (most records failed with server \
+                     errors or broken connections) for {:.0} s, and waiting longer would pass \
+                     --outage-limit {outage_limit}; stopping",
+                    open.as_secs_f64(),
+                );
+                self.stop(Stop::Outage);
+            }
+            Some(bulk::Stop::StateFailed) => {
+                eprintln!(
+                    "plain: error: Plain's answers can no longer be recorded in the state file; \
+                     stopping"
+                );
+                self.stop(Stop::WriteFailed);
+            }
+            _ => {}
         }
     }
 

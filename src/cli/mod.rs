@@ -1,8 +1,9 @@
 //! The `plain` command line: one module per subcommand, and what they share. `main.rs`
 //! parses, dispatches and maps every outcome to an exit code.
 
-pub mod breaker;
 pub mod delete;
+pub mod deletions;
+pub mod feed;
 pub mod input;
 pub mod interrupts;
 pub mod ledger;
@@ -71,6 +72,21 @@ pub struct BulkOptions {
         value_parser = clap::value_parser!(u64).range(1..=1 << 30)
     )]
     pub max_record_bytes: u64,
+    /// When most records fail with server errors or broken connections, the run pauses
+    /// (1 s, doubling up to 60 s) and then tries one record; it stops once the pauses would
+    /// add up to more than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub outage_limit: u64,
+}
+
+impl BulkOptions {
+    /// The library's bulk engine, as these options set it.
+    pub fn engine(&self, client: &PlainClient) -> plain_client::bulk::Bulk {
+        client
+            .bulk()
+            .concurrency(usize::from(self.concurrency))
+            .outage_limit(std::time::Duration::from_secs(self.outage_limit))
+    }
 }
 
 /// Where requests go: Plain, another endpoint, or a local server started for the run.

@@ -2,34 +2,32 @@
 //! record accounted for.
 //!
 //! Records are read on a thread of their own and handed over in batches, so a slow disk or pipe
-//! never holds up the requests. One loop takes records as slots and the circuit breaker allow,
-//! writes each outcome as a whole line when it arrives, and stops the intake at once on Ctrl-C,
-//! an authentication failure, a long outage or an output that cannot be written.
+//! never holds up the requests. The library's bulk engine sends them (concurrency, the state,
+//! the stops for a refused key or a long outage); this command writes each outcome as a whole
+//! line when it arrives, and stops the engine at once on Ctrl-C, a read error or an output that
+//! cannot be written.
 
-use std::collections::VecDeque;
 use std::io::{BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
-use plain_client::state::{Admission, StateStore, Synced, COMMIT_AFTER, COMMIT_EVERY};
+use plain_client::bulk::{BulkOutcome, BulkRun, Cancel, Done};
+use plain_client::state::StateStore;
 use plain_client::{Error, PlainClient, UpsertCustomerInput, UpsertResult};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-use super::breaker::{Breaker, Gate, Outcome};
+use super::feed::{Feed, Tag};
 use super::input::{count, open_input, Input};
 use super::interrupts::listen_for_interrupts;
 use super::ledger::Ledger;
 use super::missing::write_missing;
 use super::outputs;
 use super::progress::Progress;
-use super::reader::{read_records, Batch, Item, ReaderState, BATCHES_QUEUED};
+use super::reader::{read_records, Item, ReaderState, BATCHES_QUEUED};
 use super::records::{Format, Reader, Record, Rejected};
 use super::summary::account;
 use super::summary::{Stop, Summary};
@@ -46,11 +44,6 @@ pub struct SyncOptions {
     pub format: Option<Format>,
     #[command(flatten)]
     pub bulk: super::BulkOptions,
-    /// When most records fail with server errors or broken connections, the sync pauses
-    /// (1 s, doubling up to 60 s) and then tries one record; it stops once the pauses would
-    /// add up to more than this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
-    pub outage_limit: u64,
     /// Remember in this SQLite file what Plain confirmed for each customer, and send only the
     /// records that changed since (the others count as UNCHANGED). Created if missing.
     #[arg(long, value_name = "FILE")]
@@ -79,90 +72,11 @@ struct Success<'a> {
     customer_id: &'a str,
 }
 
-/// How a failure counts for the circuit breaker: an outage is a retryable failure that is not
-/// the rate limit (which the client paces by itself).
-fn outcome(error: &Error) -> Outcome {
-    if error.is_retryable() && !matches!(error.last_cause(), Error::RateLimited { .. }) {
-        Outcome::Transient
-    } else {
-        Outcome::Other
-    }
-}
-
-/// A record sent, when its answer is in.
-struct Done {
-    line: u64,
-    probe: bool,
-    input: UpsertCustomerInput,
-    result: Result<Synced, Error>,
-}
-
-/// Waits for a request's task.
-async fn answer(
-    task: JoinHandle<Result<Synced, Error>>,
-    line: u64,
-    probe: bool,
-    input: UpsertCustomerInput,
-) -> Done {
-    let result = match task.await {
-        Ok(result) => result,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(_) => Err(Error::Interrupted),
-    };
-    Done {
-        line,
-        probe,
-        input,
-        result,
-    }
-}
-
-/// A result as the results line spells it: Plain's, or `UNCHANGED`.
-enum UpsertResultText {
-    Unchanged,
-    Plain(UpsertResult),
-}
-
-impl UpsertResultText {
-    fn as_str(&self) -> &str {
-        match self {
-            UpsertResultText::Unchanged => "UNCHANGED",
-            UpsertResultText::Plain(result) => result.as_str(),
-        }
-    }
-}
-
-/// A record the state decided or recorded, whose results line waits for the state's next
-/// commit: a line in the results file is a record the state holds, whenever the run is killed.
-struct Awaiting {
-    line: u64,
-    result: UpsertResultText,
-    customer_id: String,
-    /// The record, for its rejects line should the commit fail.
-    input: Option<UpsertCustomerInput>,
-}
-
-/// A record taken from the input and admitted by the state, waiting for a slot.
-struct Held {
-    line: u64,
-    input: UpsertCustomerInput,
-    admission: Option<Admission>,
-}
-
-/// The state of a run.
+/// The state of a run: what the engine's outcomes make of the accounts.
 struct Syncing {
-    client: PlainClient,
-    concurrency: usize,
-    breaker: Breaker,
-    outage_limit: u64,
     ledger: Ledger,
     progress: Progress,
-    state: Option<StateStore>,
-    /// The record taken and admitted, waiting for a slot or the breaker.
-    held: Option<Held>,
-    /// Records whose results lines wait for the state's next commit.
-    awaiting: Vec<Awaiting>,
-    last_commit: Instant,
+    outage_limit: u64,
 }
 
 impl Syncing {
@@ -173,7 +87,8 @@ impl Syncing {
         self.progress.update(&self.ledger.summary);
     }
 
-    /// What is left after a stop: records not sent, rejects of records that could not be read.
+    /// What is not an input: rejects of records that could not be read, records never taken
+    /// after a stop, a read error.
     fn account(&mut self, item: Item) {
         match item {
             Item::Record(Record {
@@ -184,129 +99,63 @@ impl Syncing {
                 line,
                 input: Err(rejected),
             }) => self.rejected(line, rejected),
-            Item::Failed { after_line, error } => self.read_failed(after_line, error),
+            Item::Failed { after_line, error } => {
+                eprintln!("plain: error: cannot read the input past line {after_line}: {error}");
+                self.ledger.summary.read_failed = Some((after_line, error));
+                self.ledger.stop(Stop::ReadFailed);
+            }
         }
     }
 
-    fn read_failed(&mut self, after_line: u64, error: String) {
-        eprintln!("plain: error: cannot read the input past line {after_line}: {error}");
-        self.ledger.summary.read_failed = Some((after_line, error));
-        self.ledger.stop(Stop::ReadFailed);
-    }
-
-    fn give_up(&mut self) {
-        let open = self.breaker.open_for(Instant::now());
-        self.ledger.summary.outage = Some(open);
-        eprintln!(
-            "plain: error: Plain looked unavailable (most records failed with server errors or \
-             broken connections) for {:.0} s, and waiting longer would pass --outage-limit {}; stopping",
-            open.as_secs_f64(),
-            self.outage_limit
-        );
-        self.ledger.stop(Stop::Outage);
-    }
-
-    /// Takes records from `pending` while slots and the breaker allow; rejects of records
-    /// that could not be read are written on the way, and records the state says are
-    /// unchanged are answered without a request. Returns when to look again, if the breaker is
-    /// waiting for a time.
-    fn take<F>(
-        &mut self,
-        pending: &mut VecDeque<Item>,
-        in_flight: &mut FuturesUnordered<F>,
-        send: impl Fn(u64, bool, UpsertCustomerInput, Option<Admission>) -> F,
-    ) -> Option<Instant> {
-        while self.ledger.summary.stop.is_none() {
-            let held = match self.held.take() {
-                Some(held) => held,
-                None => match pending.pop_front()? {
-                    Item::Record(Record {
+    /// A record the engine took, when it is done: counted and written.
+    fn outcome(&mut self, outcome: BulkOutcome<Tag>) {
+        let (line, input) = outcome.tag;
+        match outcome.result {
+            Err(error) => self.ledger.failed(line, &input, &error),
+            Ok(Done::NotRecorded { upserted, reason }) => {
+                self.not_recorded(line, &input, &upserted, &reason);
+            }
+            Ok(Done::Unrecorded(done)) => self.unrecorded(line, &input, &done),
+            Ok(done) => {
+                let summary = &mut self.ledger.summary;
+                match &done {
+                    Done::Unchanged { .. } => summary.unchanged += 1,
+                    Done::Upserted(upserted) => match upserted.result {
+                        UpsertResult::Created => summary.created += 1,
+                        UpsertResult::Updated => summary.updated += 1,
+                        UpsertResult::Noop => summary.noop += 1,
+                        _ => summary.other += 1,
+                    },
+                    _ => summary.other += 1,
+                }
+                if let Some(customer_id) = done.customer_id() {
+                    self.ledger.write_result(&Success {
                         line,
-                        input: Ok(input),
-                    }) => {
-                        // Admitted in input order: that is what orders records for one
-                        // customer.
-                        let admission = self.state.as_ref().map(|state| state.admit(&input));
-                        if let Some(Admission::Unchanged { customer_id }) = admission {
-                            self.unchanged(line, customer_id, Some(input));
-                            continue;
-                        }
-                        Held {
-                            line,
-                            input,
-                            admission,
-                        }
-                    }
-                    other => {
-                        self.account(other);
-                        continue;
-                    }
-                },
-            };
-            let gate = if in_flight.len() < self.concurrency {
-                self.breaker.admit(Instant::now())
-            } else {
-                Gate::WaitForProbe
-            };
-            match gate {
-                Gate::Go { probe } => {
-                    self.ledger.summary.sent += 1;
-                    in_flight.push(send(held.line, probe, held.input, held.admission));
-                }
-                wait => {
-                    self.held = Some(held);
-                    match wait {
-                        Gate::WaitUntil(at) => return Some(at),
-                        Gate::GiveUp => self.give_up(),
-                        _ => {}
-                    }
-                    return None;
+                        result: done.as_str(),
+                        customer_id,
+                    });
                 }
             }
         }
-        None
-    }
-
-    /// Commits Plain's answers to the state, then writes their results lines. Those the
-    /// state could not commit go to rejects instead, as unrecorded.
-    fn commit(&mut self) {
-        self.last_commit = Instant::now();
-        let committed = self.state.as_ref().is_none_or(StateStore::flush);
-        for awaiting in std::mem::take(&mut self.awaiting) {
-            if committed {
-                self.ledger.write_result(&Success {
-                    line: awaiting.line,
-                    result: awaiting.result.as_str(),
-                    customer_id: &awaiting.customer_id,
-                });
-                continue;
-            }
-            self.ledger.summary.unrecorded += 1;
-            self.ledger.write_reject(&json!({
-                "line": awaiting.line,
-                "input": awaiting.input,
-                "result": awaiting.result.as_str(),
-                "customerId": awaiting.customer_id,
-                "error": {
-                    "message": "Plain confirmed the record, and the state file could not record \
-                                it: the next run sends it again",
-                    "code": "unrecorded",
-                },
-                "status": "unrecorded",
-            }));
-        }
-    }
-
-    /// A record the state says Plain already has.
-    fn unchanged(&mut self, line: u64, customer_id: String, input: Option<UpsertCustomerInput>) {
-        self.ledger.summary.unchanged += 1;
-        self.awaiting.push(Awaiting {
-            line,
-            result: UpsertResultText::Unchanged,
-            customer_id,
-            input,
-        });
         self.progress.update(&self.ledger.summary);
+    }
+
+    /// Plain confirmed the record, and the state could not commit it: in rejects, not in
+    /// results, and sent again next time.
+    fn unrecorded(&mut self, line: u64, input: &UpsertCustomerInput, done: &Done) {
+        self.ledger.summary.unrecorded += 1;
+        self.ledger.write_reject(&json!({
+            "line": line,
+            "input": input,
+            "result": done.as_str(),
+            "customerId": done.customer_id(),
+            "error": {
+                "message": "Plain confirmed the record, and the state file could not record \
+                            it: the next run sends it again",
+                "code": "unrecorded",
+            },
+            "status": "unrecorded",
+        }));
     }
 
     /// Plain answered, and the state did not record the answer: the record fails, with
@@ -339,182 +188,58 @@ impl Syncing {
         }));
     }
 
-    /// A sent record's answer: counted, written, and heard by the breaker.
-    fn finished(&mut self, done: Done) {
-        let Done {
-            line,
-            probe,
-            input,
-            result,
-        } = done;
-        let outcome = match result {
-            Ok(Synced::Unchanged { customer_id }) => {
-                // It waited for an earlier record of the same customer, which made it so.
-                self.ledger.summary.sent -= 1;
-                self.unchanged(line, customer_id, Some(input));
-                Outcome::Success
-            }
-            Ok(Synced::NotRecorded { upserted, reason }) => {
-                self.not_recorded(line, &input, &upserted, &reason);
-                Outcome::Success
-            }
-            Ok(Synced::Upserted(upserted)) => {
-                match upserted.result {
-                    UpsertResult::Created => self.ledger.summary.created += 1,
-                    UpsertResult::Updated => self.ledger.summary.updated += 1,
-                    UpsertResult::Noop => self.ledger.summary.noop += 1,
-                    _ => self.ledger.summary.other += 1,
-                }
-                if self.state.is_some() {
-                    // Its results line waits for the state to commit it.
-                    self.awaiting.push(Awaiting {
-                        line,
-                        result: UpsertResultText::Plain(upserted.result),
-                        customer_id: upserted.customer.id,
-                        input: Some(input),
-                    });
-                } else {
-                    self.ledger.write_result(&Success {
-                        line,
-                        result: upserted.result.as_str(),
-                        customer_id: &upserted.customer.id,
-                    });
-                }
-                Outcome::Success
-            }
-            Ok(_) => {
-                self.ledger.summary.other += 1;
-                Outcome::Success
-            }
-            Err(error) => {
-                self.ledger.failed(line, &input, &error);
-                outcome(&error)
-            }
-        };
-        self.breaker.finished(outcome, probe, Instant::now());
-        if self.breaker.gave_up() && self.ledger.summary.stop.is_none() {
-            self.give_up();
-        }
-        if self.state.as_ref().is_some_and(StateStore::failed) && self.ledger.summary.stop.is_none()
-        {
-            eprintln!("plain: error: Plain's answers can no longer be recorded in the state file; stopping");
-            self.ledger.stop(Stop::WriteFailed);
-        }
-        self.progress.update(&self.ledger.summary);
-    }
-
-    /// The run's loop. Returns whether the reader thread has finished (it has not when it was
-    /// left waiting on standard input after Ctrl-C).
+    /// The run: the engine's outcomes and what the feed set aside, until the engine ends;
+    /// then what it never took. Returns whether the reader thread has finished (it has not
+    /// when it was left waiting on standard input after Ctrl-C).
     async fn run(
         &mut self,
-        mut batches: mpsc::Receiver<Batch>,
+        mut run: BulkRun<Tag>,
+        feed: &Feed,
+        cancel: &Cancel,
         reader: &ReaderState,
         mut interrupts: oneshot::Receiver<()>,
         regular: bool,
     ) -> bool {
-        let client = self.client.clone();
-        let state = self.state.clone();
-        let send = move |line: u64,
-                         probe: bool,
-                         input: UpsertCustomerInput,
-                         admission: Option<Admission>| {
-            let client = client.clone();
-            let state = state.clone();
-            let sent = input.clone();
-            // A task per request, as the library's bulk upsert runs them: a runtime's worker
-            // threads share the requests while this loop reads and writes.
-            let task = tokio::spawn(Box::pin(async move {
-                match (state, admission) {
-                    (Some(state), Some(admission)) => {
-                        client.upsert_admitted(&state, sent, admission).await
-                    }
-                    _ => client.upsert_customer(sent).await.map(Synced::Upserted),
-                }
-            }));
-            answer(task, line, probe, input)
-        };
-        let mut in_flight = FuturesUnordered::new();
-        let mut pending: VecDeque<Item> = VecDeque::new();
-        let mut reading = true;
-        let mut abandoned = false;
         let mut listening = true;
-        let mut through = 0;
         loop {
-            let wake = self.take(&mut pending, &mut in_flight, &send);
-            if self.ledger.summary.stop.is_some() {
-                if let Some(held) = self.held.take() {
-                    self.ledger.not_attempted(held.line, &held.input);
-                }
-                while let Some(item) = pending.pop_front() {
-                    self.account(item);
-                }
-            }
-            if in_flight.is_empty() && pending.is_empty() && self.held.is_none() && !reading {
-                break;
-            }
-            if self.awaiting.len() >= COMMIT_EVERY || self.last_commit.elapsed() >= COMMIT_AFTER {
-                self.commit();
-            }
-            let commit_at = (!self.awaiting.is_empty()).then(|| self.last_commit + COMMIT_AFTER);
-            let commit_due = async move {
-                if let Some(at) = commit_at {
-                    tokio::time::sleep_until(at.into()).await;
-                }
-            };
-            // After Ctrl-C, standard input or a pipe is read no further than it has been.
-            let leaving = self.ledger.summary.interrupted && !regular && reading;
-            let sleep = async move {
-                if let Some(at) = wake {
-                    tokio::time::sleep_until(at.into()).await;
-                }
-            };
             tokio::select! {
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.finished(done);
-                    // The answers already in are taken together: one commit for them all.
-                    while let Some(Some(done)) = in_flight.next().now_or_never() {
-                        self.finished(done);
-                    }
-                }
-                batch = batches.recv(), if reading && self.held.is_none() && (pending.is_empty() || self.ledger.summary.stop.is_some()) => {
-                    match batch {
-                        Some(batch) => {
-                            through = batch.through;
-                            pending.extend(batch.items);
-                        }
-                        None => reading = false,
-                    }
-                }
-                () = sleep, if wake.is_some() => {}
-                () = commit_due, if commit_at.is_some() => {}
+                outcome = run.next() => match outcome {
+                    Some(outcome) => self.outcome(outcome),
+                    None => break,
+                },
+                () = feed.aside.notified() => {}
                 signal = &mut interrupts, if listening => {
                     listening = false;
                     if signal.is_ok() {
                         self.ledger.summary.interrupted = true;
                         self.ledger.stop(Stop::Interrupted);
                         if !regular {
+                            // After Ctrl-C, standard input or a pipe is read no further.
                             reader.stop.store(true, Ordering::SeqCst);
                         }
                     }
                 }
-                () = reader.wake.notified(), if leaving => {
-                    if reader.idle.load(Ordering::SeqCst) {
-                        // Waiting for input: take what it handed over, and no more.
-                        while let Ok(batch) = batches.try_recv() {
-                            through = batch.through;
-                            pending.extend(batch.items);
-                        }
-                        reading = false;
-                        abandoned = true;
-                    }
-                }
             }
+            for item in feed.take_aside() {
+                self.account(item);
+            }
+            self.ledger.engine_stopped(&run, self.outage_limit);
+            if self.ledger.summary.stop.is_some() {
+                cancel.cancel();
+            }
+            self.ledger.summary.sent = run.sent();
         }
-        self.commit();
-        if abandoned {
-            self.ledger.summary.unread_after = Some(through);
+        for item in feed.take_aside() {
+            self.account(item);
         }
-        !abandoned
+        let leave = self.ledger.summary.interrupted && !regular;
+        let (rest, unread_after) = feed.rest(reader, leave).await;
+        for item in rest {
+            self.account(item);
+        }
+        self.ledger.summary.unread_after = unread_after;
+        self.ledger.summary.sent = run.sent();
+        unread_after.is_none()
     }
 }
 
@@ -585,25 +310,28 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
         })
         .map_err(|e| format!("cannot start reading the input: {e}"))?;
 
+    let feed = Feed::new(batches);
+    let cancel = Cancel::new();
+    let mut bulk = options.bulk.engine(&client).cancel(cancel.clone());
+    if let Some(store) = &store {
+        bulk = bulk.state(store);
+    }
     let mut sync = Syncing {
-        client: client.clone(),
-        concurrency: usize::from(options.bulk.concurrency).max(1),
-        breaker: Breaker::new(Duration::from_secs(options.outage_limit)),
-        outage_limit: options.outage_limit,
         ledger,
         progress: Progress::new(options.bulk.quiet, total),
-        state: store,
-        held: None,
-        awaiting: Vec::new(),
-        last_commit: Instant::now(),
+        outage_limit: options.bulk.outage_limit,
     };
-    if sync.run(batches, &state, interrupts, input.regular).await {
+    let run = bulk.upsert_stream(feed.inputs());
+    if sync
+        .run(run, &feed, &cancel, &state, interrupts, input.regular)
+        .await
+    {
         let _ = thread.join();
     }
     // Otherwise the reader waits on standard input: it is left behind, and ends with the
     // process.
     let mut summary = sync.ledger.close();
-    if let Some(state) = sync.state.take() {
+    if let Some(state) = store {
         if let Err(e) = state.commit() {
             summary.unwritten.push((e.to_string(), 0));
             summary.stop.get_or_insert(Stop::WriteFailed);
@@ -637,8 +365,6 @@ async fn open_state(
             text::clean(&e.to_string(), 1000)
         ),
     })?;
-    // Results lines are written after each commit: the state commits only when told to.
-    state.defer_commits();
     if options.full {
         state.resend_all();
     }

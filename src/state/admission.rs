@@ -10,32 +10,10 @@ use super::StateStore;
 use crate::input::{ClearableUpdate, Update, UpsertCustomerInput};
 use crate::{UpsertResult, UpsertedCustomer};
 
-/// What an upsert through the state came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Synced {
-    /// The input is the one Plain last confirmed: no request was sent.
-    Unchanged {
-        /// Plain's id for the customer, as recorded.
-        customer_id: String,
-    },
-    /// The input was sent, and this is Plain's answer, recorded.
-    Upserted(UpsertedCustomer),
-    /// The input was sent and Plain answered, but the answer is not one the state records:
-    /// a result this version does not know, or a customer that does not match the input's
-    /// identifier. Nothing was recorded; the input is sent again next time.
-    NotRecorded {
-        /// Plain's answer, as it came.
-        upserted: UpsertedCustomer,
-        /// Why it was not recorded.
-        reason: String,
-    },
-}
-
-/// Why Plain's answer was not recorded: see [`Synced::NotRecorded`].
+/// Why Plain's answer was not recorded: see [`crate::bulk::Done::NotRecorded`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
-pub struct Unrecorded {
+pub(crate) struct Unrecorded {
     /// What did not fit.
     pub reason: String,
 }
@@ -136,7 +114,7 @@ impl Expected {
 /// How an input stands against the state: see [`StateStore::admit`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Admission {
+pub(crate) enum Admission {
     /// Plain confirmed this very input last time: send nothing.
     Unchanged {
         /// Plain's id for the customer, as recorded.
@@ -150,7 +128,7 @@ pub enum Admission {
 }
 
 /// Waits for earlier inputs that may name the same customer: see [`Admission::Wait`].
-pub struct Turn {
+pub(crate) struct Turn {
     receiver: oneshot::Receiver<()>,
     ticket: Ticket,
 }
@@ -194,7 +172,7 @@ impl fmt::Debug for Turn {
 
 impl Turn {
     /// Completes when this input's turn has come. Then call [`StateStore::admit_turn`].
-    pub async fn ready(mut self) -> TurnReady {
+    pub(crate) async fn ready(mut self) -> TurnReady {
         // The sender goes only when the turn is given or the store's turns are dropped,
         // which this turn's ticket prevents.
         let _ = (&mut self.receiver).await;
@@ -206,7 +184,7 @@ impl Turn {
 
 /// An input whose turn has come: see [`StateStore::admit_turn`]. Dropped unused, it passes
 /// the turn on.
-pub struct TurnReady {
+pub(crate) struct TurnReady {
     ticket: Ticket,
 }
 
@@ -218,7 +196,7 @@ impl fmt::Debug for TurnReady {
 
 /// An input about to be sent. The customers it may name stay "in flight" (later inputs for
 /// them wait) until this is confirmed or dropped.
-pub struct Admitted {
+pub(crate) struct Admitted {
     ticket: Ticket,
     digest: [u8; 16],
     expected: Expected,
@@ -238,7 +216,7 @@ impl Admitted {
     /// # Errors
     ///
     /// [`Unrecorded`] when the answer is not one to record: nothing was recorded.
-    pub fn confirm(self, upserted: &UpsertedCustomer) -> Result<(), Unrecorded> {
+    pub(crate) fn confirm(self, upserted: &UpsertedCustomer) -> Result<(), Unrecorded> {
         if let Some(reason) = self.expected.refuse(upserted) {
             return Err(Unrecorded { reason });
         }
@@ -274,7 +252,7 @@ impl StateStore {
     /// Inputs that may name the same customer (by their identifier, `onCreate`'s email
     /// address or external id, or the customer those lead to in the state) are taken in the
     /// order they are admitted: while one is in flight, a later one gets [`Admission::Wait`].
-    pub fn admit(&self, input: &UpsertCustomerInput) -> Admission {
+    pub(crate) fn admit(&self, input: &UpsertCustomerInput) -> Admission {
         let names = names(input);
         let mut inner = self.lock();
         let (keys, identified) = inner.look_up(&names);
@@ -308,7 +286,11 @@ impl StateStore {
     /// again.
     ///
     /// `input` must be the input that was told to wait.
-    pub fn admit_turn(&self, input: &UpsertCustomerInput, mut ready: TurnReady) -> Admission {
+    pub(crate) fn admit_turn(
+        &self,
+        input: &UpsertCustomerInput,
+        mut ready: TurnReady,
+    ) -> Admission {
         if names(input) != ready.ticket.names {
             // Not the input that waited: its turn passes on, and this one queues.
             drop(ready);
@@ -354,5 +336,51 @@ impl StateStore {
                 expected: Expected::of(input),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::input::{CustomerIdentifier, EmailAddress, OnCreate};
+
+    fn customer(i: u32, name: &str) -> UpsertCustomerInput {
+        let email = format!("customer{i}@example.com");
+        UpsertCustomerInput::new(
+            CustomerIdentifier::email(email.clone()),
+            OnCreate::new(name, EmailAddress::unverified(email)),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_later_input_waits_its_turn_and_a_dropped_turn_passes_it_on() {
+        let dir = std::env::temp_dir().join(format!("plain-turns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = StateStore::open(dir.join("customers.state")).unwrap();
+        let Admission::Send(first) = state.admit(&customer(1, "A")) else {
+            panic!("a new customer is sent");
+        };
+        let Admission::Wait(second) = state.admit(&customer(1, "B")) else {
+            panic!("the second input for a customer in flight waits");
+        };
+        let Admission::Wait(third) = state.admit(&customer(1, "C")) else {
+            panic!("and so does the third");
+        };
+        // Another customer is not held up.
+        assert!(matches!(state.admit(&customer(2, "X")), Admission::Send(_)));
+        drop(second);
+        drop(first);
+        let ready = tokio::time::timeout(Duration::from_secs(300), third.ready())
+            .await
+            .expect("only a hang reaches this");
+        assert!(matches!(
+            state.admit_turn(&customer(1, "C"), ready),
+            Admission::Send(_)
+        ));
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

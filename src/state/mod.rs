@@ -4,35 +4,34 @@
 //! identifiers Plain reported for it (email address and external id), a digest of the input
 //! last confirmed by Plain, the result and when. An input finds its customer's entry by
 //! whichever identifier it names the customer by, so a customer synced by email and later by
-//! external id is still one entry. Before an upsert, [`StateStore::admit`] compares the
-//! input's digest with the entry's: an unchanged input needs no request. After Plain's
-//! answer, [`Admitted::confirm`] records it. Nothing is recorded before the answer, and only
-//! an answer this crate understands is recorded (see [`Synced::NotRecorded`]), so the state
+//! external id is still one entry. Before an upsert, the input's digest is compared with
+//! the entry's: an unchanged input needs no request. After Plain's answer, the answer is
+//! recorded. Nothing is recorded before the answer, and only
+//! an answer this crate understands is recorded (see [`Done::NotRecorded`](crate::bulk::Done::NotRecorded)), so the state
 //! never claims more than Plain confirmed.
 //!
 //! A state belongs to one workspace: [`StateStore::bind`] asks Plain which workspace the
 //! client's key reaches, records it the first time, and refuses another one afterwards. Until
 //! it is bound, a store skips nothing.
 //!
-//! [`PlainClient::upsert_changed_customers`](crate::PlainClient::upsert_changed_customers) does
-//! all of this for a stream of inputs; the `plain sync-customers --state FILE` command uses the
-//! same store.
+//! A bulk run given the state ([`Bulk::state`](crate::bulk::Bulk::state)) does all of this for
+//! its inputs; the `plain sync-customers --state FILE` command runs the same engine on the same
+//! store.
 //!
 //! ```no_run
 //! # async fn run(client: plain_client::PlainClient, inputs: Vec<plain_client::UpsertCustomerInput>) -> Result<(), Box<dyn std::error::Error>> {
-//! use futures_util::StreamExt;
-//! use plain_client::state::{StateStore, Synced};
+//! use plain_client::bulk::Done;
+//! use plain_client::state::StateStore;
 //!
 //! let state = StateStore::open("customers.state")?;
 //! state.bind(&client).await?; // the workspace the key reaches, or an error if another one
-//! let cancel = plain_client::Cancel::new();
-//! let mut outcomes = client.upsert_changed_customers(futures_util::stream::iter(inputs), 8, cancel, &state);
-//! while let Some(outcome) = outcomes.next().await {
+//! let mut run = client.bulk().state(&state).upsert(inputs);
+//! while let Some(outcome) = run.next().await {
 //!     match outcome.result {
-//!         Ok(Synced::Unchanged { customer_id }) => println!("{}: unchanged, {customer_id}", outcome.index),
-//!         Ok(Synced::Upserted(upserted)) => println!("{}: {}", outcome.index, upserted.result),
-//!         Ok(other) => println!("{}: {other:?}", outcome.index),
-//!         Err(error) => eprintln!("{}: {error}", outcome.index),
+//!         Ok(Done::Unchanged { customer_id }) => println!("{:?}: unchanged, {customer_id}", outcome.tag),
+//!         Ok(Done::Upserted(upserted)) => println!("{:?}: {}", outcome.tag, upserted.result),
+//!         Ok(other) => println!("{:?}: {other:?}", outcome.tag),
+//!         Err(error) => eprintln!("{:?}: {error}", outcome.tag),
 //!     }
 //! }
 //! state.commit()?; // and learn of any failure to record
@@ -84,7 +83,7 @@ use crate::UpsertedCustomer;
 use storage::{Key, Row, Storage};
 use turns::Turns;
 
-pub use admission::{Admission, Admitted, Synced, Turn, TurnReady, Unrecorded};
+pub(crate) use admission::Admission;
 pub use binding::Binding;
 pub use deletion::{DeletionRefused, MissingList, PendingDeletion};
 pub use error::StateError;
@@ -93,10 +92,9 @@ pub use error::StateError;
 /// newer ones; format 1 is migrated).
 pub const FORMAT_VERSION: u32 = 2;
 
-/// Confirmations are committed at least every this many records (unless
-/// [`StateStore::defer_commits`], when the caller commits as often: `plain sync-customers`
-/// does, and writes the results lines of what each commit holds). After a crash, at most
-/// this many answers more than those in flight are sent again.
+/// Confirmations are committed at least every this many records (a bulk run commits as often,
+/// and hands over the outcomes of what each commit holds). After a crash, at most this many
+/// answers more than those in flight are sent again.
 pub const COMMIT_EVERY: usize = 64;
 
 /// ... and at least this often while confirmations arrive.
@@ -309,7 +307,7 @@ impl StateStore {
     /// Commits what was recorded so far, if anything; a failure is kept for
     /// [`StateStore::commit`] to report, and the file then holds exactly what the last good
     /// commit left. Returns whether everything recorded so far is committed.
-    pub fn flush(&self) -> bool {
+    pub(crate) fn flush(&self) -> bool {
         let mut inner = self.lock();
         if inner.storage.uncommitted > 0 {
             if let Err(failure) = inner.storage.commit() {
@@ -323,7 +321,7 @@ impl StateStore {
     /// [`StateStore::commit`] (and when the last handle is dropped), never on their own: for
     /// a caller that writes its own log of what was recorded, and must know exactly what the
     /// file holds when a commit fails.
-    pub fn defer_commits(&self) {
+    pub(crate) fn defer_commits(&self) {
         self.lock().deferred = true;
     }
 

@@ -90,25 +90,28 @@ impl Breaker {
         }
     }
 
-    /// Whether a record may be sent at `now`. A `Go { probe: true }` is given once per
-    /// half-open state: the caller must send that record and report it with `probe` set.
-    pub fn admit(&mut self, now: Instant) -> Gate {
+    /// Whether a record may be sent at `now`, changing nothing: [`Breaker::admit`] at the same
+    /// or a later time says the same until a record finishes.
+    pub fn peek(&self, now: Instant) -> Gate {
         if self.gave_up {
             return Gate::GiveUp;
         }
         match self.state {
             State::Closed => Gate::Go { probe: false },
             State::Open { until } if now < until => Gate::WaitUntil(until),
-            State::Open { .. } => {
-                self.state = State::HalfOpen { probe_sent: true };
-                Gate::Go { probe: true }
-            }
+            State::Open { .. } | State::HalfOpen { probe_sent: false } => Gate::Go { probe: true },
             State::HalfOpen { probe_sent: true } => Gate::WaitForProbe,
-            State::HalfOpen { probe_sent: false } => {
-                self.state = State::HalfOpen { probe_sent: true };
-                Gate::Go { probe: true }
-            }
         }
+    }
+
+    /// Whether a record may be sent at `now`. A `Go { probe: true }` is given once per
+    /// half-open state: the caller must send that record and report it with `probe` set.
+    pub fn admit(&mut self, now: Instant) -> Gate {
+        let gate = self.peek(now);
+        if let Gate::Go { probe: true } = gate {
+            self.state = State::HalfOpen { probe_sent: true };
+        }
+        gate
     }
 
     /// A sent record ended at `now`; `probe` as [`Breaker::admit`] said when it was sent.
