@@ -24,7 +24,7 @@ impl PlainClient {
             },
         };
         let body = <DeleteCustomer as graphql_client::GraphQLQuery>::build_query(variables);
-        let bytes = crate::client::encode_body(&body)?;
+        let bytes = crate::client::sending::encode_body(&body)?;
         self.send(
             bytes,
             body.operation_name,

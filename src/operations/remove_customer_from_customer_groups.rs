@@ -23,7 +23,7 @@ impl PlainClient {
         let body = <RemoveCustomerFromCustomerGroups as graphql_client::GraphQLQuery>::build_query(
             Variables { input },
         );
-        let bytes = crate::client::encode_body(&body)?;
+        let bytes = crate::client::sending::encode_body(&body)?;
         self.send(
             bytes,
             body.operation_name,

@@ -6,7 +6,8 @@ use graphql_client::{GraphQLQuery, QueryBody};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::client::{encode, escape, Operation, PlainClient};
+use crate::client::sending::{encode, escape, Operation};
+use crate::client::PlainClient;
 use crate::error::{Error, Result};
 use crate::generated::upsert_customer::{self as generated, ResponseData};
 use crate::generated::UpsertCustomer;
