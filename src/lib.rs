@@ -120,6 +120,9 @@
 
 pub mod bulk;
 pub mod client;
+#[cfg(feature = "maintainer")]
+#[doc(hidden)]
+pub mod codegen;
 mod deadline;
 mod document;
 pub mod error;

@@ -9,17 +9,14 @@
 //! - An operation that no longer fits the schema is refused with one message naming the file,
 //!   the field and the type.
 
-#[path = "../src/codegen/mod.rs"]
-mod codegen;
-
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use codegen::validate::{self, Kind, Schema};
+use plain_client::codegen::validate::{self, Kind, Schema};
 use plain_client::{
-    CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
+    codegen, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
     TenantIdentifier, UpsertCustomerInput,
 };
 use serde_json::Value;

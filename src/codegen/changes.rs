@@ -1,11 +1,5 @@
 //! What a new reduction of Plain's schema changes in the vendored one, and how each change
 //! affects the operations: the report of `plain-schema update` and `check`.
-//!
-//! This module is not part of the library: the `plain-schema` command and the tests include it
-//! with `#[path]`, next to `reduce.rs` and `validate.rs`.
-
-// Each includer uses a different part of this module.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

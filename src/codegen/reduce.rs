@@ -1,8 +1,5 @@
 //! Reduces Plain's full schema to the part the operations use; `changes.rs` reports what a
-//! new reduction changes.
-//!
-//! This module is not part of the library: the `plain-schema` command and the tests include it
-//! with `#[path]`, next to `validate.rs`. It works on text only.
+//! new reduction changes. It works on text only.
 //!
 //! The reduced schema keeps, in the order of Plain's schema and without descriptions:
 //! - of object and interface types (the roots included), only the selected fields, each with
@@ -11,9 +8,6 @@
 //!   the arguments of the selected fields;
 //! - the enums, custom scalars and unions those need, whole;
 //! - of directives, only `@deprecated` on fields, arguments and enum values.
-
-// Each includer uses a different part of this module.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 

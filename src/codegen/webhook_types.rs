@@ -132,13 +132,6 @@ struct EventKind {
 }
 
 impl<'a> Generator<'a> {
-    fn definitions(&self) -> Result<&'a serde_json::Map<String, Value>, String> {
-        self.root
-            .get("definitions")
-            .and_then(Value::as_object)
-            .ok_or_else(|| "the webhook schema has no `definitions`".to_owned())
-    }
-
     fn run(&mut self) -> Result<(), String> {
         let version = self
             .root
