@@ -2,11 +2,15 @@
 //! feature `webhooks` the webhook event types into `OUT_DIR/webhooks.rs`.
 //! Reads only committed files, never the network.
 
-// A build script cannot depend on its own crate: it includes the code generator by path, and
-// uses its generation alone (the rest serves `plain-schema` and the tests, through the library).
+// A build script cannot depend on its own crate: it includes the code generator and the schema
+// check by path, and uses their generation alone (the rest serves `plain-schema`, the tests and
+// the local server, through the library).
 #[allow(dead_code)]
 #[path = "src/codegen/mod.rs"]
 mod codegen;
+#[allow(dead_code)]
+#[path = "src/schema_check.rs"]
+mod schema_check;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ fn main() {
     let dir = Path::new("graphql");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/codegen");
+    println!("cargo:rerun-if-changed=src/schema_check.rs");
     println!("cargo:rerun-if-changed={}", dir.join(SCHEMA_FILE).display());
     // A new operation file is picked up because the folder itself is watched too.
     println!("cargo:rerun-if-changed={}", dir.display());

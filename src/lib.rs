@@ -133,6 +133,9 @@ mod redact;
 pub mod response;
 pub mod retry;
 mod rng;
+#[cfg(any(feature = "testing", feature = "maintainer"))]
+#[doc(hidden)]
+pub mod schema_check;
 #[cfg(feature = "state")]
 #[cfg_attr(docsrs, doc(cfg(feature = "state")))]
 pub mod state;

@@ -12,7 +12,6 @@ pub mod changes;
 #[cfg(feature = "maintainer")]
 pub mod reduce;
 pub mod shape;
-pub mod validate;
 pub mod webhook_schema;
 pub mod webhook_types;
 
@@ -24,6 +23,8 @@ use std::path::{Path, PathBuf};
 use graphql_client_codegen::deprecation::DeprecationStrategy;
 use graphql_client_codegen::normalization::Normalization;
 use graphql_client_codegen::{CodegenMode, GraphQLClientCodegenOptions};
+
+use crate::schema_check;
 
 /// The vendored schema's file name inside the `graphql/` folder.
 pub const SCHEMA_FILE: &str = "schema.graphql";
@@ -140,7 +141,7 @@ pub fn options(variable_types: &[String]) -> GraphQLClientCodegenOptions {
 /// position, so every input-object variable before the last hand-written one needs an entry.
 fn custom_variable_types(
     file: &Path,
-    operation: &validate::OperationInfo,
+    operation: &schema_check::OperationInfo,
 ) -> Result<Vec<String>, CodegenError> {
     let entry = |type_name: &str| {
         HAND_WRITTEN_INPUTS
@@ -188,8 +189,8 @@ pub fn generate(schema_file: &Path, operation_file: &Path) -> Result<String, Cod
 fn generate_file(schema_file: &Path, operation_file: &Path) -> Result<syn::File, CodegenError> {
     let schema_text = read(schema_file)?;
     let operation_text = read(operation_file)?;
-    let schema = validate::parse_schema(&schema_text).map_err(|m| error(schema_file, m))?;
-    let operation = validate::check_operation(&schema, &operation_text)
+    let schema = schema_check::parse_schema(&schema_text).map_err(|m| error(schema_file, m))?;
+    let operation = schema_check::check_operation(&schema, &operation_text)
         .map_err(|m| error(operation_file, m))?;
     let variable_types = custom_variable_types(operation_file, &operation)?;
     let options = options(&variable_types);
