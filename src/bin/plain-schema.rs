@@ -11,13 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plain_client::codegen::{changes, reduce, webhook_schema};
+use plain_client::codegen::{changes, reduce, webhook_schema, SCHEMA_FILE};
 
 /// Where Plain publishes its full schema.
 const PLAIN_SCHEMA_URL: &str = "https://core-api.uk.plain.com/graphql/v1/schema.graphql";
-
-/// The vendored schema's file name inside the operations folder.
-const SCHEMA_FILE: &str = "schema.graphql";
 
 /// Keeps the vendored GraphQL schema in step with Plain's.
 #[derive(Debug, Parser)]
