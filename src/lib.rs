@@ -122,6 +122,9 @@
 
 pub mod bulk;
 pub mod client;
+#[cfg(feature = "maintainer")]
+#[doc(hidden)]
+pub mod codegen;
 mod deadline;
 mod document;
 pub mod error;
@@ -132,6 +135,9 @@ mod redact;
 pub mod response;
 pub mod retry;
 mod rng;
+#[cfg(any(feature = "testing", feature = "maintainer"))]
+#[doc(hidden)]
+pub mod schema_check;
 #[cfg(feature = "state")]
 #[cfg_attr(docsrs, doc(cfg(feature = "state")))]
 pub mod state;

@@ -9,17 +9,14 @@
 //! - An operation that no longer fits the schema is refused with one message naming the file,
 //!   the field and the type.
 
-#[path = "../src/codegen/mod.rs"]
-mod codegen;
-
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use codegen::validate::{self, Kind, Schema};
+use plain_client::schema_check::{self, Kind, Schema};
 use plain_client::{
-    CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
+    codegen, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
     TenantIdentifier, UpsertCustomerInput,
 };
 use serde_json::Value;
@@ -48,8 +45,8 @@ fn vendored_types_match_plains_full_schema() {
     let Some(full) = common::shared_plain("schema.graphql") else {
         return;
     };
-    let full = validate::parse_schema(&std::fs::read_to_string(full).unwrap()).unwrap();
-    let vendored = validate::parse_schema(
+    let full = schema_check::parse_schema(&std::fs::read_to_string(full).unwrap()).unwrap();
+    let vendored = schema_check::parse_schema(
         &std::fs::read_to_string(graphql_dir().join("schema.graphql")).unwrap(),
     )
     .unwrap();
@@ -69,7 +66,7 @@ fn vendored_types_match_plains_full_schema() {
                 "{name}.{}",
                 field.name
             );
-            let args = |f: &validate::FieldDef| {
+            let args = |f: &schema_check::FieldDef| {
                 f.args
                     .iter()
                     .map(|a| (a.name.clone(), a.ty.to_string()))
@@ -78,8 +75,9 @@ fn vendored_types_match_plains_full_schema() {
             assert_eq!(args(field), args(their_field), "{name}.{}", field.name);
         }
         if def.kind == Kind::InputObject {
-            let names =
-                |d: &validate::TypeDef| d.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+            let names = |d: &schema_check::TypeDef| {
+                d.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
+            };
             assert_eq!(names(def), names(theirs), "input {name} must be whole");
         }
     }
@@ -161,7 +159,7 @@ fn check_input(
 #[test]
 fn hand_written_input_fits_and_covers_the_schemas_input_types() {
     let text = std::fs::read_to_string(graphql_dir().join("schema.graphql")).unwrap();
-    let schema = validate::parse_schema(&text).unwrap();
+    let schema = schema_check::parse_schema(&text).unwrap();
     let email = || EmailAddress::verified("a@example.com");
     let create = || {
         OnCreate::new("A", email())
@@ -209,7 +207,7 @@ fn hand_written_input_fits_and_covers_the_schemas_input_types() {
         }
         for field in &def.fields {
             every_field.insert(format!("{name}.{}", field.name));
-            pending.push(validate::named_type(&field.ty).to_owned());
+            pending.push(schema_check::named_type(&field.ty).to_owned());
         }
     }
     let missing: Vec<_> = every_field.difference(&seen).collect();

@@ -15,24 +15,15 @@
 //! with Plain's full schema in its place); the others start from the reduction of the
 //! hand-made full schema.
 
-#[path = "../src/codegen/changes.rs"]
-mod changes;
-#[path = "../src/codegen/mod.rs"]
-mod codegen;
 mod common;
-#[path = "../src/codegen/reduce.rs"]
-mod reduce;
-
-// `reduce` and `changes` find the schema model as `super::validate`.
-use codegen::validate;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use graphql_parser::schema as s;
-
-use changes::{Change, Report, Severity};
+use plain_client::codegen::changes::{self, Change, Report, Severity};
+use plain_client::codegen::{self, reduce};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,28 +6,15 @@
 //! (`graphql/webhook-schema.json`), reporting which changes break a receiver. Exit codes: 0 success (`check`: up to date), 1 `check` found a difference or an error
 //! occurred, 2 usage error.
 
-#[path = "../codegen/changes.rs"]
-mod changes;
-#[path = "../codegen/reduce.rs"]
-mod reduce;
-#[path = "../codegen/webhook_schema.rs"]
-mod webhook_schema;
-// Only the schema model and the operation check are used here.
-#[allow(dead_code)]
-#[path = "../codegen/validate.rs"]
-mod validate;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use plain_client::codegen::{changes, reduce, webhook_schema, SCHEMA_FILE};
 
 /// Where Plain publishes its full schema.
 const PLAIN_SCHEMA_URL: &str = "https://core-api.uk.plain.com/graphql/v1/schema.graphql";
-
-/// The vendored schema's file name inside the operations folder.
-const SCHEMA_FILE: &str = "schema.graphql";
 
 /// Keeps the vendored GraphQL schema in step with Plain's.
 #[derive(Debug, Parser)]

@@ -1,11 +1,5 @@
 //! What a new reduction of Plain's schema changes in the vendored one, and how each change
 //! affects the operations: the report of `plain-schema update` and `check`.
-//!
-//! This module is not part of the library: the `plain-schema` command and the tests include it
-//! with `#[path]`, next to `reduce.rs` and `validate.rs`.
-
-// Each includer uses a different part of this module.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -13,7 +7,7 @@ use std::fmt;
 use graphql_parser::schema as s;
 
 use super::reduce::{reduce_with, usage, Operation};
-use super::validate::{self, FieldDef, Kind, Schema, TypeDef};
+use crate::schema_check::{self, FieldDef, Kind, Schema, TypeDef};
 
 /// How a change to the vendored schema affects the operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -146,13 +140,14 @@ impl Update {
 /// Reduces the new full schema `full` for `operations` and reports its differences with the
 /// previous vendored file `previous` (empty when there is none).
 pub fn update(full: &str, previous: &str, operations: &[Operation]) -> Result<Update, String> {
-    let full_schema = validate::parse_schema(full).map_err(|e| format!("Plain's schema: {e}"))?;
+    let full_schema =
+        schema_check::parse_schema(full).map_err(|e| format!("Plain's schema: {e}"))?;
     let usage = usage(&full_schema, operations)?;
     let text = reduce_with(full, &full_schema, &usage)?;
     let old = parse_previous(previous)?;
-    let new = validate::parse_schema(&text)?;
+    let new = schema_check::parse_schema(&text)?;
     let check = |schema: &Schema, operation: &Operation| {
-        validate::check_operation(schema, &operation.text).err()
+        schema_check::check_operation(schema, &operation.text).err()
     };
     let operation_errors: Vec<Option<String>> =
         operations.iter().map(|op| check(&new, op)).collect();
@@ -233,7 +228,7 @@ fn parse_previous(text: &str) -> Result<Schema, String> {
         .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'));
     // Declaring a built-in scalar again leaves a schema of the built-in scalars only.
     let text = if blank { "scalar String" } else { text };
-    validate::parse_schema(text).map_err(|e| format!("the vendored schema: {e}"))
+    schema_check::parse_schema(text).map_err(|e| format!("the vendored schema: {e}"))
 }
 
 /// `base` with the part `scope` names taken from `new` (or removed, where `new` lacks it).
@@ -343,7 +338,7 @@ fn received_types(vendored: &Schema) -> BTreeSet<String> {
         .values()
         .filter(|t| matches!(t.kind, Kind::Object | Kind::Interface))
         .flat_map(|t| &t.fields)
-        .map(|f| validate::named_type(&f.ty).to_owned())
+        .map(|f| schema_check::named_type(&f.ty).to_owned())
         .collect()
 }
 

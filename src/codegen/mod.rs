@@ -1,15 +1,17 @@
-//! Code generation for the operations in `graphql/`.
+//! Code generation for the operations in `graphql/`, and the maintainers' schema tools.
 //!
-//! This module is not part of the library: `build.rs` includes it with `#[path]`, and so do the
-//! tests that prove the vendored schema faithful to Plain's full one. Everything that decides
-//! what the generated Rust looks like lives in [`options`], so the build and the tests cannot
-//! drift apart.
+//! The library compiles this module with the feature `maintainer` only, hidden from the docs,
+//! for the `plain-schema` command and the schema tests. `build.rs`, which cannot depend on its
+//! own crate, includes it by path. Everything that decides what the generated Rust looks like
+//! lives in [`options`], so the build and the tests cannot drift apart.
 
-// Each includer uses a different part of this module.
-#![allow(dead_code)]
-
+// `build.rs` includes this module too: without the feature, as for every crate that depends on
+// this one, it leaves out what only `plain-schema` and the tests use.
+#[cfg(feature = "maintainer")]
+pub mod changes;
+#[cfg(feature = "maintainer")]
+pub mod reduce;
 pub mod shape;
-pub mod validate;
 pub mod webhook_schema;
 pub mod webhook_types;
 
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use graphql_client_codegen::deprecation::DeprecationStrategy;
 use graphql_client_codegen::normalization::Normalization;
 use graphql_client_codegen::{CodegenMode, GraphQLClientCodegenOptions};
+
+use crate::schema_check;
 
 /// The vendored schema's file name inside the `graphql/` folder.
 pub const SCHEMA_FILE: &str = "schema.graphql";
@@ -137,7 +141,7 @@ pub fn options(variable_types: &[String]) -> GraphQLClientCodegenOptions {
 /// position, so every input-object variable before the last hand-written one needs an entry.
 fn custom_variable_types(
     file: &Path,
-    operation: &validate::OperationInfo,
+    operation: &schema_check::OperationInfo,
 ) -> Result<Vec<String>, CodegenError> {
     let entry = |type_name: &str| {
         HAND_WRITTEN_INPUTS
@@ -185,8 +189,8 @@ pub fn generate(schema_file: &Path, operation_file: &Path) -> Result<String, Cod
 fn generate_file(schema_file: &Path, operation_file: &Path) -> Result<syn::File, CodegenError> {
     let schema_text = read(schema_file)?;
     let operation_text = read(operation_file)?;
-    let schema = validate::parse_schema(&schema_text).map_err(|m| error(schema_file, m))?;
-    let operation = validate::check_operation(&schema, &operation_text)
+    let schema = schema_check::parse_schema(&schema_text).map_err(|m| error(schema_file, m))?;
+    let operation = schema_check::check_operation(&schema, &operation_text)
         .map_err(|m| error(operation_file, m))?;
     let variable_types = custom_variable_types(operation_file, &operation)?;
     let options = options(&variable_types);
@@ -212,7 +216,7 @@ fn generate_file(schema_file: &Path, operation_file: &Path) -> Result<syn::File,
     Ok(file)
 }
 
-/// The object type whose selections are optional in answers; see [`make_optional`].
+/// The object type whose selections are optional in answers; see `make_optional`.
 pub const OPTIONAL_OBJECT_TYPE: &str = "DateTime";
 
 /// Makes every response field typed by one of `fragments` (fragments on `DateTime`) an
@@ -336,38 +340,6 @@ pub fn build_output(dir: &Path, maintainer: bool) -> Result<(String, Vec<String>
     Ok((code, warnings))
 }
 
-/// The body of `build.rs`: generate, write only on change, tell Cargo what to watch.
-pub fn build_script_main() {
-    let dir = Path::new("graphql");
-    println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/codegen");
-    println!("cargo:rerun-if-changed={}", dir.join(SCHEMA_FILE).display());
-    // A new operation file is picked up because the folder itself is watched too.
-    println!("cargo:rerun-if-changed={}", dir.display());
-    let files = operation_files(dir).unwrap_or_else(|e| fail(&e));
-    for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
-    }
-    // Cargo sets this for the build script when the package's `maintainer` feature is on.
-    let maintainer = std::env::var_os("CARGO_FEATURE_MAINTAINER").is_some();
-    let (code, warnings) = build_output(dir, maintainer).unwrap_or_else(|e| fail(&e));
-    for warning in warnings {
-        println!("cargo:warning={warning}");
-    }
-    let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
-    let Some(out_dir) = out_dir else {
-        fail(&error(Path::new("build.rs"), "OUT_DIR is not set"))
-    };
-    write_if_changed(&out_dir.join("operations.rs"), &code);
-    // Only with the `webhooks` feature: a build without it does not pay for the event types.
-    if std::env::var_os("CARGO_FEATURE_WEBHOOKS").is_some() {
-        let schema = dir.join(webhook_schema::WEBHOOK_SCHEMA_FILE);
-        println!("cargo:rerun-if-changed={}", schema.display());
-        let code = generate_webhooks(&schema).unwrap_or_else(|e| fail(&e));
-        write_if_changed(&out_dir.join("webhooks.rs"), &code);
-    }
-}
-
 /// The formatted Rust types of the webhook events, from the vendored webhook schema.
 pub fn generate_webhooks(schema: &Path) -> Result<String, CodegenError> {
     let text = read(schema)?;
@@ -379,17 +351,4 @@ pub fn generate_webhooks(schema: &Path) -> Result<String, CodegenError> {
         webhook_schema::WEBHOOK_SCHEMA_FILE,
         prettyplease::unparse(&file)
     ))
-}
-
-fn write_if_changed(target: &Path, code: &str) {
-    if fs::read_to_string(target).ok().as_deref() != Some(code) {
-        fs::write(target, code)
-            .unwrap_or_else(|e| fail(&error(target, format!("cannot write: {e}"))));
-    }
-}
-
-/// Stops the build with one readable message and no backtrace.
-fn fail(e: &CodegenError) -> ! {
-    eprintln!("error: {e}");
-    std::process::exit(1)
 }

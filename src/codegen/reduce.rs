@@ -1,8 +1,5 @@
 //! Reduces Plain's full schema to the part the operations use; `changes.rs` reports what a
-//! new reduction changes.
-//!
-//! This module is not part of the library: the `plain-schema` command and the tests include it
-//! with `#[path]`, next to `validate.rs`. It works on text only.
+//! new reduction changes. It works on text only.
 //!
 //! The reduced schema keeps, in the order of Plain's schema and without descriptions:
 //! - of object and interface types (the roots included), only the selected fields, each with
@@ -12,15 +9,12 @@
 //! - the enums, custom scalars and unions those need, whole;
 //! - of directives, only `@deprecated` on fields, arguments and enum values.
 
-// Each includer uses a different part of this module.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use graphql_parser::query as q;
 use graphql_parser::schema as s;
 
-use super::validate::{self, Kind, Schema};
+use crate::schema_check::{self, Kind, Schema};
 
 /// The first lines of the vendored schema file.
 pub const HEADER: &str =
@@ -98,9 +92,9 @@ impl Walker<'_> {
         for arg in &def.args {
             self.usage
                 .types
-                .insert(validate::named_type(&arg.ty).to_owned());
+                .insert(schema_check::named_type(&arg.ty).to_owned());
         }
-        let ty = validate::named_type(&def.ty);
+        let ty = schema_check::named_type(&def.ty);
         if schema.types.contains_key(ty) {
             self.usage.types.insert(ty.to_owned());
             self.selection_set(ty, &f.selection_set);
@@ -147,7 +141,7 @@ fn walk(schema: &Schema, operation: &Operation, usage: &mut Usage) -> Result<(),
     };
     for (root, variables, set) in roots {
         for variable in variables {
-            let ty = validate::named_type(&variable.var_type);
+            let ty = schema_check::named_type(&variable.var_type);
             if schema.types.contains_key(ty) {
                 walker.usage.types.insert(ty.to_owned());
             }
@@ -176,7 +170,7 @@ fn closure(schema: &Schema, usage: &Usage) -> BTreeSet<String> {
             Kind::InputObject => pending.extend(
                 def.fields
                     .iter()
-                    .map(|f| validate::named_type(&f.ty).to_owned()),
+                    .map(|f| schema_check::named_type(&f.ty).to_owned()),
             ),
             Kind::Union => pending.extend(def.possible.iter().cloned()),
             _ => {}
@@ -275,7 +269,7 @@ fn reduce_definition(
 /// A field an operation selects but the schema lacks is passed over, so that what still exists
 /// is reduced; checking the operations reports the missing field.
 pub fn reduce(full: &str, operations: &[Operation]) -> Result<String, String> {
-    let schema = validate::parse_schema(full)?;
+    let schema = schema_check::parse_schema(full)?;
     reduce_with(full, &schema, &usage(&schema, operations)?)
 }
 

@@ -17,8 +17,8 @@ use super::events::GROUP_COLOR;
 use super::store::{
     LocalWorkspace, Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup,
 };
-use super::validate::{self, Kind, Schema};
 use crate::input::{CustomerGroupIdentifier, UpsertCustomerInput};
+use crate::schema_check::{self as validate, Kind, Schema};
 
 /// The schema the local server speaks unless told otherwise: the crate's vendored one.
 pub fn vendored_schema() -> &'static Schema {

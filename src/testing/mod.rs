@@ -64,9 +64,6 @@ pub mod limits;
 mod rate_limit;
 mod scripted;
 mod store;
-#[allow(dead_code)]
-#[path = "../codegen/validate.rs"]
-mod validate;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -186,7 +183,7 @@ struct State {
 struct Shared {
     api_key: Option<String>,
     /// The schema requests are validated against, when not the vendored one.
-    schema: Option<validate::Schema>,
+    schema: Option<crate::schema_check::Schema>,
     started: SystemTime,
     instance: String,
     state: Mutex<State>,

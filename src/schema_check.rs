@@ -1,10 +1,12 @@
-//! Checks an operation against a schema before graphql_client sees it.
+//! A GraphQL schema's types, and the check of an operation against them.
 //!
-//! graphql_client resolves field names but not argument names or variable types, and it
-//! panics on some mistakes. This check covers what an operation in `graphql/` can get wrong
-//! when Plain's schema changes: unknown types, fields, arguments and fragments, variables whose
-//! type does not fit the argument, and selections on leaf or composite types. Every message
-//! names the field and the type, with the position in the operation file.
+//! The code generator checks each operation in `graphql/` before graphql_client sees it, and
+//! the local server (`testing`) checks every request it is sent. graphql_client resolves field
+//! names but not argument names or variable types, and it panics on some mistakes. This check
+//! covers what an operation in `graphql/` can get wrong when Plain's schema changes: unknown
+//! types, fields, arguments and fragments, variables whose type does not fit the argument, and
+//! selections on leaf or composite types. Every message names the field and the type, with the
+//! position in the operation file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
