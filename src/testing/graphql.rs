@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::connections::{cursor, Page, PageArgs, CONNECTION_FIELDS};
 use super::events::GROUP_COLOR;
+use super::failure::RequestFailure;
 use super::store::{
     LocalWorkspace, Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup,
 };
@@ -41,36 +42,6 @@ pub fn served_schema(sdl: &str) -> std::io::Result<Schema> {
         ))
     })?;
     Ok(schema)
-}
-
-/// A request-level failure: HTTP status, `extensions.code` and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestFailure {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl RequestFailure {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Plain's body for it: `{"errors":[{"message":...,"extensions":{"code":...}}]}`.
-    pub fn body(&self) -> Vec<u8> {
-        error_body(&self.message, self.code)
-    }
-}
-
-/// Plain's body for a request-level error.
-pub fn error_body(message: &str, code: &str) -> Vec<u8> {
-    serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]})
-        .to_string()
-        .into_bytes()
 }
 
 /// The error of one root field that could not be resolved, in an answer that still has
@@ -545,10 +516,6 @@ fn select_operation<'a>(
     }
 }
 
-fn bad_input(message: String) -> RequestFailure {
-    RequestFailure::new(400, "BAD_USER_INPUT", message)
-}
-
 fn coerce_variables(
     schema: &Schema,
     operation: &q::OperationDefinition<'static, String>,
@@ -567,7 +534,9 @@ fn coerce_variables(
         match given.remove(name) {
             Some(value) => {
                 let value = coerce(schema, ty, value, name).map_err(|e| {
-                    bad_input(format!("Variable \"${name}\" got invalid value; {e}"))
+                    RequestFailure::bad_input(format!(
+                        "Variable \"${name}\" got invalid value; {e}"
+                    ))
                 })?;
                 coerced.insert(name.clone(), value);
             }
@@ -575,7 +544,7 @@ fn coerce_variables(
                 if let Some(default) = &definition.default_value {
                     coerced.insert(name.clone(), literal(default, &Map::new()));
                 } else if matches!(ty, q::Type::NonNullType(_)) {
-                    return Err(bad_input(format!(
+                    return Err(RequestFailure::bad_input(format!(
                         "Variable \"${name}\" of required type \"{ty}\" was not provided."
                     )));
                 }
@@ -885,8 +854,8 @@ impl<'a> Context<'a> {
             .get(parent)
             .and_then(|t| t.fields.iter().find(|f| f.name == field.name))
             .and_then(|f| f.args.iter().find(|a| a.name == name))
-            .ok_or_else(|| bad_input(format!("Unknown argument \"{name}\".")))?;
-        coerce(self.schema, &def.ty, value, name).map_err(bad_input)
+            .ok_or_else(|| RequestFailure::bad_input(format!("Unknown argument \"{name}\".")))?;
+        coerce(self.schema, &def.ty, value, name).map_err(RequestFailure::bad_input)
     }
 
     /// A string or `ID` argument as text.
@@ -1179,7 +1148,7 @@ impl<'a> Context<'a> {
             match selection {
                 q::Selection::Field(field) => {
                     if CONNECTION_FIELDS.contains(&field.name.as_str()) {
-                        self.page_args(field).map_err(bad_input)?;
+                        self.page_args(field).map_err(RequestFailure::bad_input)?;
                     }
                     self.check_pages(&field.selection_set, spread)?;
                 }

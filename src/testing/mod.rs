@@ -58,6 +58,7 @@ mod connections;
 mod cost;
 mod deliveries;
 mod events;
+mod failure;
 mod graphql;
 mod http;
 pub mod limits;
@@ -868,7 +869,7 @@ fn refuse_unauthenticated(shared: &Shared, head: &HttpRequest) -> Option<HttpAns
         status: Some(401),
     };
     keep(&mut state, entry);
-    let body = graphql::error_body(
+    let body = failure::error_body(
         "Authentication failed: the API key is missing or invalid",
         "UNAUTHENTICATED",
     );
@@ -975,7 +976,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
     let mut headers = vec![(REQUEST_ID_HEADER.to_owned(), request_id.to_owned())];
     let path = request.path.split('?').next().unwrap_or_default();
     if path != GRAPHQL_PATH {
-        let body = graphql::error_body(
+        let body = failure::error_body(
             &format!("No route for {path}; use {GRAPHQL_PATH}"),
             "NOT_FOUND",
         );
@@ -983,7 +984,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
     }
     if request.method != "POST" {
         headers.push(("allow".into(), "POST".into()));
-        let body = graphql::error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
+        let body = failure::error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
         return json_answer(405, headers, body);
     }
     let now = SystemTime::now();
@@ -996,7 +997,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         headers.extend(verdict.headers);
         if verdict.over {
             let body =
-                graphql::error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
+                failure::error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
             return json_answer(429, headers, body);
         }
     }
