@@ -572,7 +572,11 @@ impl LocalServerBuilder {
             }),
             webhooks,
         });
-        let task = tokio::spawn(http::serve(listener, shared.clone(), self.idle_timeout));
+        let task = tokio::spawn(http::accept::serve(
+            listener,
+            shared.clone(),
+            self.idle_timeout,
+        ));
         Ok(LocalServer {
             endpoint: format!("http://{address}{GRAPHQL_PATH}"),
             address,
