@@ -889,16 +889,6 @@ fn refuse_unauthenticated(shared: &Shared, head: &HttpRequest) -> Option<HttpAns
     })
 }
 
-fn json_answer(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> HttpAnswer {
-    headers.push(("content-type".into(), "application/json".into()));
-    HttpAnswer::Full {
-        status,
-        headers,
-        body,
-        delay: Duration::ZERO,
-    }
-}
-
 /// What the state decided for one request, before any waiting.
 enum Decision {
     Scripted(ScriptedAnswer),
@@ -984,12 +974,12 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
             &format!("No route for {path}; use {GRAPHQL_PATH}"),
             "NOT_FOUND",
         );
-        return json_answer(404, headers, body);
+        return HttpAnswer::json(404, headers, body);
     }
     if request.method != "POST" {
         headers.push(("allow".into(), "POST".into()));
         let body = failure::error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
-        return json_answer(405, headers, body);
+        return HttpAnswer::json(405, headers, body);
     }
     let now = SystemTime::now();
     let mut state = shared.state();
@@ -1002,7 +992,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         if verdict.over {
             let body =
                 failure::error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
-            return json_answer(429, headers, body);
+            return HttpAnswer::json(429, headers, body);
         }
     }
     let schema = shared
@@ -1015,7 +1005,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         webhooks.enqueue(state.store.take_changes(), now);
     }
     match answer {
-        Ok(answer) => json_answer(200, headers, answer.body()),
-        Err(failure) => json_answer(failure.status, headers, failure.body()),
+        Ok(answer) => HttpAnswer::json(200, headers, answer.body()),
+        Err(failure) => HttpAnswer::json(failure.status, headers, failure.body()),
     }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use super::failure;
 use super::http::{HttpAnswer, HttpRequest};
-use super::json_answer;
 use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
 
@@ -216,7 +215,7 @@ impl ScriptedAnswer {
             },
             Scripted::Echo { status } => {
                 let body = failure::error_body(&echo(request), "ECHO");
-                json_answer(
+                HttpAnswer::json(
                     status,
                     vec![(REQUEST_ID_HEADER.into(), request_id.to_owned())],
                     body,

@@ -67,6 +67,19 @@ pub enum HttpAnswer {
     Drop,
 }
 
+impl HttpAnswer {
+    /// A whole answer with a JSON body, sent at once.
+    pub fn json(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        headers.push(("content-type".into(), "application/json".into()));
+        Self::Full {
+            status,
+            headers,
+            body,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
 /// What the server does with requests.
 pub trait Service: Send + Sync + 'static {
     /// A connection was accepted.
