@@ -15,9 +15,11 @@ use serde_json::{Map, Value};
 use super::connections::{cursor, Page, PageArgs, CONNECTION_FIELDS};
 use super::events::GROUP_COLOR;
 use super::failure::RequestFailure;
-use super::store::{
-    LocalWorkspace, Membership, Outcome, Rejection, Store, StoredCustomer, StoredCustomerGroup,
+use super::store::records::{
+    LocalWorkspace, Membership, Outcome, StoredCustomer, StoredCustomerGroup,
 };
+use super::store::rejection::Rejection;
+use super::store::Store;
 use super::validate::{self, Kind, Schema};
 use crate::input::{CustomerGroupIdentifier, UpsertCustomerInput};
 

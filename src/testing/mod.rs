@@ -87,8 +87,9 @@ use http::{HttpAnswer, HttpRequest};
 use rate_limit::{RateLimit, Window};
 use scripted::random_fault;
 pub use scripted::ScriptedAnswer;
-pub use store::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
-use store::{LocalWorkspace, Store};
+use store::records::LocalWorkspace;
+pub use store::records::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
+use store::Store;
 
 /// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
 /// scripting answers such as a 429 whose window ends at a given time.
@@ -524,7 +525,7 @@ impl LocalServerBuilder {
         let workspace_id = match self.workspace_id {
             Some(id) if id.trim().is_empty() => return Err(invalid("the workspace id is blank")),
             Some(id) => id,
-            None => store::new_workspace_id(now),
+            None => store::ids::new_workspace_id(now),
         };
         if self.workspace_name.trim().is_empty() {
             return Err(invalid("the workspace name is blank"));
