@@ -182,7 +182,7 @@ struct State {
     handling: u64,
     next_request: u64,
     /// Answers registered for operations, by name.
-    answers: graphql::Answers,
+    answers: graphql::registered::Answers,
 }
 
 struct Shared {
@@ -216,7 +216,7 @@ pub struct LocalServerBuilder {
     log_limit: Option<usize>,
     schema: Option<String>,
     customer_groups: Vec<CustomerGroupSpec>,
-    answers: graphql::Answers,
+    answers: graphql::registered::Answers,
     workspace_id: Option<String>,
     workspace_name: String,
     workspace_readable: bool,
@@ -270,7 +270,7 @@ impl Default for LocalServerBuilder {
             log_limit: None,
             schema: None,
             customer_groups: Vec::new(),
-            answers: graphql::Answers::new(),
+            answers: graphql::registered::Answers::new(),
             workspace_id: None,
             workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
             workspace_readable: true,
@@ -519,7 +519,7 @@ impl LocalServerBuilder {
         let schema = self
             .schema
             .as_deref()
-            .map(graphql::served_schema)
+            .map(graphql::schema::served_schema)
             .transpose()?;
         let now = SystemTime::now();
         let workspace_id = match self.workspace_id {
@@ -668,7 +668,7 @@ impl LocalServer {
     where
         F: Fn(&serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
     {
-        let answer: graphql::AnswerFn = Arc::new(answer);
+        let answer: graphql::registered::AnswerFn = Arc::new(answer);
         self.shared.state().answers.insert(operation.into(), answer);
     }
 
@@ -999,7 +999,7 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
     let schema = shared
         .schema
         .as_ref()
-        .unwrap_or_else(|| graphql::vendored_schema());
+        .unwrap_or_else(|| graphql::schema::vendored_schema());
     let state = &mut *state;
     let answer = graphql::execute(schema, &request.body, &mut state.store, now, &state.answers);
     if let Some(webhooks) = &shared.webhooks {
