@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::http::HttpRequest;
+use super::http::{find_header, HttpRequest};
 use super::limits;
 
 /// One request as the server received it.
@@ -43,10 +43,7 @@ impl LoggedRequest {
 
     /// A header's value, by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
