@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use graphql_parser::query as q;
 
-use super::graphql::RequestFailure;
+use super::failure::RequestFailure;
 use super::limits::{MAX_ALIASES, MAX_DEPTH, MAX_QUERY_BYTES, MAX_SELECTIONS};
 
 type Document = q::Document<'static, String>;

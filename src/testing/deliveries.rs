@@ -18,7 +18,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::events::{self, Actor};
 use super::limits;
-use super::store::{plain_id, Change};
+use super::store::changes::Change;
+use super::store::ids::plain_id;
 use crate::rng::Rng;
 use crate::time::format_rfc3339;
 use crate::webhooks::events::SCHEMA_VERSION;

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
-use super::store::{Change, CustomerSnapshot, StoredCustomerGroup};
+use super::store::changes::{Change, CustomerSnapshot};
+use super::store::records::StoredCustomerGroup;
 use crate::time::format_rfc3339;
 
 /// The color every group of the local server has, in events and answers: Plain requires one,

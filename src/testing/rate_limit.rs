@@ -1,5 +1,6 @@
 //! Plain's per-workspace rate limit as the local server applies it: so many requests per
-//! fixed window, the windows counted from the server's start, told in `x-ratelimit-*` headers.
+//! fixed window, the windows counted from the server's start, told in `x-ratelimit-*` headers;
+//! and the shape of the times Plain writes, as `x-ratelimit-reset` carries them.
 
 use std::time::{Duration, SystemTime};
 
@@ -69,4 +70,16 @@ impl Window {
     pub(super) fn start_over(&mut self) {
         self.count = 0;
     }
+}
+
+/// Formats a time as Plain writes `x-ratelimit-reset`: `2026-01-06T15:30:00.000Z`. For
+/// scripting answers such as a 429 whose window ends at a given time.
+pub fn format_timestamp(time: SystemTime) -> String {
+    crate::time::format_rfc3339(time)
+}
+
+/// Parses a time in the shape Plain uses (`2026-01-06T15:30:00.000Z`), as found in
+/// `x-ratelimit-reset` or a `DateTime`'s `iso8601`.
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    crate::time::parse_rfc3339_utc(text)
 }

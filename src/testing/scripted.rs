@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::graphql;
+use super::failure;
 use super::http::{HttpAnswer, HttpRequest};
-use super::json_answer;
 use crate::response::REQUEST_ID_HEADER;
 use crate::rng::Rng;
 
@@ -67,7 +66,7 @@ impl ScriptedAnswer {
     pub fn graphql_error(status: u16, code: &str, message: &str) -> Self {
         Self::status(status)
             .header("content-type", "application/json")
-            .body(graphql::error_body(message, code))
+            .body(failure::error_body(message, code))
     }
 
     /// A gateway's HTML error page (502, 503, 504 in front of Plain).
@@ -215,8 +214,8 @@ impl ScriptedAnswer {
                 ],
             },
             Scripted::Echo { status } => {
-                let body = graphql::error_body(&echo(request), "ECHO");
-                json_answer(
+                let body = failure::error_body(&echo(request), "ECHO");
+                HttpAnswer::json(
                     status,
                     vec![(REQUEST_ID_HEADER.into(), request_id.to_owned())],
                     body,
