@@ -6,8 +6,8 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::error::WebhookError;
 use super::events::{EventPayload, EventType, WebhookMetadata, SCHEMA_VERSION};
-use super::verify::WebhookError;
 
 /// The longest text quoted from a body in an error, in characters.
 const EXCERPT_CHARS: usize = 200;

@@ -91,6 +91,7 @@
 mod dedupe;
 #[cfg(feature = "state")]
 mod dedupe_sqlite;
+mod error;
 mod event;
 mod verify;
 
@@ -104,9 +105,9 @@ pub use dedupe::Deduplicator;
 #[cfg(feature = "state")]
 #[cfg_attr(docsrs, doc(cfg(feature = "state")))]
 pub use dedupe_sqlite::{DedupeStoreError, SqliteDeduplicator, DEFAULT_MAX_IDS};
+pub use error::WebhookError;
 pub use event::Event;
 pub use events::{EventPayload, EventType, WebhookMetadata};
 pub use verify::{
-    Webhook, WebhookError, WebhookSecret, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, SECRET_ENV,
-    SIGNATURE_HEADER,
+    Webhook, WebhookSecret, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, SECRET_ENV, SIGNATURE_HEADER,
 };
