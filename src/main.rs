@@ -28,8 +28,21 @@ mod exit {
     /// `sync-customers` was stopped at once by a second Ctrl-C; records in flight may be
     /// missing from the outputs.
     pub const STOPPED_AT_ONCE: u8 = 8;
+    /// `webhooks verify`: the delivery failed a check (stderr says which).
+    pub const WEBHOOK_REFUSED: u8 = 9;
     /// `sync-customers` was interrupted (Ctrl-C); what was not sent is in the rejects file.
     pub const INTERRUPTED: u8 = 130;
+}
+
+/// The one way out of the process other than returning from `main`: a second Ctrl-C during a
+/// bulk run ends it at once with [`exit::STOPPED_AT_ONCE`], from the thread that listens for
+/// Ctrl-C. The outputs are unbuffered, so every line written so far is in them.
+fn stop_at_once() -> ! {
+    eprintln!(
+        "plain: stopped at once by a second Ctrl-C; records in flight may be missing from the \
+         outputs"
+    );
+    std::process::exit(i32::from(exit::STOPPED_AT_ONCE))
 }
 
 /// Talk to Plain's Core GraphQL API.
@@ -101,6 +114,7 @@ fn exit_code(failure: &Failure) -> u8 {
     let error = match failure {
         Failure::Io(_) => return exit::INVALID_INPUT,
         Failure::Output(_) => return exit::OUTPUT_FAILED,
+        Failure::WebhookRefused(_) => return exit::WEBHOOK_REFUSED,
         Failure::Plain(error) => error.last_cause(),
     };
     match error {
@@ -119,6 +133,7 @@ fn report(failure: &Failure) {
     let mut stderr = std::io::stderr().lock();
     let line = match failure {
         Failure::Io(message) | Failure::Output(message) => message.clone(),
+        Failure::WebhookRefused(e) => format!("the delivery was refused: {e}"),
         Failure::Plain(error) => {
             let mut line = error.to_string();
             let mut source = std::error::Error::source(error);
@@ -136,7 +151,7 @@ fn report(failure: &Failure) {
     );
     let last = match failure {
         Failure::Plain(error) => Some(error.last_cause()),
-        Failure::Io(_) | Failure::Output(_) => None,
+        Failure::Io(_) | Failure::Output(_) | Failure::WebhookRefused(_) => None,
     };
     if let Some(Error::MutationRejected { error, .. }) = last {
         if let Ok(json) = serde_json::to_string(error) {
@@ -167,7 +182,7 @@ fn sync_exit_code(summary: &cli::summary::Summary) -> u8 {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::UpsertCustomer(options) => cli::upsert::run(options),
+        Command::UpsertCustomer(options) => cli::upsert::run(options).map(|()| ExitCode::SUCCESS),
         Command::SyncCustomers {
             options,
             endpoint,
@@ -180,8 +195,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             max_attempts,
         } => cli::delete::command(options, endpoint, max_attempts)
             .map(|summary| ExitCode::from(sync_exit_code(&summary))),
-        Command::Serve(options) => cli::serve::run(options),
-        Command::Webhooks(command) => cli::webhooks::run(command),
+        Command::Serve(options) => cli::serve::run(options).map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(command) => cli::webhooks::run(command).map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -32,9 +32,8 @@ impl Interrupts {
     }
 }
 
-/// Listens for Ctrl-C from now on: the receiver hears the first; the second exits with
-/// [`crate::exit::STOPPED_AT_ONCE`]. The outputs are unbuffered, so every line written so far
-/// is in them.
+/// Listens for Ctrl-C from now on: the receiver hears the first; the second ends the process
+/// through [`crate::stop_at_once`].
 pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
     // Registered here, not in the task, so that no Ctrl-C from now on is missed.
     // The task runs on a thread and runtime of its own, so that the second Ctrl-C ends the
@@ -55,10 +54,7 @@ pub(super) fn listen_for_interrupts() -> Result<oneshot::Receiver<()>, String> {
         }
         let _ = first.send(());
         if interrupts.next().await {
-            eprintln!(
-                "plain: stopped at once by a second Ctrl-C; records in flight may be missing from the outputs"
-            );
-            std::process::exit(i32::from(crate::exit::STOPPED_AT_ONCE));
+            crate::stop_at_once();
         }
     };
     std::thread::Builder::new()

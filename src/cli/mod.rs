@@ -36,6 +36,8 @@ pub enum Failure {
     Io(String),
     /// Writing the output failed; something may have been sent.
     Output(String),
+    /// `webhooks verify`: the delivery failed a check.
+    WebhookRefused(plain_client::webhooks::WebhookError),
 }
 
 impl From<Error> for Failure {

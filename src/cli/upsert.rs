@@ -1,7 +1,6 @@
 //! `plain upsert-customer`: one or more inputs, sent in order.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use plain_client::{Error, PlainClient, UpsertCustomerInput};
 
@@ -78,7 +77,7 @@ async fn upsert_all(client: &PlainClient, inputs: Vec<UpsertCustomerInput>) -> R
 }
 
 /// Runs `plain upsert-customer`.
-pub fn run(options: UpsertOptions) -> Result<ExitCode, Failure> {
+pub fn run(options: UpsertOptions) -> Result<(), Failure> {
     let inputs = parse_inputs(&read_input(&options.input, options.max_input_bytes)?)?;
     if options.dry_run {
         for input in inputs {
@@ -88,7 +87,7 @@ pub fn run(options: UpsertOptions) -> Result<ExitCode, Failure> {
                 other => other,
             })?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let runtime = runtime()?;
     if options.endpoint.local {
@@ -96,12 +95,12 @@ pub fn run(options: UpsertOptions) -> Result<ExitCode, Failure> {
             let server = start_local(&options.endpoint.customer_groups).await?;
             upsert_all(&server.client()?, inputs).await
         })?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let client = client(
         options.endpoint.api_url,
         plain_client::RetryPolicy::default(),
     )?;
     runtime.block_on(upsert_all(&client, inputs))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -1,16 +1,11 @@
 //! `plain webhooks verify`: checks one delivery read from stdin, as a receiver would.
 
 use std::io::{Read, Write};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use plain_client::webhooks::{Webhook, WebhookError, WebhookSecret, DEFAULT_MAX_BODY_BYTES};
 
 use super::Failure;
-
-/// The exit code of a delivery that failed a check (stderr says which). Documented in the
-/// README's table; 3 is a set-up error (no secret, stdin unreadable).
-pub const REFUSED: u8 = 9;
 
 /// Plain's webhooks.
 #[derive(Debug, clap::Subcommand)]
@@ -31,7 +26,8 @@ pub enum WebhooksCommand {
 }
 
 /// Runs a `webhooks` subcommand.
-pub fn run(command: WebhooksCommand) -> Result<ExitCode, Failure> {
+/// A delivery that fails a check is [`Failure::WebhookRefused`].
+pub fn run(command: WebhooksCommand) -> Result<(), Failure> {
     let WebhooksCommand::Verify {
         signature,
         tolerance,
@@ -58,12 +54,9 @@ pub fn run(command: WebhooksCommand) -> Result<ExitCode, Failure> {
             writeln!(stdout, "{json}")
                 .and_then(|()| stdout.flush())
                 .map_err(|e| Failure::Output(format!("cannot write the event: {e}")))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("plain: error: the delivery was refused: {e}");
-            Ok(ExitCode::from(REFUSED))
-        }
+        Err(e) => Err(Failure::WebhookRefused(e)),
     }
 }
 
