@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 /// A client that sends every request once, so that the requests the server logs are the
 /// calls made.
 use common::once_client as client;
+use common::post_query as post;
 
 /// The operation names of the requests the server received, in order.
 fn operations(server: &LocalServer) -> Vec<String> {
@@ -48,25 +49,6 @@ async fn full_server(groups: usize) -> Option<LocalServer> {
             .start()
             .await
             .unwrap(),
-    )
-}
-
-async fn post(server: &LocalServer, query: &str, variables: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(server.endpoint())
-        .header("content-type", "application/json")
-        .header(
-            "authorization",
-            format!("Bearer {}", server.api_key().unwrap()),
-        )
-        .body(json!({"query": query, "variables": variables}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
     )
 }
 

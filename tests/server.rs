@@ -1066,7 +1066,7 @@ async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs(
     assert_eq!(
         answer,
         json!({"errors": [{
-            "message": "The local server does not serve \"Query.companies\"; it serves myWorkspace, customer, customerByEmail, customerByExternalId, customerGroups, customerGroup. Register an answer for the operation with LocalServerBuilder::answer or LocalServer::answer.",
+            "message": "The local server does not serve \"Query.companies\"; it serves myWorkspace, customers, customer, customerByEmail, customerByExternalId, customerGroups, customerGroup. Register an answer for the operation with LocalServerBuilder::answer or LocalServer::answer.",
             "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
         }]})
     );
@@ -1074,7 +1074,7 @@ async fn root_fields_the_server_does_not_serve_are_refused_before_anything_runs(
     let vendored = LocalServer::start().await.unwrap();
     let (status, _, answer) = post(
         &vendored,
-        &graphql("query { customers { edges { node { id } } } }", json!({})),
+        &graphql("query { companies { edges { node { id } } } }", json!({})),
     )
     .await;
     assert_eq!(

@@ -9,7 +9,8 @@ pub const DEFAULT_PAGE_SIZE: i64 = 25;
 /// The largest `first` or `last` Plain accepts.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-/// The root and nested fields the server pages.
+/// The root and nested fields the server pages by position (`customers` pages by its own
+/// cursors).
 pub const CONNECTION_FIELDS: [&str; 2] = ["customerGroups", "customerGroupMemberships"];
 
 /// A connection's paging arguments, checked.
@@ -71,6 +72,16 @@ impl PageArgs {
         Ok(args)
     }
 
+    /// The same counts, after the edge at `after` and before the one at `before`: positions a
+    /// connection found for cursors of its own kind.
+    pub fn between(self, after: Option<usize>, before: Option<usize>) -> Self {
+        Self {
+            after,
+            before,
+            ..self
+        }
+    }
+
     /// The page of a connection of `len` edges.
     pub fn page(&self, len: usize) -> Page {
         let mut start = self
@@ -96,14 +107,23 @@ impl PageArgs {
 /// The cursor of the edge at `position` of the connection `field`: opaque to a client, which
 /// may only hand it back to the same connection.
 pub fn cursor(field: &str, position: usize) -> String {
-    format!("{field}:{position}")
-        .bytes()
-        .map(|b| format!("{:02x}", b ^ 0x5a))
-        .collect()
+    opaque(&format!("{field}:{position}"))
 }
 
 /// The position a cursor of the connection `field` names, or `None` when it is not one.
 fn decode_cursor(field: &str, cursor: &str) -> Option<usize> {
+    let text = reveal(cursor)?;
+    let position = text.strip_prefix(field)?.strip_prefix(':')?;
+    position.parse().ok()
+}
+
+/// A cursor that holds `text`, unreadable at a glance, so that a client treats it as opaque.
+pub fn opaque(text: &str) -> String {
+    text.bytes().map(|b| format!("{:02x}", b ^ 0x5a)).collect()
+}
+
+/// The text an [`opaque`] cursor holds, or `None` when it is not one.
+pub fn reveal(cursor: &str) -> Option<String> {
     if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
         return None;
     }
@@ -115,9 +135,7 @@ fn decode_cursor(field: &str, cursor: &str) -> Option<usize> {
                 .map(|b| b ^ 0x5a)
         })
         .collect::<Option<Vec<u8>>>()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let position = text.strip_prefix(field)?.strip_prefix(':')?;
-    position.parse().ok()
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@
 //!   `customerGroupMemberships`, paged as Plain pages (25 a page unless told, at most 100,
 //!   opaque cursors, `BAD_USER_INPUT` past the bound). Groups are the color `#64748B`, made by
 //!   the machine user `mu_local`.
+//! - the query `customers`, paged the same way, with `totalCount`: in the order of creation
+//!   (or by full name with `sortBy`), filtered by `CustomersFilter`, and with cursors that
+//!   keep their place when customers are created or deleted.
 //!
 //! With [`LocalServerBuilder::webhook`], it delivers every change it makes to receivers as
 //! Plain delivers webhooks: signed, with Plain's headers, retried with backoff, and never
@@ -57,6 +60,7 @@
 mod builder;
 mod connections;
 mod cost;
+mod customer_list;
 mod deliveries;
 mod events;
 mod failure;

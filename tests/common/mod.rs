@@ -51,6 +51,33 @@ pub fn once_client(server: &plain_client::testing::LocalServer) -> plain_client:
         .unwrap()
 }
 
+/// Posts a GraphQL query with its variables to the local server, with its key: the HTTP
+/// status and the answer's JSON.
+#[cfg(feature = "testing")]
+pub async fn post_query(
+    server: &plain_client::testing::LocalServer,
+    query: &str,
+    variables: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"query": query, "variables": variables});
+    let response = reqwest::Client::new()
+        .post(server.endpoint())
+        .header("content-type", "application/json")
+        .header(
+            "authorization",
+            format!("Bearer {}", server.api_key().unwrap_or_default()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+    )
+}
+
 /// A fixture parsed as JSON.
 pub fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).unwrap()

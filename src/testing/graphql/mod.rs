@@ -9,6 +9,7 @@
 //! [`completion`], [`resolvers`]).
 
 mod completion;
+mod customers;
 pub mod output;
 pub mod registered;
 mod resolvers;

@@ -19,8 +19,9 @@ use crate::testing::store::rejection::Rejection;
 use crate::testing::store::Store;
 
 /// The root fields the server runs, by root type (besides `__typename`).
-const QUERY_FIELDS: [&str; 6] = [
+const QUERY_FIELDS: [&str; 7] = [
     "myWorkspace",
+    "customers",
     "customer",
     "customerByEmail",
     "customerByExternalId",
@@ -43,6 +44,7 @@ pub(super) enum Call {
     CustomerByExternalId(String),
     CustomerGroups,
     CustomerGroup(String),
+    Customers(Box<crate::testing::customer_list::CustomersArgs>),
     Upsert(Value),
     Delete(Value),
     AddToGroups(Value),
@@ -84,6 +86,7 @@ pub(super) fn plan<'a: 's, 's>(
                 Call::CustomerByExternalId(context.text_argument(root, field, "externalId")?)
             }
             (true, "customerGroups") => Call::CustomerGroups,
+            (true, "customers") => Call::Customers(Box::new(context.customers_args(root, field)?)),
             (true, "customerGroup") => {
                 Call::CustomerGroup(context.text_argument(root, field, "customerGroupId")?)
             }
@@ -154,6 +157,7 @@ pub(super) fn run(
                     .collect();
                 context.connection(store, &GROUPS, &groups, &fields)
             }
+            Call::Customers(args) => context.customers(store, &args, &fields),
             Call::CustomerGroup(id) => match store.customer_group(&id) {
                 Some(group) => context.complete(store, Object::Group(group), &fields),
                 None => Out::Null,
