@@ -159,6 +159,7 @@ pub use input::{
 };
 pub use operations::add_customer_to_customer_groups::{CustomerGroup, CustomerGroupMembership};
 pub use operations::customer_group_memberships::GroupChanges;
+pub use operations::customers::{CustomerStream, CustomersFilter, CustomersQuery};
 pub use operations::my_workspace::Workspace;
 pub use operations::upsert_customer::{
     decode_upsert_customer, upsert_customer_body, upsert_customer_request, UpsertCustomerVariables,

@@ -1,13 +1,18 @@
-//! Listing customers: the local server pages `customers` as Plain does.
+//! Listing customers: the local server pages `customers` as Plain does, and
+//! `PlainClient::customers` streams them, a page ahead, resumable from a cursor.
 
 mod common;
 
 use std::time::{Duration, SystemTime};
 
-use plain_client::testing::LocalServer;
+use plain_client::operations::customers::{
+    CompanyIdentifier, CustomersFilter, CustomersQuery, CustomersSort, CustomersSortField,
+    SortDirection,
+};
+use plain_client::testing::{LocalServer, ScriptedAnswer};
 use plain_client::{
-    CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
-    UpsertCustomerInput,
+    CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, Error, OnCreate, OnUpdate,
+    TenantIdentifier, UpsertCustomerInput,
 };
 use serde_json::{json, Value};
 
@@ -45,6 +50,15 @@ async fn server_with(n: usize) -> LocalServer {
 
 fn names(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("Customer {i:04}")).collect()
+}
+
+/// How many `customers` requests the server received.
+fn pages_asked(server: &LocalServer) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.body["operationName"] == "customers")
+        .count()
 }
 
 const PAGE: &str = "query page($first: Int, $after: String, $last: Int, $before: String, $filters: CustomersFilter, $sortBy: CustomersSort) {
@@ -316,4 +330,210 @@ async fn with_plains_schema_customers_page_backward_too() {
             "Customer 0009"
         ]
     );
+}
+
+/// Every customer the stream yields, by name, and its cursor at the end.
+async fn read_all(query: CustomersQuery) -> (Vec<String>, Option<String>) {
+    let mut stream = query.stream();
+    let mut seen = Vec::new();
+    while let Some(customer) = stream.next().await {
+        seen.push(customer.unwrap().full_name);
+    }
+    (seen, stream.cursor().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_stream_reads_every_customer_in_pages_of_100() {
+    let server = server_with(250).await;
+    let client = client(&server);
+    let before = pages_asked(&server);
+    let mut stream = client.customers().stream();
+    assert_eq!(stream.total_count(), None);
+    let mut seen = Vec::new();
+    while let Some(customer) = stream.next().await {
+        seen.push(customer.unwrap().full_name);
+        assert_eq!(stream.total_count(), Some(250));
+    }
+    assert_eq!(seen, names(0..250));
+    assert_eq!(stream.pages(), 3);
+    assert_eq!(pages_asked(&server) - before, 3, "⌈250/100⌉ requests");
+    for request in server
+        .requests()
+        .iter()
+        .filter(|r| r.body["operationName"] == "customers")
+    {
+        assert_eq!(request.body["variables"]["first"], 100);
+    }
+
+    // An exact multiple of 100 costs no extra request, and none costs one.
+    let exact = server_with(200).await;
+    let (seen, _) = read_all(common::once_client(&exact).customers()).await;
+    assert_eq!(seen.len(), 200);
+    assert_eq!(pages_asked(&exact), 2);
+    let empty = server_with(0).await;
+    let (seen, cursor) = read_all(common::once_client(&empty).customers()).await;
+    assert!(seen.is_empty());
+    assert_eq!(cursor, None);
+    assert_eq!(pages_asked(&empty), 1);
+}
+
+/// Waits until the server has received `n` pages requests; panics only after a pause no
+/// working stream needs (a hang detector, not a speed check).
+async fn until_asked(server: &LocalServer, n: usize) {
+    for _ in 0..3000 {
+        if pages_asked(server) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the server never received {n} customers requests");
+}
+
+#[tokio::test]
+async fn the_stream_asks_for_the_next_page_while_the_caller_reads_and_never_two_ahead() {
+    let server = server_with(350).await;
+    let client = client(&server);
+    let mut stream = client.customers().stream();
+    assert_eq!(
+        pages_asked(&server),
+        0,
+        "nothing is sent before the first poll"
+    );
+    stream.next().await.unwrap().unwrap();
+    // The caller holds one customer and polls no more: page 2 is asked for all the same.
+    until_asked(&server, 2).await;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(pages_asked(&server), 2, "never more than one page ahead");
+    }
+    for _ in 1..100 {
+        stream.next().await.unwrap().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        pages_asked(&server),
+        2,
+        "page 3 waits until page 2 is taken"
+    );
+    let hundred_and_first = stream.next().await.unwrap().unwrap();
+    assert_eq!(hundred_and_first.full_name, "Customer 0100");
+    until_asked(&server, 3).await;
+    // A stream dropped midway leaves nothing behind it.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pages_asked(&server), 3);
+}
+
+#[tokio::test]
+async fn a_stream_resumes_after_the_cursor_of_the_last_customer_it_yielded() {
+    let server = server_with(230).await;
+    let client = client(&server);
+    let mut stream = client.customers().stream();
+    let mut seen = Vec::new();
+    for _ in 0..150 {
+        seen.push(stream.next().await.unwrap().unwrap().full_name);
+    }
+    let cursor = stream.cursor().unwrap().to_owned();
+    drop(stream);
+    let (rest, end) = read_all(client.customers().after(cursor.clone())).await;
+    seen.extend(rest);
+    assert_eq!(seen, names(0..230), "every customer once");
+    // From the last cursor of a whole read, only customers created since.
+    client.upsert_customer(input(230)).await.unwrap();
+    let (new, _) = read_all(client.customers().after(end.unwrap())).await;
+    assert_eq!(new, names(230..231));
+
+    let (status, _) = post(&server, PAGE, json!({"after": cursor})).await;
+    assert_eq!(status, 200, "the stream's cursor is the server's own");
+}
+
+#[tokio::test]
+async fn a_failed_page_is_yielded_once_and_the_cursor_stays_where_reading_stopped() {
+    let server = server_with(150).await;
+    let client = client(&server);
+    // Page 1 is answered; page 2, asked for while page 1 is read, fails.
+    server.script([
+        ScriptedAnswer::normal(),
+        ScriptedAnswer::graphql_error(500, "INTERNAL_SERVER_ERROR", "boom"),
+    ]);
+    let mut stream = client.customers().stream();
+    let mut seen = 0;
+    let error = loop {
+        match stream.next().await.unwrap() {
+            Ok(_) => seen += 1,
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(seen, 100);
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends after its failure"
+    );
+    let cursor = stream.cursor().unwrap().to_owned();
+    let (rest, _) = read_all(client.customers().after(cursor)).await;
+    assert_eq!(rest, names(100..150));
+}
+
+#[tokio::test]
+async fn the_stream_filters_and_sorts_as_told() {
+    let server = server_with(0).await;
+    let client = client(&server);
+    for i in 0..120 {
+        let input = match i % 2 {
+            0 => named(i, &format!("Customer {i:04}"), ["vip"]),
+            _ => input(i),
+        };
+        client.upsert_customer(input).await.unwrap();
+    }
+    let vip = CustomersFilter::new().customer_group_keys(["vip"]);
+    let (seen, _) = read_all(client.customers().filter(vip.clone())).await;
+    let evens: Vec<String> = (0..120)
+        .step_by(2)
+        .map(|i| format!("Customer {i:04}"))
+        .collect();
+    assert_eq!(seen, evens);
+    let sent = server.requests().last().unwrap().body["variables"].clone();
+    assert_eq!(sent["filters"], json!({"customerGroupKeys": ["vip"]}));
+
+    let down = CustomersSort {
+        field: CustomersSortField::FullName,
+        direction: SortDirection::Desc,
+    };
+    let (seen, _) = read_all(client.customers().filter(vip).sort_by(down)).await;
+    assert_eq!(seen, evens.into_iter().rev().collect::<Vec<_>>());
+
+    let nobody = [
+        CustomersFilter::new().marked_as_spam(true),
+        CustomersFilter::new().companies([CompanyIdentifier::id("co_1")]),
+        CustomersFilter::new().tenants([TenantIdentifier::external_id("t_1")]),
+        CustomersFilter::new().updated_after(SystemTime::now() + Duration::from_secs(60)),
+    ];
+    for filter in nobody {
+        let (seen, _) = read_all(client.customers().filter(filter.clone())).await;
+        assert!(seen.is_empty(), "{filter:?}");
+    }
+    let everyone =
+        CustomersFilter::new().updated_before(SystemTime::now() + Duration::from_secs(60));
+    assert_eq!(
+        read_all(client.customers().filter(everyone)).await.0.len(),
+        120
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_that_is_not_one_is_a_clear_error() {
+    let server = server_with(3).await;
+    let client = client(&server);
+    let mut empty = client.customers().after(" ").stream();
+    let error = empty.next().await.unwrap().unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
+    assert!(error.to_string().contains("cursor"), "{error}");
+    assert!(empty.next().await.is_none());
+    assert_eq!(pages_asked(&server), 0, "nothing sent");
+
+    let mut foreign = client.customers().after("c_01").stream();
+    let error = foreign.next().await.unwrap().unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("not a cursor customers answered"), "{text}");
 }

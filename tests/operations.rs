@@ -11,6 +11,7 @@ use plain_client::operations::{
     customer_by_id::{self, CustomerById},
     customer_group_memberships::{self, CustomerGroupMemberships},
     customer_groups::{self, CustomerGroups},
+    customers::{self, Customers, CustomersFilter, CustomersSort},
     delete_customer::{self, DeleteCustomer, DeleteCustomerInput},
     my_workspace::{self, MyWorkspace},
     remove_customer_from_customer_groups::{self, RemoveCustomerFromCustomerGroups},
@@ -631,6 +632,18 @@ fn each_operation_sends_its_variables_as_plain_documents_them() {
             after: Some("Y3Vyc29y".into()),
         }),
         "customerGroupMemberships.graphql",
+    );
+    assert_request(
+        Customers::build_query(customers::Variables {
+            filters: Some(CustomersFilter::new().customer_group_keys(["vip"])),
+            sort_by: Some(CustomersSort {
+                field: customers::CustomersSortField::FullName,
+                direction: customers::SortDirection::Asc,
+            }),
+            first: Some(100),
+            after: Some("Y3Vyc29y".into()),
+        }),
+        "customers.graphql",
     );
     assert_request(
         MyWorkspace::build_query(my_workspace::Variables),

@@ -5,7 +5,7 @@
 //!   generated from the vendored one.
 //! - The build's output is what the code generator gives.
 //! - The hand-written input types send only what the schema's input types accept, and cover
-//!   every field of the input types `upsertCustomer` takes.
+//!   every field of the input types `upsertCustomer` and `customers` take.
 //! - An operation that no longer fits the schema is refused with one message naming the file,
 //!   the field and the type.
 
@@ -187,18 +187,48 @@ fn hand_written_input_fits_and_covers_the_schemas_input_types() {
             .on_update(OnUpdate::new().clear_short_name().clear_external_id()),
         UpsertCustomerInput::new(CustomerIdentifier::customer_id("c_1"), create()),
     ];
+    fits_and_covers(&schema, "UpsertCustomerInput", &inputs);
+}
+
+#[test]
+fn the_customers_filter_fits_and_covers_the_schemas_filter() {
+    use plain_client::operations::customers::{CompanyIdentifier, CustomersFilter};
+    let text = std::fs::read_to_string(graphql_dir().join("schema.graphql")).unwrap();
+    let schema = schema_check::parse_schema(&text).unwrap();
+    let filters = [
+        CustomersFilter::new()
+            .marked_as_spam(true)
+            .customer_group_ids(["cg_1"])
+            .customer_group_keys(["vip"])
+            .companies([
+                CompanyIdentifier::id("co_1"),
+                CompanyIdentifier::domain_name("plain.com"),
+            ])
+            .tenants([
+                TenantIdentifier::id("te_1"),
+                TenantIdentifier::external_id("t"),
+            ])
+            .updated_after(std::time::SystemTime::now())
+            .updated_before(std::time::SystemTime::now()),
+        CustomersFilter::new(),
+    ];
+    fits_and_covers(&schema, "CustomersFilter", &filters);
+}
+
+/// Each input is valid for the input type `type_name`, and together they send every field of
+/// every input type reachable from it.
+fn fits_and_covers<T: serde::Serialize>(schema: &Schema, type_name: &str, inputs: &[T]) {
     let input_type: graphql_parser::schema::Type<'static, String> =
         graphql_parser::schema::Type::NonNullType(Box::new(
-            graphql_parser::schema::Type::NamedType("UpsertCustomerInput".to_owned()),
+            graphql_parser::schema::Type::NamedType(type_name.to_owned()),
         ));
     let mut seen = BTreeSet::new();
-    for input in &inputs {
+    for input in inputs {
         let value = serde_json::to_value(input).unwrap();
-        check_input(&schema, &input_type, &value, "input", &mut seen);
+        check_input(schema, &input_type, &value, "input", &mut seen);
     }
-    // Every field of every input type reachable from `UpsertCustomerInput`.
     let mut every_field = BTreeSet::new();
-    let mut pending = vec!["UpsertCustomerInput".to_owned()];
+    let mut pending = vec![type_name.to_owned()];
     let mut visited = BTreeSet::new();
     while let Some(name) = pending.pop() {
         let def = &schema.types[&name];
@@ -213,7 +243,7 @@ fn hand_written_input_fits_and_covers_the_schemas_input_types() {
     let missing: Vec<_> = every_field.difference(&seen).collect();
     assert!(
         missing.is_empty(),
-        "the hand-written input cannot send {missing:?}"
+        "the hand-written {type_name} cannot send {missing:?}"
     );
 }
 

@@ -47,6 +47,12 @@ pub const HAND_WRITTEN_INPUTS: &[(&str, &str)] = &[
         "RemoveCustomerFromCustomerGroupsInput",
         "crate::input::CustomerGroupsInput",
     ),
+    // Generated, a company identifier would send `null` for the kind it is not, and every
+    // filter not given would be sent as `null`.
+    (
+        "CustomersFilter",
+        "crate::operations::customers::CustomersFilter",
+    ),
 ];
 
 /// Fields written by hand into generated answer types: `(type, field)`, the field as Rust

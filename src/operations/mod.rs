@@ -12,6 +12,7 @@ pub mod customer_by_external_id;
 pub mod customer_by_id;
 pub mod customer_group_memberships;
 pub mod customer_groups;
+pub mod customers;
 pub mod delete_customer;
 pub mod my_workspace;
 pub mod remove_customer_from_customer_groups;
