@@ -19,9 +19,10 @@ use crate::retry::Idempotency;
 /// The workspace's customers, read from Plain 100 a page (Plain's largest), yielded one by
 /// one: a [`Stream`] of `Result<Customer>`, or [`next`](Self::next) without `StreamExt`.
 ///
-/// - **A page ahead.** When a page arrives, the request for the next one goes out at once (on
-///   a task of its own), while the caller goes through this one: reading never waits on Plain
-///   for longer than the caller's own work leaves it to. It is never more than one page ahead,
+/// - **A page ahead.** When a page arrives, the request for the next one goes out at once, on
+///   a task of its own (spawned with `tokio::spawn`: poll the stream within a tokio runtime),
+///   while the caller goes through this one: Plain's time to answer overlaps the caller's work
+///   on the page before. It is never more than one page ahead,
 ///   so the stream holds at most two pages of customers: 200 [`Customer`]s, and while a page is
 ///   read, the answer's bytes, at most the client's
 ///   [`max_response_bytes`](crate::PlainClientBuilder::max_response_bytes) (4 MiB by default).
@@ -48,6 +49,9 @@ pub struct CustomerStream {
     cursor: Option<String>,
     total_count: Option<u64>,
     pages: u64,
+    /// A request for the next page was just spawned: let the runtime start it before the
+    /// caller gets the page's customers.
+    nudge: bool,
 }
 
 /// What comes after the page being read.
@@ -81,6 +85,7 @@ impl CustomerStream {
             cursor: after,
             total_count: None,
             pages: 0,
+            nudge: false,
         }
     }
 
@@ -141,6 +146,7 @@ impl CustomerStream {
         match info.end_cursor {
             Some(end) if !empty && Some(&end) != after.as_ref() => {
                 self.next = self.ask(Some(end));
+                self.nudge = true;
                 Ok(())
             }
             end => {
@@ -167,6 +173,12 @@ impl Stream for CustomerStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            if std::mem::take(&mut this.nudge) {
+                // Once, so that on a runtime of one thread the request goes out now, not when
+                // the caller next waits.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if let Some(edge) = this.current.pop_front() {
                 this.cursor = Some(edge.cursor);
                 return Poll::Ready(Some(Ok(edge.node)));
