@@ -89,6 +89,11 @@ enum Command {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         max_attempts: u32,
     },
+    /// Write every customer of the workspace as JSON Lines, one customer a line.
+    ///
+    /// Each line ends with its customer's cursor: run again with the same --output, the export
+    /// goes on after the last whole line, whatever stopped it.
+    ExportCustomers(cli::export::ExportOptions),
     /// Run a local, in-memory Plain-compatible server for development and tests.
     ///
     /// Prints its endpoint on stdout and serves until interrupted.
@@ -195,6 +200,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             max_attempts,
         } => cli::delete::command(options, endpoint, max_attempts)
             .map(|summary| ExitCode::from(sync_exit_code(&summary))),
+        Command::ExportCustomers(options) => cli::export::run(options).map(|()| ExitCode::SUCCESS),
         Command::Serve(options) => cli::serve::run(options).map(|()| ExitCode::SUCCESS),
         Command::Webhooks(command) => cli::webhooks::run(command).map(|()| ExitCode::SUCCESS),
     }

@@ -3,6 +3,7 @@
 
 pub mod delete;
 pub mod deletions;
+pub mod export;
 pub mod feed;
 pub mod input;
 pub mod interrupts;

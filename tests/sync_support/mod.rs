@@ -141,12 +141,19 @@ pub fn line_count(path: &str) -> usize {
 /// `plain sync-customers FILE --api-url ... args...` against `server`, with its key, ready to
 /// spawn: stdin, stdout and stderr piped.
 pub fn command(server: &LocalServer, file: &str, args: &[&str]) -> Command {
+    let mut all = vec![file];
+    all.extend_from_slice(args);
+    plain_against(server, "sync-customers", &all)
+}
+
+/// `plain SUBCOMMAND args... --api-url ...` against `server`, with its key, ready to spawn:
+/// stdin, stdout and stderr piped.
+pub fn plain_against(server: &LocalServer, subcommand: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plain"));
     command
-        .arg("sync-customers")
-        .arg(file)
-        .args(["--api-url", server.endpoint()])
+        .arg(subcommand)
         .args(args)
+        .args(["--api-url", server.endpoint()])
         .env_remove("PLAIN_API_URL")
         .env(
             "PLAIN_API_KEY",
