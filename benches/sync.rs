@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --features cli --bench sync                 # every scenario
-//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile, state
+//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile, state, export
 //! cargo bench --features cli --bench sync -- throughput --runs 21 --records 2000 --concurrency 1,8
 //! ```
 //!
@@ -34,6 +34,9 @@
 //!   most 10 s, under 64 MB, a state file under 200 bytes per customer); and `kill -9` in the
 //!   middle of a 10,000-record sync, after which a re-run sends at most the records not yet
 //!   confirmed plus the concurrency.
+//! - `export`: `plain export-customers` of 100,000 customers from a server seeded by a sync at
+//!   concurrency 64: exactly ⌈100,000/100⌉ = 1,000 page requests (counted by the server), the
+//!   peak resident memory of the export (under 64 MB) and its CPU per customer.
 //!
 //! `plain` is the binary Cargo builds for this bench (`CARGO_BIN_EXE_plain`): Cargo builds the
 //! package's binaries, with the bench's features and profile, before it runs a bench, so under
@@ -57,6 +60,8 @@ use plain_client::{
     UpsertCustomerInput,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+
+mod export;
 
 const PLAIN: &str = env!("CARGO_BIN_EXE_plain");
 const KEY: &str = "plainApiKey_bench";
@@ -84,6 +89,9 @@ fn main() -> ExitCode {
     }
     if options.wants("state") {
         state(&options, &mut report);
+    }
+    if options.wants("export") {
+        export::export(&options, &mut report);
     }
     println!("\n{}", report.markdown());
     if report.missed() {
@@ -135,13 +143,13 @@ impl Options {
                     })?;
                     options.concurrency = Some(levels);
                 }
-                "rate-limited" | "throughput" | "memory" | "hostile" | "state" => {
+                "rate-limited" | "throughput" | "memory" | "hostile" | "state" | "export" => {
                     options.scenarios.push(arg)
                 }
                 other if other.starts_with('-') => {} // cargo's own flags, such as --nocapture
                 other => {
                     return Err(format!(
-                    "unknown scenario `{other}`: give rate-limited, throughput, memory, hostile or state"
+                    "unknown scenario `{other}`: give rate-limited, throughput, memory, hostile, state or export"
                 ))
                 }
             }
@@ -387,23 +395,37 @@ fn run_sync(
     records: &Path,
     args: &[&str],
 ) -> (i32, libc::rusage, Duration, String) {
+    let records = records.to_str().expect("a records path in UTF-8");
+    let mut all = vec![records];
+    all.extend_from_slice(args);
+    run_plain("sync-customers", endpoint, &all, " records in ")
+}
+
+/// Runs `plain SUBCOMMAND ARGS... --api-url ENDPOINT` with the key, and waits for it: its exit
+/// code, resource usage, wall time and the last line of its stderr that holds `marker` (its
+/// summary).
+fn run_plain(
+    subcommand: &str,
+    endpoint: &str,
+    args: &[&str],
+    marker: &str,
+) -> (i32, libc::rusage, Duration, String) {
     let started = Instant::now();
     #[expect(
         clippy::zombie_processes,
         reason = "reaped by wait4, which also gives its resource usage"
     )]
     let mut child = Command::new(PLAIN)
-        .arg("sync-customers")
-        .arg(records)
-        .args(["--api-url", endpoint])
+        .arg(subcommand)
         .args(args)
+        .args(["--api-url", endpoint])
         .env("PLAIN_API_KEY", KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start plain sync-customers");
-    let mut stderr = child.stderr.take().expect("the sync's stderr");
+        .unwrap_or_else(|e| panic!("start plain {subcommand}: {e}"));
+    let mut stderr = child.stderr.take().expect("the process's stderr");
     let log = std::thread::spawn(move || {
         let mut log = String::new();
         let _ = stderr.read_to_string(&mut log);
@@ -411,12 +433,12 @@ fn run_sync(
     });
     let (status, usage) = wait4(&child);
     let wall = started.elapsed();
-    let log = log.join().expect("read the sync's log");
+    let log = log.join().expect("read the process's log");
     let summary = log
         .lines()
         .rev()
-        .find(|l| l.contains(" records in "))
-        .unwrap_or_else(|| panic!("no summary from plain sync-customers (exit {status}):\n{log}"))
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no summary from plain {subcommand} (exit {status}):\n{log}"))
         .to_owned();
     (status, usage, wall, summary)
 }
