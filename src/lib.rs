@@ -28,7 +28,7 @@
 //! | `state` | `state::StateStore`: a SQLite file of what Plain confirmed, so a re-sync sends only what changed |
 //! | `webhooks` | `webhooks::Webhook`: verifying Plain's signed webhook deliveries, typed events from Plain's webhook schema |
 //! | `testing` | `testing::LocalServer`, a local Plain-compatible server for your tests |
-//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `delete-customers`, `serve`, `webhooks verify`) |
+//! | `cli` | the `plain` command line (`upsert-customer`, `sync-customers`, `delete-customers`, `export-customers`, `serve`, `webhooks verify`) |
 //! | `maintainer` | the `plain-schema` command that keeps the vendored schema in step |
 //!
 //! One TLS feature is needed; without any the crate does not build. With several, `native-tls`

@@ -22,11 +22,11 @@ use crate::retry::Idempotency;
 /// - **A page ahead.** When a page arrives, the request for the next one goes out at once, on
 ///   a task of its own (spawned with `tokio::spawn`: poll the stream within a tokio runtime),
 ///   while the caller goes through this one: Plain's time to answer overlaps the caller's work
-///   on the page before. It is never more than one page ahead,
-///   so the stream holds at most two pages of customers: 200 [`Customer`]s, and while a page is
-///   read, the answer's bytes, at most the client's
-///   [`max_response_bytes`](crate::PlainClientBuilder::max_response_bytes) (4 MiB by default).
-///   A stream dropped midway stops the request under way.
+///   on the page before. A stream dropped midway stops the request under way.
+/// - **Bounded memory.** Never more than one page ahead: the stream holds at most two pages,
+///   200 [`Customer`]s, and while a page is read, the bytes of its answer, at most the client's
+///   [`max_response_bytes`](crate::PlainClientBuilder::max_response_bytes) (4 MiB by default),
+///   however many customers the workspace has.
 /// - **Like any query.** Each page is a request on the client's one path
 ///   ([`PlainClient::execute_with`]): paced by Plain's rate limit, shared with every other
 ///   request of the client, and retried on every failure that can succeed later.
