@@ -379,3 +379,66 @@ async fn an_endless_answer_to_a_deletion_fails_it_within_the_runs_share_of_memor
     let message = rejected[0]["error"]["message"].as_str().unwrap();
     assert!(message.contains("24576"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_plain_lists_the_customers_plain_has_that_the_input_does_not_name() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    // Created outside the sync: by hand in Plain, or by another tool.
+    let stranger = plain_client::UpsertCustomerInput::new(
+        plain_client::CustomerIdentifier::external_id("crm-77"),
+        plain_client::OnCreate::new(
+            "Gyro Gearloose",
+            plain_client::EmailAddress::unverified("gyro@example.com"),
+        )
+        .external_id("crm-77"),
+    );
+    let gyro = client.upsert_customer(stranger).await.unwrap().customer.id;
+    let dir = Dir::new("against-plain");
+    let input = dir.file("in.jsonl", customers(30));
+    let missing = dir.path("missing.jsonl");
+    // No state file: the list comes from Plain.
+    let (code, stderr) = sync(&server, &input, &["--missing", &missing, "--against-plain"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 customers in Plain are missing"),
+        "{stderr}"
+    );
+    let listed = dir.jsonl("missing.jsonl");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["customerId"], gyro.as_str());
+    assert_eq!(listed[0]["identifier"]["externalId"], "crm-77");
+    // The same input in another case, and by another identifier, still names its customers.
+    let shouting: String = (0..30)
+        .map(|i| {
+            let email = format!("CUSTOMER{i}@EXAMPLE.COM");
+            line(&plain_client::UpsertCustomerInput::new(
+                plain_client::CustomerIdentifier::email(email.clone()),
+                plain_client::OnCreate::new(
+                    format!("Customer {i}"),
+                    plain_client::EmailAddress::unverified(email),
+                ),
+            )) + "\n"
+        })
+        .collect();
+    let input = dir.file("shouting.jsonl", shouting);
+    let (code, stderr) = sync(&server, &input, &["--missing", &missing, "--against-plain"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dir.jsonl("missing.jsonl").len(), 1);
+    // A record that cannot be read names customers nobody knows: nothing is written.
+    let broken = dir.file("broken.jsonl", format!("{}not json\n", customers(30)));
+    std::fs::remove_file(&missing).unwrap();
+    let (code, stderr) = sync(
+        &server,
+        &broken,
+        &["--missing", &missing, "--against-plain"],
+    )
+    .await;
+    assert_eq!(code, 6, "{stderr}");
+    assert!(stderr.contains("--missing not written"), "{stderr}");
+    assert!(!std::path::Path::new(&missing).exists());
+    // --missing alone says what it needs.
+    let (code, stderr) = sync(&server, &input, &["--missing", &missing]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("--against-plain"), "{stderr}");
+}

@@ -12,6 +12,7 @@ use futures_util::stream::{self, Stream};
 use plain_client::UpsertCustomerInput;
 use tokio::sync::{mpsc, Notify};
 
+use super::against_plain::Named;
 use super::reader::{Batch, Item, ReaderState};
 use super::records::Record;
 
@@ -36,10 +37,13 @@ struct Inner {
     waiting: Option<Waker>,
     /// The last line the reader had read whole when it handed over its last batch.
     through: u64,
+    /// The identifiers the inputs named, for `--against-plain`.
+    named: Option<Named>,
 }
 
 impl Feed {
-    pub(super) fn new(batches: mpsc::Receiver<Batch>) -> Self {
+    /// `named`: remember the identifiers every input names (`--against-plain`).
+    pub(super) fn new(batches: mpsc::Receiver<Batch>, named: bool) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 batches,
@@ -47,6 +51,7 @@ impl Feed {
                 aside: Vec::new(),
                 waiting: None,
                 through: 0,
+                named: named.then(Named::default),
             })),
             aside: Arc::new(Notify::new()),
         }
@@ -72,7 +77,12 @@ impl Feed {
                     Some(Item::Record(Record {
                         line,
                         input: Ok(input),
-                    })) => return Poll::Ready(Some(((line, input.clone()), input))),
+                    })) => {
+                        if let Some(named) = &mut inner.named {
+                            named.add(&input);
+                        }
+                        return Poll::Ready(Some(((line, input.clone()), input)));
+                    }
                     Some(other) => {
                         let failed = matches!(other, Item::Failed { .. });
                         inner.aside.push(other);
@@ -94,6 +104,11 @@ impl Feed {
                 }
             }
         })
+    }
+
+    /// The identifiers the inputs named, when asked for.
+    pub(super) fn take_named(&self) -> Option<Named> {
+        self.lock().named.take()
     }
 
     /// What was set aside since the last call.

@@ -30,30 +30,9 @@ pub(super) fn write_missing(
     summary: &Summary,
 ) -> Result<u64, String> {
     use std::io::Write;
-    let unread = summary.stop.is_some()
-        || summary.interrupted
-        || summary.read_failed.is_some()
-        || summary.unread_after.is_some();
-    if unread {
-        return Err("not written: the input was not read to its end".to_owned());
-    }
-    if summary.done() + summary.not_attempted == 0 {
-        return Err(
-            "not written: the input holds no record, and every customer would be listed".to_owned(),
-        );
-    }
-    if summary.malformed > 0 {
-        return Err(format!(
-            "not written: {} records could not be read, and the customers they name are unknown",
-            summary.malformed
-        ));
-    }
+    check_read_whole(summary)?;
     let name = path.display();
-    let partial = {
-        let mut file_name = path.file_name().unwrap_or_default().to_os_string();
-        file_name.push(format!(".partial-{}", std::process::id()));
-        path.with_file_name(file_name)
-    };
+    let partial = partial_path(path);
     let write = || -> Result<u64, String> {
         let file = File::create(&partial)
             .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
@@ -84,4 +63,35 @@ pub(super) fn write_missing(
         let _ = std::fs::remove_file(&partial);
         format!("cannot write {name}: {e}")
     })
+}
+
+/// Why a --missing list must not be written, if it must not: the input was not read to its
+/// end, held no record, or had records that could not be read (whose customers are unknown).
+pub(super) fn check_read_whole(summary: &Summary) -> Result<(), String> {
+    let unread = summary.stop.is_some()
+        || summary.interrupted
+        || summary.read_failed.is_some()
+        || summary.unread_after.is_some();
+    if unread {
+        return Err("not written: the input was not read to its end".to_owned());
+    }
+    if summary.done() + summary.not_attempted == 0 {
+        return Err(
+            "not written: the input holds no record, and every customer would be listed".to_owned(),
+        );
+    }
+    if summary.malformed > 0 {
+        return Err(format!(
+            "not written: {} records could not be read, and the customers they name are unknown",
+            summary.malformed
+        ));
+    }
+    Ok(())
+}
+
+/// Where a list is written before it is moved into place, beside it.
+pub(super) fn partial_path(path: &Path) -> std::path::PathBuf {
+    let mut file_name = path.file_name().unwrap_or_default().to_os_string();
+    file_name.push(format!(".partial-{}", std::process::id()));
+    path.with_file_name(file_name)
 }

@@ -1,6 +1,7 @@
 //! The `plain` command line: one module per subcommand, and what they share. `main.rs`
 //! parses, dispatches and maps every outcome to an exit code.
 
+pub mod against_plain;
 pub mod delete;
 pub mod deletions;
 pub mod export;

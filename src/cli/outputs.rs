@@ -109,7 +109,7 @@ fn output_identity(flag: &str, path: &Path) -> Result<Identity, String> {
 /// Where a file that is written whole and then renamed into place (the `--missing` list)
 /// goes: through a symbolic link to the file it points to, which must be a regular file if it
 /// exists, and never the state file or one of SQLite's files beside it.
-pub fn replaceable(flag: &str, path: &Path, state: &Path) -> Result<PathBuf, String> {
+pub fn replaceable(flag: &str, path: &Path, state: Option<&Path>) -> Result<PathBuf, String> {
     let target = canonical_target(path)?;
     if let Ok(metadata) = std::fs::metadata(&target) {
         if !metadata.is_file() {
@@ -120,6 +120,9 @@ pub fn replaceable(flag: &str, path: &Path, state: &Path) -> Result<PathBuf, Str
             ));
         }
     }
+    let Some(state) = state else {
+        return Ok(target);
+    };
     let state = canonical_target(state)?;
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut own = state.clone().into_os_string();

@@ -62,6 +62,9 @@ pub struct Summary {
     pub outage: Option<Duration>,
     /// Customers listed in the --missing file; why it was not written, if it was not.
     pub missing: Option<Result<u64, String>>,
+    /// Whether the --missing file lists customers read from Plain (`--against-plain`), not
+    /// from the state.
+    pub missing_in_plain: bool,
     /// Records Plain confirmed that the state could not record: not in the results file,
     /// in rejects (`unrecorded`), and sent again by the next run.
     pub unrecorded: u64,
@@ -143,7 +146,12 @@ pub fn account(summary: &Summary, client: &PlainClient, input: &str, line: &mut 
     }
     match &summary.missing {
         Some(Ok(n)) => line.push_str(&format!(
-            "; {n} customers in the state are missing from the input (see --missing)"
+            "; {n} customers in {} are missing from the input (see --missing)",
+            if summary.missing_in_plain {
+                "Plain"
+            } else {
+                "the state"
+            }
         )),
         Some(Err(why)) => line.push_str(&format!("; --missing {}", text::clean(why, 300))),
         None => {}

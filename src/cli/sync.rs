@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
+use super::against_plain::write_missing_from_plain;
 use super::feed::{Feed, Tag};
 use super::input::{count, open_input, Input};
 use super::interrupts::listen_for_interrupts;
@@ -54,8 +55,13 @@ pub struct SyncOptions {
     pub full: bool,
     /// With --state: write here, as JSON Lines, the customers the state holds that this input
     /// no longer has, for `plain delete-customers`. Written only when the whole input was read.
-    #[arg(long, value_name = "FILE", requires = "state")]
+    /// With --against-plain, the customers Plain has that this input does not name.
+    #[arg(long, value_name = "FILE")]
     pub missing: Option<PathBuf>,
+    /// With --missing: list the customers Plain has (read from Plain's list of customers)
+    /// that the input does not name, rather than those the state file holds. Needs no state.
+    #[arg(long, requires = "missing")]
+    pub against_plain: bool,
     /// With --state: forget everything the state file holds, and bind it to the workspace
     /// the API key reaches (for a state built against another workspace). Every record is
     /// sent once more.
@@ -281,9 +287,21 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
     )?;
     // Opened (and locked) before any output is created: a state file in use or not ours
     // stops the run before anything is written.
-    let missing = match (&options.missing, &options.state) {
-        (Some(missing), Some(state)) => Some(outputs::replaceable("--missing", missing, state)?),
-        _ => None,
+    if options.missing.is_some() && options.state.is_none() && !options.against_plain {
+        return Err(
+            "--missing needs --state (the customers the state holds that the input no \
+                    longer names) or --against-plain (the customers Plain has that it does not \
+                    name)"
+                .to_owned(),
+        );
+    }
+    let missing = match &options.missing {
+        Some(missing) => Some(outputs::replaceable(
+            "--missing",
+            missing,
+            options.state.as_deref(),
+        )?),
+        None => None,
     };
     let store = match &options.state {
         Some(path) => Some(open_state(&client, path, options).await?),
@@ -310,7 +328,7 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
         })
         .map_err(|e| format!("cannot start reading the input: {e}"))?;
 
-    let feed = Feed::new(batches);
+    let feed = Feed::new(batches, options.against_plain);
     let cancel = Cancel::new();
     let mut bulk = options.bulk.engine(&client).cancel(cancel.clone());
     if let Some(store) = &store {
@@ -336,9 +354,13 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
             summary.unwritten.push((e.to_string(), 0));
             summary.stop.get_or_insert(Stop::WriteFailed);
         }
-        if let Some(path) = &missing {
+        if let (Some(path), false) = (&missing, options.against_plain) {
             summary.missing = Some(write_missing(&state, path, &summary));
         }
+    }
+    if let (Some(path), Some(named)) = (&missing, feed.take_named()) {
+        summary.missing_in_plain = true;
+        summary.missing = Some(write_missing_from_plain(&client, &named, path, &summary).await);
     }
     sync.progress.finish();
     if !options.bulk.quiet || !summary.all_succeeded() {
@@ -368,7 +390,7 @@ async fn open_state(
     if options.full {
         state.resend_all();
     }
-    if options.missing.is_some() {
+    if options.missing.is_some() && !options.against_plain {
         state.track_seen().map_err(|e| e.to_string())?;
     }
     Ok(state)
