@@ -155,11 +155,13 @@ pub use client::{ClientStats, PlainClient, PlainClientBuilder, DEFAULT_ENDPOINT}
 pub use error::{Error, RequestError, Result, TransportErrorKind};
 pub use input::{
     ClearableUpdate, CustomerGroupIdentifier, CustomerGroupsInput, CustomerIdentifier,
-    EmailAddress, OnCreate, OnUpdate, TenantIdentifier, Update, UpsertCustomerInput,
+    EmailAddress, ImportCustomer, ImportTenant, OnCreate, OnUpdate, TenantIdentifier, Update,
+    UpsertCustomerInput, MAX_IMPORT_CUSTOMERS,
 };
 pub use operations::add_customer_to_customer_groups::{CustomerGroup, CustomerGroupMembership};
 pub use operations::customer_group_memberships::GroupChanges;
 pub use operations::customers::{CustomerStream, CustomersFilter, CustomersQuery};
+pub use operations::import_customers::Imported;
 pub use operations::my_workspace::Workspace;
 pub use operations::upsert_customer::{
     decode_upsert_customer, upsert_customer_body, upsert_customer_request, UpsertCustomerVariables,

@@ -369,6 +369,15 @@ fn serve_until_its_workspace_id(args: &[&str]) -> (std::process::Child, String, 
     (child, endpoint.trim().to_owned(), lines)
 }
 
+/// A client of `plain serve` at `endpoint`, with [`KEY`].
+fn client_of(endpoint: String) -> plain_client::PlainClient {
+    plain_client::PlainClient::builder()
+        .endpoint(endpoint)
+        .api_key(KEY)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_prints_its_workspace_id_and_answers_my_workspace_with_it() {
     let id = "w_01JCLIWORKSPACE00000000000";
@@ -376,11 +385,7 @@ async fn serve_prints_its_workspace_id_and_answers_my_workspace_with_it() {
         tokio::task::spawn_blocking(move || serve_until_its_workspace_id(&["--workspace-id", id]))
             .await
             .unwrap();
-    let client = plain_client::PlainClient::builder()
-        .endpoint(endpoint)
-        .api_key(KEY)
-        .build()
-        .unwrap();
+    let client = client_of(endpoint);
     let workspace = client.my_workspace().await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -414,6 +419,51 @@ async fn serve_prints_its_workspace_id_and_answers_my_workspace_with_it() {
         "{forbidden}"
     );
     assert!(!forbidden.contains(own), "{ids} / {forbidden}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_the_import_requests_its_import_faults_name() {
+    let (mut child, endpoint, _) = tokio::task::spawn_blocking(|| {
+        serve_until_its_workspace_id(&["--import-fault", "2:skip-last=1"])
+    })
+    .await
+    .unwrap();
+    let client = client_of(endpoint);
+    let batch = || {
+        vec![
+            plain_client::ImportCustomer::new("crm-1", "Ada").email("ada@example.com"),
+            plain_client::ImportCustomer::new("crm-2", "Grace").email("grace@example.com"),
+        ]
+    };
+    let first = client.import_customers(batch()).await;
+    let second = client.import_customers(batch()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!((first.added, first.updated, first.skipped), (2, 0, 0));
+    assert_eq!((second.added, second.updated, second.skipped), (0, 1, 1));
+}
+
+#[test]
+fn serve_refuses_an_import_fault_it_cannot_read_as_a_usage_error() {
+    for (fault, says) in [
+        ("0:drop", "the first is 1"),
+        ("skip-last=1", "N:FAULT"),
+        ("1:skip=1", "skip-last=N"),
+    ] {
+        let output = plain(&["serve", "--import-fault", fault], &[], "");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{fault}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{fault}: {}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

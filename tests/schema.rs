@@ -5,7 +5,7 @@
 //!   generated from the vendored one.
 //! - The build's output is what the code generator gives.
 //! - The hand-written input types send only what the schema's input types accept, and cover
-//!   every field of the input types `upsertCustomer` and `customers` take.
+//!   every field of the input types `upsertCustomer`, `customers` and `importCustomers` take.
 //! - An operation that no longer fits the schema is refused with one message naming the file,
 //!   the field and the type.
 
@@ -14,10 +14,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use plain_client::operations::import_customers::ImportCustomersInput;
 use plain_client::schema_check::{self, Kind, Schema};
 use plain_client::{
-    codegen, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, OnCreate, OnUpdate,
-    TenantIdentifier, UpsertCustomerInput,
+    codegen, CustomerGroupIdentifier, CustomerIdentifier, EmailAddress, ImportCustomer,
+    ImportTenant, OnCreate, OnUpdate, TenantIdentifier, UpsertCustomerInput,
 };
 use serde_json::Value;
 
@@ -188,6 +189,16 @@ fn hand_written_input_fits_and_covers_the_schemas_input_types() {
         UpsertCustomerInput::new(CustomerIdentifier::customer_id("c_1"), create()),
     ];
     fits_and_covers(&schema, "UpsertCustomerInput", &inputs);
+    let imports = [ImportCustomersInput::new([
+        ImportCustomer::new("u_1", "A")
+            .short_name("a")
+            .email("a@example.com")
+            .created_at("2024-01-31T09:00:00.000Z")
+            .tenants([ImportTenant::new("t", "T").url("https://t.example")]),
+        ImportCustomer::new("u_2", "B"),
+    ])
+    .unwrap()];
+    fits_and_covers(&schema, "ImportCustomersInput", &imports);
 }
 
 #[test]
@@ -230,13 +241,13 @@ fn fits_and_covers<T: serde::Serialize>(schema: &Schema, type_name: &str, inputs
     let mut every_field = BTreeSet::new();
     let mut pending = vec![type_name.to_owned()];
     let mut visited = BTreeSet::new();
-    while let Some(name) = pending.pop() {
-        let def = &schema.types[&name];
-        if def.kind != Kind::InputObject || !visited.insert(name.clone()) {
+    while let Some(type_name) = pending.pop() {
+        let def = &schema.types[&type_name];
+        if def.kind != Kind::InputObject || !visited.insert(type_name.clone()) {
             continue;
         }
         for field in &def.fields {
-            every_field.insert(format!("{name}.{}", field.name));
+            every_field.insert(format!("{type_name}.{}", field.name));
             pending.push(schema_check::named_type(&field.ty).to_owned());
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use plain_client::testing::{limits, LocalServer};
+use plain_client::testing::{limits, ImportFault, LocalServer};
 use plain_client::webhooks::{WebhookSecret, SECRET_ENV};
 
 use super::{runtime, Failure, LOCAL_LOG_LIMIT};
@@ -67,6 +67,23 @@ pub struct ServeOptions {
     /// Give a webhook delivery up after this many attempts, the first included.
     #[arg(long, value_name = "N", default_value_t = limits::WEBHOOK_ATTEMPTS)]
     webhook_attempts: u32,
+    /// Answer the Nth importCustomers request (from 1) with a fault: normal, skip-last=N,
+    /// counts=ADDED,UPDATED,SKIPPED, internal-error, validation-error, status=500 (or 502,
+    /// 503, 504), drop, applied-drop; give it once per faulty request.
+    #[arg(long = "import-fault", value_name = "N:FAULT", value_parser = nth_import_fault)]
+    import_faults: Vec<(usize, ImportFault)>,
+}
+
+/// Reads `N:FAULT`, such as `3:skip-last=1`.
+fn nth_import_fault(text: &str) -> Result<(usize, ImportFault), String> {
+    let (nth, fault) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not N:FAULT, such as 3:skip-last=1"))?;
+    let nth = match nth.trim().parse::<usize>() {
+        Ok(nth) if nth >= 1 => nth,
+        _ => return Err(format!("{nth:?} is not a request number: the first is 1")),
+    };
+    Ok((nth, fault.parse().map_err(|e| format!("{e}"))?))
 }
 
 /// The limits that keep the server bounded, for `plain serve --help`, from the constants
@@ -169,6 +186,9 @@ pub fn run(options: ServeOptions) -> Result<(), Failure> {
         }
         if options.forbid_workspace_read {
             builder = builder.forbid_workspace_read();
+        }
+        for (nth, fault) in options.import_faults {
+            builder = builder.import_fault(nth, fault);
         }
         if let Some(secret) = secret {
             for url in &options.webhooks {

@@ -53,6 +53,8 @@ pub const HAND_WRITTEN_INPUTS: &[(&str, &str)] = &[
         "CustomersFilter",
         "crate::operations::customers::CustomersFilter",
     ),
+    // Generated, an imported customer would send `null` for each optional field not set.
+    ("ImportCustomersInput", "crate::input::ImportCustomersInput"),
 ];
 
 /// Fields written by hand into generated answer types: `(type, field)`, the field as Rust

@@ -10,14 +10,19 @@
 //! absent, a cleared one is `{"value": null}`, and an `onUpdate` that changes nothing is `{}`.
 //! They also deserialize from that JSON, rejecting unknown fields and ambiguous identifiers
 //! with a message that names the field at fault.
+//!
+//! The input of `importCustomers` ([`ImportCustomer`], [`ImportTenant`]) is in the same
+//! style: builders, and exactly Plain's JSON on the wire.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod import;
 mod update;
 
+pub use import::{ImportCustomer, ImportCustomersInput, ImportTenant, MAX_IMPORT_CUSTOMERS};
 pub use update::{ClearableUpdate, OnUpdate, Update};
 
 /// The whole input of one upsert: which customer, what to create, what to update.

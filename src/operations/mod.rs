@@ -14,6 +14,7 @@ pub mod customer_group_memberships;
 pub mod customer_groups;
 pub mod customers;
 pub mod delete_customer;
+pub mod import_customers;
 pub mod my_workspace;
 pub mod remove_customer_from_customer_groups;
 pub mod upsert_customer;

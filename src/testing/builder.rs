@@ -1,5 +1,5 @@
 //! Configuring and starting a local server: its key, rate limit, faults, address, schema,
-//! customer groups, registered answers, workspace and webhook targets.
+//! customer groups, registered answers, workspace, webhook targets and import faults.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,6 +13,7 @@ use super::deliveries::{Deliveries, WebhookConfig};
 use super::graphql::registered::Answers;
 use super::graphql::schema::served_schema;
 use super::http::accept::serve;
+use super::import_faults::{ImportFault, ImportFaults};
 use super::limits;
 use super::rate_limit::{RateLimit, Window};
 use super::request_log::RequestLog;
@@ -43,6 +44,7 @@ pub struct LocalServerBuilder {
     workspace_name: String,
     workspace_readable: bool,
     webhooks: WebhookConfig,
+    import_faults: Vec<(usize, ImportFault)>,
 }
 
 /// The name of a local server's workspace unless told otherwise.
@@ -69,6 +71,7 @@ impl fmt::Debug for LocalServerBuilder {
             .field("workspace_name", &self.workspace_name)
             .field("workspace_readable", &self.workspace_readable)
             .field("webhooks", &self.webhooks)
+            .field("import_faults", &self.import_faults)
             .finish()
     }
 }
@@ -97,6 +100,7 @@ impl Default for LocalServerBuilder {
             workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
             workspace_readable: true,
             webhooks: WebhookConfig::default(),
+            import_faults: Vec::new(),
         }
     }
 }
@@ -332,10 +336,29 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Answers the `nth` `importCustomers` request the server serves (1 for the first) as
+    /// `fault` says: see [`ImportFault`]. Call it once per faulty request; the requests with
+    /// no fault are served as usual. [`LocalServerBuilder::start`] fails with
+    /// [`std::io::ErrorKind::InvalidInput`] when `nth` is 0.
+    pub fn import_fault(mut self, nth: usize, fault: ImportFault) -> Self {
+        self.import_faults.push((nth, fault));
+        self
+    }
+
     /// Starts the server on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<LocalServer> {
         let invalid =
             |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        let mut import_faults = ImportFaults::default();
+        for (nth, fault) in self.import_faults {
+            if nth == 0 {
+                return Err(invalid(
+                    "import faults are numbered from 1, the first importCustomers request; 0 \
+                     names none",
+                ));
+            }
+            import_faults.put(nth, fault);
+        }
         let schema = self.schema.as_deref().map(served_schema).transpose()?;
         let now = SystemTime::now();
         let workspace_id = match self.workspace_id {
@@ -385,6 +408,7 @@ impl LocalServerBuilder {
                 handling: 0,
                 next_request: 0,
                 answers: self.answers,
+                import_faults,
             }),
             webhooks,
         });

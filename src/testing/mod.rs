@@ -12,6 +12,9 @@
 //! - `upsertCustomer` (`CREATED`, `UPDATED`, `NOOP`, unique emails and external ids,
 //!   `not_found` for an unknown customer id, validation errors, `onCreate`'s customer groups);
 //! - `deleteCustomer`, after which the email address and external id are free again;
+//! - `importCustomers`: up to 25 customers upserted by external id, with their tenants, and
+//!   counted (`added`, `updated`, `skipped`); [`ImportFault`] scripts skipped customers, counts
+//!   that do not add up and errors for chosen requests;
 //! - `addCustomerToCustomerGroups` and `removeCustomerFromCustomerGroups`, over the customer
 //!   groups given to [`LocalServerBuilder::customer_group`]. A group identifier that matches
 //!   no group is a `MutationError` with the code `customer_group_not_found`, and nothing
@@ -66,6 +69,7 @@ mod events;
 mod failure;
 mod graphql;
 mod http;
+mod import_faults;
 pub mod limits;
 mod rate_limit;
 mod request_log;
@@ -77,10 +81,11 @@ mod store;
 
 pub use builder::LocalServerBuilder;
 pub use deliveries::{DeliveryAttempt, WebhookStats};
+pub use import_faults::{ImportFault, ImportFaultError};
 pub use rate_limit::{format_timestamp, parse_timestamp};
 pub use request_log::LoggedRequest;
 pub use scripted::ScriptedAnswer;
 pub use server::LocalServer;
 pub use service::GRAPHQL_PATH;
 pub use state::ServerStats;
-pub use store::records::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup};
+pub use store::records::{CustomerGroupSpec, StoredCustomer, StoredCustomerGroup, StoredTenant};

@@ -1,5 +1,6 @@
 //! A running local server: its address and key, clients for it, what it was sent and holds,
-//! its counts, and the faults, delay and rate limit it applies, changed while it runs.
+//! its counts, and the faults (import faults included), delay and rate limit it applies,
+//! changed while it runs.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,11 +9,12 @@ use std::time::Duration;
 
 use super::deliveries::{Deliveries, DeliveryAttempt, WebhookStats};
 use super::graphql::registered::AnswerFn;
+use super::import_faults::ImportFault;
 use super::rate_limit::RateLimit;
 use super::request_log::{LogEntry, LoggedRequest};
 use super::scripted::ScriptedAnswer;
 use super::state::{ServerStats, Shared};
-use super::store::records::{StoredCustomer, StoredCustomerGroup};
+use super::store::records::{StoredCustomer, StoredCustomerGroup, StoredTenant};
 use crate::client::{PlainClient, PlainClientBuilder};
 use crate::error::Result;
 use crate::rng::Rng;
@@ -81,6 +83,17 @@ impl LocalServer {
         self.shared.state().scripted.extend(answers);
     }
 
+    /// Answers the `nth` `importCustomers` request from now (1 for the next one) as `fault`
+    /// says, in place of any fault scripted for it: see [`ImportFault`]. The requests before
+    /// it with no fault are served as usual.
+    ///
+    /// # Panics
+    ///
+    /// When `nth` is 0.
+    pub fn script_import(&self, nth: usize, fault: ImportFault) {
+        self.shared.state().import_faults.put(nth, fault);
+    }
+
     /// Answers the operation named `operation` from now on: see
     /// [`LocalServerBuilder::answer`].
     ///
@@ -131,6 +144,12 @@ impl LocalServer {
     /// of its customer groups.
     pub fn customers(&self) -> Vec<StoredCustomer> {
         self.shared.state().store.customers().to_vec()
+    }
+
+    /// Every tenant, in the order they were created (by `importCustomers`), each with its
+    /// `te_...` id; [`StoredCustomer::tenant_ids`] says who belongs to which.
+    pub fn tenants(&self) -> Vec<StoredTenant> {
+        self.shared.state().store.tenants().to_vec()
     }
 
     /// Every customer group, in the order they were given to the builder.

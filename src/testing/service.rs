@@ -1,9 +1,9 @@
 //! How the local server answers a request: the API key checked from its head, scripted
-//! answers and random faults, the delay, the route, the rate limit, then GraphQL; every
-//! request counted, logged and given an id.
+//! answers and random faults, the delay, the route, the rate limit, then GraphQL (with the
+//! faults scripted for imports); every request counted, logged and given an id.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::failure::error_body;
 use super::graphql::execute;
@@ -126,15 +126,20 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
         (request_id, decision, state.delay)
     };
     let mut total_delay = delay;
-    let answer = match decision {
+    let scripted = match decision {
         Decision::Scripted(scripted) => {
             total_delay += scripted.wait();
-            match scripted.answer(&request, &request_id) {
-                Some(answer) => answer,
-                None => process(&shared, &request, &request_id),
-            }
+            scripted.answer(&request, &request_id)
         }
-        Decision::Process => process(&shared, &request, &request_id),
+        Decision::Process => None,
+    };
+    let answer = match scripted {
+        Some(answer) => answer,
+        None => {
+            let (answer, wait) = process(&shared, &request, &request_id);
+            total_delay += wait;
+            answer
+        }
     };
     if !total_delay.is_zero() {
         tokio::time::sleep(total_delay).await;
@@ -150,8 +155,10 @@ async fn handle(shared: Arc<Shared>, request: HttpRequest) -> HttpAnswer {
 }
 
 /// Normal processing: path, method, rate limit, then GraphQL (the key was checked from the
-/// request's head, in [`refuse_unauthenticated`]).
-fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnswer {
+/// request's head, in [`refuse_unauthenticated`]). With the answer comes how long an import
+/// fault's answer waits before it is sent.
+fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> (HttpAnswer, Duration) {
+    let answer = |answer| (answer, Duration::ZERO);
     let mut headers = vec![(REQUEST_ID_HEADER.to_owned(), request_id.to_owned())];
     let path = request.path.split('?').next().unwrap_or_default();
     if path != GRAPHQL_PATH {
@@ -159,12 +166,12 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
             &format!("No route for {path}; use {GRAPHQL_PATH}"),
             "NOT_FOUND",
         );
-        return HttpAnswer::json(404, headers, body);
+        return answer(HttpAnswer::json(404, headers, body));
     }
     if request.method != "POST" {
         headers.push(("allow".into(), "POST".into()));
         let body = error_body("Use POST with a JSON body", "METHOD_NOT_ALLOWED");
-        return HttpAnswer::json(405, headers, body);
+        return answer(HttpAnswer::json(405, headers, body));
     }
     let now = SystemTime::now();
     let mut state = shared.state();
@@ -176,17 +183,34 @@ fn process(shared: &Shared, request: &HttpRequest, request_id: &str) -> HttpAnsw
         headers.extend(verdict.headers);
         if verdict.over {
             let body = error_body("Too Many Requests - Rate limit exceeded", "RATE_LIMITED");
-            return HttpAnswer::json(429, headers, body);
+            return answer(HttpAnswer::json(429, headers, body));
         }
     }
     let schema = shared.schema.as_ref().unwrap_or_else(|| vendored_schema());
     let state = &mut *state;
-    let answer = execute(schema, &request.body, &mut state.store, now, &state.answers);
+    let executed = execute(
+        schema,
+        &request.body,
+        &mut state.store,
+        now,
+        &state.answers,
+        &mut state.import_faults,
+    );
+    state.stats.faults += state.import_faults.take_used();
     if let Some(webhooks) = &shared.webhooks {
         webhooks.enqueue(state.store.take_changes(), now);
     }
-    match answer {
-        Ok(answer) => HttpAnswer::json(200, headers, answer.body()),
-        Err(failure) => HttpAnswer::json(failure.status, headers, failure.body()),
+    match executed {
+        Ok(mut executed) => {
+            let Some(instead) = executed.instead.take() else {
+                return answer(HttpAnswer::json(200, headers, executed.body()));
+            };
+            let wait = instead.wait();
+            match instead.answer(request, request_id) {
+                Some(scripted) => (scripted, wait),
+                None => (HttpAnswer::json(200, headers, executed.body()), wait),
+            }
+        }
+        Err(failure) => answer(HttpAnswer::json(failure.status, headers, failure.body())),
     }
 }

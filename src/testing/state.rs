@@ -1,5 +1,6 @@
 //! What the local server's request handling shares: its key and schema, and behind one lock
-//! its store, scripted answers, faults, rate limit, request log, counts and registered answers.
+//! its store, scripted answers, faults, rate limit, request log, counts, registered answers and
+//! import faults.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use super::deliveries::Deliveries;
 use super::graphql::registered::Answers;
+use super::import_faults::ImportFaults;
 use super::rate_limit::{RateLimit, Window};
 use super::request_log::RequestLog;
 use super::scripted::ScriptedAnswer;
@@ -51,6 +53,8 @@ pub(super) struct State {
     pub(super) next_request: u64,
     /// Answers registered for operations, by name.
     pub(super) answers: Answers,
+    /// The faults scripted for the next `importCustomers` requests.
+    pub(super) import_faults: ImportFaults,
 }
 
 /// What the server's tasks share: its settings, and its [`State`] behind a lock.

@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use crate::schema_check::{self as validate, Schema};
 use crate::testing::cost;
 use crate::testing::failure::RequestFailure;
+use crate::testing::import_faults::ImportFaults;
 use crate::testing::store::Store;
 use output::Executed;
 use registered::Answers;
@@ -43,14 +44,16 @@ struct GraphqlRequest {
     operation_name: Option<String>,
 }
 
-/// Executes one request body against the store. `Ok` is a 200 answer: its `data`, and the
-/// errors of fields that failed on their own.
+/// Executes one request body against the store, each `importCustomers` as the next of
+/// `faults` says. `Ok` is a 200 answer: its `data`, and the errors of fields that failed on
+/// their own (or a fault's answer in its place).
 pub fn execute(
     schema: &Schema,
     body: &[u8],
     store: &mut Store,
     now: SystemTime,
     answers: &Answers,
+    faults: &mut ImportFaults,
 ) -> Result<Executed, RequestFailure> {
     let request: GraphqlRequest = serde_json::from_slice(body).map_err(|e| {
         RequestFailure::new(
@@ -114,6 +117,7 @@ pub fn execute(
             .map(|data| Executed {
                 data,
                 errors: Vec::new(),
+                instead: None,
             })
             .map_err(|e| {
                 RequestFailure::new(
@@ -138,7 +142,7 @@ pub fn execute(
             ))
         }
     };
-    let calls = root_fields::plan(&context, query, root, selection_set)?;
+    let calls = root_fields::plan(&context, query, root, selection_set, faults)?;
     Ok(root_fields::run(&context, store, now, root, calls))
 }
 

@@ -6,15 +6,18 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::selection::Field;
+use crate::testing::scripted::ScriptedAnswer;
 
 /// What a request that ran answers, with HTTP 200: its `data`, and the errors of the fields
-/// that could not be resolved.
-#[derive(Debug, Clone, PartialEq)]
+/// that could not be resolved; or a scripted fault's answer in their place.
+#[derive(Debug, Clone)]
 pub struct Executed {
     /// The data, in the order of the selection.
     pub data: Out,
     /// The fields that failed, in the order of the selection.
     pub errors: Vec<FieldFailure>,
+    /// The answer a scripted fault sends instead of this one.
+    pub instead: Option<ScriptedAnswer>,
 }
 
 impl Executed {

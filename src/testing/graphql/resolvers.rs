@@ -1,18 +1,21 @@
 //! The objects the server answers with, and the value of each of their fields: the
-//! mutations' outputs and errors, the workspace, customers, customer groups and memberships.
+//! mutations' outputs and errors, the workspace, customers, customer groups and memberships,
+//! and an import's counts.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::output::Out;
 use crate::testing::events::GROUP_COLOR;
 use crate::testing::store::records::{
-    LocalWorkspace, Membership, Outcome, StoredCustomer, StoredCustomerGroup,
+    ImportCounts, LocalWorkspace, Membership, Outcome, StoredCustomer, StoredCustomerGroup,
 };
 use crate::testing::store::rejection::Rejection;
 
 pub(super) type UpsertResult = Result<(Outcome, StoredCustomer), Rejection>;
 
 pub(super) type MembershipResult = Result<Vec<Membership>, Rejection>;
+
+pub(super) type ImportResult = Result<ImportCounts, Rejection>;
 
 /// What a selection is made on.
 #[derive(Clone, Copy)]
@@ -21,6 +24,8 @@ pub(super) enum Object<'a> {
     Deleted(Option<&'a Rejection>),
     AddedToGroups(&'a MembershipResult),
     RemovedFromGroups(Option<&'a Rejection>),
+    Imported(&'a ImportResult),
+    ImportCounts(&'a ImportCounts),
     Workspace(&'a LocalWorkspace),
     Customer(&'a StoredCustomer),
     Email(&'a StoredCustomer),
@@ -40,6 +45,8 @@ impl Object<'_> {
             Object::Deleted(_) => "DeleteCustomerOutput",
             Object::AddedToGroups(_) => "AddCustomerToCustomerGroupsOutput",
             Object::RemovedFromGroups(_) => "RemoveCustomerFromCustomerGroupsOutput",
+            Object::Imported(_) => "ImportCustomersOutput",
+            Object::ImportCounts(_) => "ImportResult",
             Object::Workspace(_) => "Workspace",
             Object::Customer(_) => "Customer",
             Object::Email(_) => "EmailAddress",
@@ -67,6 +74,10 @@ fn text(s: &str) -> Resolved<'static> {
     Resolved::Leaf(Out::Str(s.to_owned()))
 }
 
+fn count(n: u32) -> Resolved<'static> {
+    Resolved::Leaf(Out::Raw(n.into()))
+}
+
 fn optional_text(s: &Option<String>) -> Resolved<'static> {
     Resolved::Leaf(s.as_ref().map_or(Out::Null, |s| Out::Str(s.clone())))
 }
@@ -81,9 +92,14 @@ pub(super) fn resolve<'a>(object: Object<'a>, field: &str) -> Resolved<'a> {
         (Object::Upserted(Err(rejection)), "error")
         | (Object::AddedToGroups(Err(rejection)), "error")
         | (Object::Deleted(Some(rejection)), "error")
-        | (Object::RemovedFromGroups(Some(rejection)), "error") => {
+        | (Object::RemovedFromGroups(Some(rejection)), "error")
+        | (Object::Imported(Err(rejection)), "error") => {
             Resolved::Object(Object::MutationError(rejection))
         }
+        (Object::Imported(Ok(counts)), "result") => Resolved::Object(Object::ImportCounts(counts)),
+        (Object::ImportCounts(c), "added") => count(c.added),
+        (Object::ImportCounts(c), "updated") => count(c.updated),
+        (Object::ImportCounts(c), "skipped") => count(c.skipped),
         (Object::AddedToGroups(Ok(memberships)), "customerGroupMemberships") => {
             Resolved::List(memberships.iter().map(Object::Membership).collect())
         }

@@ -1,6 +1,6 @@
 //! The root fields the server serves: each read into a call, its arguments checked, before
 //! any runs, then run against the store in order: the workspace and customer queries, the
-//! customer group queries, and the mutations.
+//! customer group queries, and the mutations, `importCustomers` with its scripted fault.
 
 use std::time::SystemTime;
 
@@ -9,11 +9,12 @@ use serde_json::Value;
 
 use super::completion::{keeps, GROUPS};
 use super::output::{Executed, FieldFailure, Out};
-use super::resolvers::{Object, UpsertResult};
+use super::resolvers::{ImportResult, Object, UpsertResult};
 use super::selection::{Context, Field};
 use super::variables::id_text;
-use crate::input::{CustomerGroupIdentifier, UpsertCustomerInput};
+use crate::input::{CustomerGroupIdentifier, ImportCustomersInput, UpsertCustomerInput};
 use crate::testing::failure::RequestFailure;
+use crate::testing::import_faults::{Fault, ImportFaults};
 use crate::testing::store::records::StoredCustomer;
 use crate::testing::store::rejection::Rejection;
 use crate::testing::store::Store;
@@ -28,11 +29,12 @@ const QUERY_FIELDS: [&str; 7] = [
     "customerGroups",
     "customerGroup",
 ];
-const MUTATION_FIELDS: [&str; 4] = [
+const MUTATION_FIELDS: [&str; 5] = [
     "upsertCustomer",
     "deleteCustomer",
     "addCustomerToCustomerGroups",
     "removeCustomerFromCustomerGroups",
+    "importCustomers",
 ];
 
 /// One root field of the request, its arguments read, ready to run.
@@ -49,6 +51,8 @@ pub(super) enum Call {
     Delete(Value),
     AddToGroups(Value),
     RemoveFromGroups(Value),
+    /// `importCustomers`, with the fault scripted for it.
+    Import(Value, Fault),
 }
 
 /// A root field to run: its response key, its fields under that key, and the call.
@@ -56,12 +60,13 @@ pub(super) type Planned<'s> = (String, Vec<&'s Field>, Call);
 
 /// Reads the arguments of every root field of the operation (a query when `query`, on the
 /// root type `root`) before any runs, so that a request refused as a whole has changed
-/// nothing.
+/// nothing; then gives each `importCustomers` its scripted fault.
 pub(super) fn plan<'a: 's, 's>(
     context: &Context<'a>,
     query: bool,
     root: &str,
     selection_set: &'s q::SelectionSet<'static, String>,
+    faults: &mut ImportFaults,
 ) -> Result<Vec<Planned<'s>>, RequestFailure> {
     let served: &[&str] = if query {
         &QUERY_FIELDS
@@ -98,6 +103,9 @@ pub(super) fn plan<'a: 's, 's>(
             (false, "removeCustomerFromCustomerGroups") => {
                 Call::RemoveFromGroups(context.argument(root, field, "input")?)
             }
+            (false, "importCustomers") => {
+                Call::Import(context.argument(root, field, "input")?, Fault::Normal)
+            }
             // A field of a fuller schema that the server does not model.
             _ => {
                 return Err(RequestFailure::new(
@@ -114,11 +122,17 @@ pub(super) fn plan<'a: 's, 's>(
         };
         calls.push((key, fields, call));
     }
+    for (_, _, call) in &mut calls {
+        if let Call::Import(_, fault) = call {
+            *fault = faults.next();
+        }
+    }
     Ok(calls)
 }
 
 /// Runs the root fields in order against the store: the answer's `data`, and the errors of
-/// the fields that failed on their own.
+/// the fields that failed on their own. A fault that answers in place of the request runs
+/// nothing.
 pub(super) fn run(
     context: &Context<'_>,
     store: &mut Store,
@@ -128,6 +142,18 @@ pub(super) fn run(
 ) -> Executed {
     let mut data = Vec::new();
     let mut errors = Vec::new();
+    let before = calls.iter().find_map(|(_, _, call)| match call {
+        Call::Import(_, Fault::Instead(answer)) => Some(answer.clone()),
+        _ => None,
+    });
+    if let Some(answer) = before {
+        return Executed {
+            data: Out::Null,
+            errors,
+            instead: Some(answer),
+        };
+    }
+    let mut instead = None;
     for (key, fields, call) in calls {
         let found = |customer: Option<&StoredCustomer>| match customer {
             Some(customer) => context.complete(store, Object::Customer(customer), &fields),
@@ -184,12 +210,20 @@ pub(super) fn run(
                     &fields,
                 )
             }
+            Call::Import(input, fault) => {
+                let result = import(store, &input, &fault, now);
+                if let Fault::AfterApplying(answer) = fault {
+                    instead = Some(answer);
+                }
+                context.complete(store, Object::Imported(&result), &fields)
+            }
         };
         data.push((key, value));
     }
     Executed {
         data: Out::Object(data),
         errors,
+        instead,
     }
 }
 
@@ -202,25 +236,50 @@ fn input_rejection(field: &str, message: String) -> Rejection {
     }
 }
 
+/// A mutation's input read into its type, or a `MutationError` naming the field at fault.
+fn read_input<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        // The innermost named field at fault, as Plain names fields: `identifier`,
+        // `customerGroupIdentifiers`.
+        let field = e
+            .path()
+            .iter()
+            .rev()
+            .find_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "input".to_owned());
+        input_rejection(&field, e.into_inner().to_string())
+    })
+}
+
 fn upsert(store: &mut Store, input: &Value, now: SystemTime) -> UpsertResult {
-    let input: UpsertCustomerInput = match serde_path_to_error::deserialize(input) {
-        Ok(input) => input,
-        Err(e) => {
-            // The innermost named field at fault, as Plain names fields: `identifier`,
-            // `customerGroupIdentifiers`.
-            let field = e
-                .path()
-                .iter()
-                .rev()
-                .find_map(|segment| match segment {
-                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "input".to_owned());
-            return Err(input_rejection(&field, e.into_inner().to_string()));
-        }
-    };
+    let input: UpsertCustomerInput = read_input(input)?;
     store.upsert(&input, now)
+}
+
+/// Runs one `importCustomers` as its scripted fault says.
+fn import(store: &mut Store, input: &Value, fault: &Fault, now: SystemTime) -> ImportResult {
+    let input: ImportCustomersInput = read_input(input)?;
+    let customers = input.customers();
+    match fault {
+        Fault::SkipLast(count) => store.import_customers(customers, *count, now),
+        Fault::Counts(counts) => store.import_customers(customers, 0, now).map(|_| *counts),
+        Fault::Rejected {
+            kind,
+            code,
+            message,
+        } => Err(Rejection {
+            message: (*message).to_owned(),
+            kind,
+            code,
+            fields: Vec::new(),
+        }),
+        Fault::Normal | Fault::Instead(_) | Fault::AfterApplying(_) => {
+            store.import_customers(customers, 0, now)
+        }
+    }
 }
 
 /// The customer id and group identifiers of `addCustomerToCustomerGroups` and

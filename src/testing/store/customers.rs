@@ -7,16 +7,16 @@ use super::changes::Change;
 use super::records::{Outcome, StoredCustomer};
 use super::rejection::Rejection;
 use super::{is_blank, Store};
-use crate::input::{
-    ClearableUpdate, CustomerIdentifier, EmailAddress, Update, UpsertCustomerInput,
-};
+use crate::input::{ClearableUpdate, CustomerIdentifier, Update, UpsertCustomerInput};
 
-fn email_key(email: &str) -> String {
+/// An email address as Plain compares them: trimmed, ignoring case.
+pub(super) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-fn check_email(email: &EmailAddress, field: &str) -> Result<(), Rejection> {
-    let address = email.email.trim();
+/// Refuses an email address that is not `local@domain`, naming `field`.
+pub(super) fn check_address(email: &str, field: &str) -> Result<(), Rejection> {
+    let address = email.trim();
     let valid = match address.split_once('@') {
         Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
         None => false,
@@ -29,11 +29,12 @@ fn check_email(email: &EmailAddress, field: &str) -> Result<(), Rejection> {
         "There was a validation error.",
         field,
         "VALIDATION",
-        &format!("{:?} is not a valid email address", email.email),
+        &format!("{email:?} is not a valid email address"),
     ))
 }
 
-fn required_name(name: &str, field: &str) -> Result<(), Rejection> {
+/// Refuses a blank full name, naming `field`.
+pub(super) fn required_name(name: &str, field: &str) -> Result<(), Rejection> {
     if is_blank(name) {
         return Err(Rejection::validation(
             "input_validation",
@@ -77,7 +78,8 @@ impl Store {
         }
     }
 
-    fn email_taken(&self, email: &str, except: Option<usize>) -> bool {
+    /// Whether another customer than the one at `except` has this email address.
+    pub(super) fn email_taken(&self, email: &str, except: Option<usize>) -> bool {
         self.by_email
             .get(&email_key(email))
             .is_some_and(|&i| Some(i) != except)
@@ -111,7 +113,7 @@ impl Store {
         }
         let on_create = &input.on_create;
         required_name(&on_create.full_name, "fullName")?;
-        check_email(&on_create.email, "email")?;
+        check_address(&on_create.email.email, "email")?;
         if self.email_taken(&on_create.email.email, None) {
             return Err(Rejection::email_taken());
         }
@@ -122,6 +124,10 @@ impl Store {
         }
         let groups = match &on_create.customer_group_identifiers {
             Some(identifiers) => self.resolve_groups(identifiers)?,
+            None => Vec::new(),
+        };
+        let tenant_ids = match &on_create.tenant_identifiers {
+            Some(identifiers) => self.resolve_tenants(identifiers)?,
             None => Vec::new(),
         };
         let customer = StoredCustomer {
@@ -138,23 +144,30 @@ impl Store {
                 .into_iter()
                 .map(|g| self.groups[g].id.clone())
                 .collect(),
+            tenant_ids,
         };
-        let index = self.customers.len();
         for group_id in &customer.customer_group_ids {
             self.joined
                 .insert((customer.id.clone(), group_id.clone()), now);
         }
+        self.insert(customer.clone());
+        Ok((Outcome::Created, customer))
+    }
+
+    /// Adds a new customer, indexed by id, email address and external id, and records its
+    /// creation.
+    pub(super) fn insert(&mut self, customer: StoredCustomer) {
+        let index = self.customers.len();
         self.by_id.insert(customer.id.clone(), index);
         self.by_email.insert(email_key(&customer.email), index);
         if let Some(external_id) = &customer.external_id {
             self.by_external_id.insert(external_id.clone(), index);
         }
-        self.customers.push(customer.clone());
+        self.customers.push(customer);
         if self.recording() {
             let created = self.snapshot(index);
             self.record(Change::Created(created));
         }
-        Ok((Outcome::Created, customer))
     }
 
     fn update(
@@ -175,7 +188,7 @@ impl Store {
             ClearableUpdate::Keep => {}
         }
         if let Update::Set(email) = &on_update.email {
-            check_email(email, "email")?;
+            check_address(&email.email, "email")?;
             if self.email_taken(&email.email, Some(index)) {
                 return Err(Rejection::email_taken());
             }
@@ -195,11 +208,18 @@ impl Store {
             ClearableUpdate::Clear => next.external_id = None,
             ClearableUpdate::Keep => {}
         }
-        let current = &self.customers[index];
-        if &next == current {
+        if next == self.customers[index] {
             return Ok((Outcome::Noop, next));
         }
         next.updated_at = now;
+        self.replace(index, next.clone());
+        Ok((Outcome::Updated, next))
+    }
+
+    /// Puts `next` in the place of the customer at `index`, indexed by its email address and
+    /// external id, and records the update.
+    pub(super) fn replace(&mut self, index: usize, next: StoredCustomer) {
+        let current = &self.customers[index];
         self.by_email.remove(&email_key(&current.email));
         if let Some(old) = &current.external_id {
             self.by_external_id.remove(old);
@@ -209,12 +229,11 @@ impl Store {
             self.by_external_id.insert(external_id.clone(), index);
         }
         let before = self.recording().then(|| self.snapshot(index));
-        self.customers[index] = next.clone();
+        self.customers[index] = next;
         if let Some(before) = before {
             let after = self.snapshot(index);
             self.record(Change::Updated { before, after });
         }
-        Ok((Outcome::Updated, next))
     }
 
     /// Runs one `deleteCustomer`: the customer goes, with its memberships, and its email

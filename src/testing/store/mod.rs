@@ -1,16 +1,19 @@
-//! The customers and customer groups of the local server, and the semantics of the customer
-//! operations as Plain defines them: `upsertCustomer`, the lookups, `deleteCustomer` and
-//! group membership.
+//! The customers, customer groups and tenants of the local server, and the semantics of the
+//! customer operations as Plain defines them: `upsertCustomer`, the lookups, `deleteCustomer`,
+//! group membership and `importCustomers`.
 //!
-//! The customers live in [`customers`], the customer groups and memberships in [`groups`], and
-//! the changes recorded for webhook deliveries in [`changes`].
+//! The customers live in [`customers`], the customer groups and memberships in [`groups`], the
+//! tenants in [`tenants`], the batch import in [`imports`], and the changes recorded for
+//! webhook deliveries in [`changes`].
 
 pub mod changes;
 mod customers;
 mod groups;
 pub mod ids;
+mod imports;
 pub mod records;
 pub mod rejection;
+mod tenants;
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -18,7 +21,7 @@ use std::time::SystemTime;
 use crate::rng::Rng;
 use changes::Change;
 use ids::plain_id;
-use records::{LocalWorkspace, StoredCustomer, StoredCustomerGroup};
+use records::{LocalWorkspace, StoredCustomer, StoredCustomerGroup, StoredTenant};
 use rejection::Rejection;
 
 /// The workspace, its customers, indexed the ways the operations find them, and its customer
@@ -33,6 +36,8 @@ pub struct Store {
     groups: Vec<StoredCustomerGroup>,
     /// When each membership began, by customer id and group id.
     joined: HashMap<(String, String), SystemTime>,
+    tenants: Vec<StoredTenant>,
+    tenants_by_external_id: HashMap<String, usize>,
     /// The changes made since they were last taken, when recording.
     changes: Option<Vec<Change>>,
     rng: Rng,
@@ -52,6 +57,8 @@ impl Store {
             by_external_id: HashMap::new(),
             groups: Vec::new(),
             joined: HashMap::new(),
+            tenants: Vec::new(),
+            tenants_by_external_id: HashMap::new(),
             changes: None,
             rng: Rng::new(seed),
         }

@@ -1,5 +1,5 @@
 //! What the local server holds: its workspace, customers, customer groups and memberships,
-//! the groups given to it at the start, and what an upsert did.
+//! tenants, the groups given to it at the start, and what an upsert or an import did.
 
 use std::time::SystemTime;
 
@@ -39,6 +39,28 @@ pub struct StoredCustomer {
     /// The ids (`cg_...`) of the customer groups the customer is a member of, in the order
     /// the customer joined them.
     pub customer_group_ids: Vec<String>,
+    /// The ids (`te_...`) of the tenants the customer belongs to, in the order it joined
+    /// them.
+    pub tenant_ids: Vec<String>,
+}
+
+/// A tenant held by the local server: made by `importCustomers`, named by
+/// `upsertCustomer`'s `onCreate.tenantIdentifiers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredTenant {
+    /// Plain-style id: `te_` and 26 Crockford base-32 characters.
+    pub id: String,
+    /// Your own id for the tenant, unique among the tenants.
+    pub external_id: String,
+    /// The tenant's name.
+    pub name: String,
+    /// The tenant's URL.
+    pub url: Option<String>,
+    /// When the tenant was created.
+    pub created_at: SystemTime,
+    /// When the tenant last changed.
+    pub updated_at: SystemTime,
 }
 
 /// A customer group held by the local server.
@@ -115,4 +137,12 @@ impl Outcome {
             Outcome::Noop => "NOOP",
         }
     }
+}
+
+/// What an `importCustomers` did, as its `ImportResult` counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub added: u32,
+    pub updated: u32,
+    pub skipped: u32,
 }

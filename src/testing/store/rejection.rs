@@ -46,19 +46,28 @@ impl Rejection {
 
     /// Group identifiers that match no group: one field error for each.
     pub(super) fn customer_groups_not_found(missing: &[String]) -> Self {
+        Self::none_match(
+            "customer_group_not_found",
+            "customer group",
+            GROUPS_FIELD,
+            missing,
+        )
+    }
+
+    /// Tenant identifiers that match no tenant: one field error for each.
+    pub(super) fn tenants_not_found(missing: &[String]) -> Self {
+        Self::none_match("tenant_not_found", "tenant", "tenantIdentifiers", missing)
+    }
+
+    /// Identifiers in `field` that match no `what`: one field error for each.
+    fn none_match(code: &'static str, what: &str, field: &str, missing: &[String]) -> Self {
         Self {
-            message: format!("No customer group matches {}.", missing.join(", ")),
+            message: format!("No {what} matches {}.", missing.join(", ")),
             kind: "VALIDATION",
-            code: "customer_group_not_found",
+            code,
             fields: missing
                 .iter()
-                .map(|m| {
-                    (
-                        GROUPS_FIELD.to_owned(),
-                        format!("No customer group with {m}"),
-                        "NOT_FOUND",
-                    )
-                })
+                .map(|m| (field.to_owned(), format!("No {what} with {m}"), "NOT_FOUND"))
                 .collect(),
         }
     }
