@@ -145,6 +145,7 @@ pub mod state;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
+mod timestamp;
 mod tls;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
@@ -166,10 +167,11 @@ pub use operations::upsert_customer::{
 };
 pub use operations::{
     Customer, CustomerEmail, CustomerStatus, MutationError, MutationErrorType, MutationFieldError,
-    MutationFieldErrorType, Timestamp,
+    MutationFieldErrorType,
 };
 pub use response::ResponseMeta;
 pub use retry::{Idempotency, RateLimitBudget, RetryPolicy};
+pub use timestamp::{Timestamp, TimestampError};
 
 /// The graphql_client crate the generated code is built on, for [`graphql_client::QueryBody`].
 pub use graphql_client;

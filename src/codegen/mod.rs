@@ -68,6 +68,15 @@ pub const HAND_WRITTEN_FIELDS: &[(&str, &str)] = &[(
      pub customer_groups: Option<Vec<CustomerGroupMembership>>",
 )];
 
+/// Answer types written by hand and used in place of the generated ones: `(Plain type, field
+/// the Rust type reads, Rust type)`. Every fragment on the Plain type becomes another name for
+/// the Rust type, and an operation with such a fragment must select the field.
+///
+/// `DateTime`: [`Timestamp`](crate::Timestamp) keeps Plain's `iso8601` text exactly and reads
+/// the instant from it; generated, it would be a struct holding a `String`.
+pub const HAND_WRITTEN_ANSWERS: &[(&str, &str, &str)] =
+    &[("DateTime", "iso8601", "crate::timestamp::Timestamp")];
+
 /// A failure of code generation, with the file it concerns. Its `Display` is the one message
 /// the build prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +222,47 @@ fn generate_file(schema_file: &Path, operation_file: &Path) -> Result<syn::File,
         .map(|(name, _)| name.clone())
         .collect();
     make_optional(&mut file, timestamps);
+    use_hand_written_answers(&mut file, &operation).map_err(|m| error(operation_file, m))?;
     Ok(file)
+}
+
+/// Replaces the struct of every fragment on a type of [`HAND_WRITTEN_ANSWERS`] with another
+/// name for the hand-written type.
+fn use_hand_written_answers(
+    file: &mut syn::File,
+    operation: &schema_check::OperationInfo,
+) -> Result<(), String> {
+    for (on, field, path) in HAND_WRITTEN_ANSWERS {
+        let fragments: BTreeSet<&String> = operation
+            .fragments
+            .iter()
+            .filter(|(_, fragment_on)| fragment_on == on)
+            .map(|(name, _)| name)
+            .collect();
+        if fragments.is_empty() {
+            continue;
+        }
+        if !operation
+            .selected
+            .contains(&((*on).to_owned(), (*field).to_owned()))
+        {
+            return Err(format!(
+                "a fragment on `{on}` must select `{field}`: its answers are read as `{path}`"
+            ));
+        }
+        let path: syn::Type = syn::parse_str(path).map_err(|e| format!("`{path}`: {e}"))?;
+        for items in file.items.iter_mut().filter_map(shape::module_items) {
+            for item in items.iter_mut() {
+                if let syn::Item::Struct(structure) = item {
+                    if fragments.contains(&structure.ident.to_string()) {
+                        let name = &structure.ident;
+                        *item = syn::parse_quote!(pub type #name = #path;);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The object type whose selections are optional in answers; see `make_optional`.
@@ -230,13 +279,7 @@ fn make_optional(file: &mut syn::File, mut fragments: BTreeSet<String>) {
     if fragments.is_empty() {
         return;
     }
-    for item in &mut file.items {
-        let syn::Item::Mod(module) = item else {
-            continue;
-        };
-        let Some((_, items)) = &mut module.content else {
-            continue;
-        };
+    for items in file.items.iter_mut().filter_map(shape::module_items) {
         // graphql_client names each use of a fragment with an alias: `type XCreatedAt = Timestamp;`
         for item in items.iter() {
             if let syn::Item::Type(alias) = item {

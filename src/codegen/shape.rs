@@ -155,7 +155,7 @@ fn is_private_alias(item: &Item) -> bool {
 }
 
 /// The items of an inline module.
-fn module_items(item: &mut Item) -> Option<&mut Vec<Item>> {
+pub fn module_items(item: &mut Item) -> Option<&mut Vec<Item>> {
     match item {
         Item::Mod(module) => module.content.as_mut().map(|(_, items)| items),
         _ => None,
