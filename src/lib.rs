@@ -120,8 +120,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod bulk;
+// Rustdoc lists a type's methods module by module, in the order the modules are declared:
+// `PlainClient`'s constructors and settings (`client`), then the operations, then bulk runs.
 pub mod client;
+pub mod operations;
+
+pub mod bulk;
 #[cfg(feature = "maintainer")]
 #[doc(hidden)]
 pub mod codegen;
@@ -130,7 +134,6 @@ mod document;
 pub mod error;
 mod generated;
 pub mod input;
-pub mod operations;
 mod redact;
 pub mod response;
 pub mod retry;
