@@ -15,7 +15,8 @@ pub enum WebhookError {
     /// The secret is empty: every body would verify against some signature made without it.
     #[error("the webhook secret is empty; set it from Plain's Settings, Request signing")]
     EmptySecret,
-    /// The body is longer than the bound ([`Webhook::max_body_bytes`]).
+    /// The body is longer than the bound
+    /// ([`Webhook::max_body_bytes`](crate::webhooks::Webhook::max_body_bytes)).
     #[error("the body is longer than {limit} bytes")]
     BodyTooLarge {
         /// The bound, in bytes.
