@@ -109,8 +109,10 @@
 //! - [`operations`]: one module per Plain operation, each with its generated types under
 //!   Plain's names ([`Customer`], [`UpsertResult`], [`MutationError`], ...), its
 //!   [`PlainClient`] method and its helpers; generated from `graphql/` by `build.rs` into the
-//!   private `generated` module;
-//! - written here: the input types ([`input`]), the client and its one sending path
+//!   private `generated` module, each type, field and variant with its doc line from
+//!   `graphql/docs.txt`;
+//! - written here: the input types ([`input`]), Plain's date-times ([`Timestamp`], which keeps
+//!   Plain's text and reads the instant from it), the client and its one sending path
 //!   ([`client`], with [`PlainClient::execute`] for operations of your own), the error
 //!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]),
 //!   bulk upserts ([`bulk`]) and the state of a sync (`state`, feature `state`);
