@@ -1,5 +1,6 @@
-//! Generates the typed operations from `graphql/` into `OUT_DIR/operations.rs`, and with the
-//! feature `webhooks` the webhook event types into `OUT_DIR/webhooks.rs`.
+//! Generates the typed operations from `graphql/` (their docs from `graphql/docs.txt`) into
+//! `OUT_DIR/operations.rs`, and with the feature `webhooks` the webhook event types into
+//! `OUT_DIR/webhooks.rs`.
 //! Reads only committed files, never the network.
 
 // A build script cannot depend on its own crate: it includes the code generator and the schema
@@ -24,6 +25,10 @@ fn main() {
     println!("cargo:rerun-if-changed=src/codegen");
     println!("cargo:rerun-if-changed=src/schema_check.rs");
     println!("cargo:rerun-if-changed={}", dir.join(SCHEMA_FILE).display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join(codegen::docs::DOCS_FILE).display()
+    );
     // A new operation file is picked up because the folder itself is watched too.
     println!("cargo:rerun-if-changed={}", dir.display());
     let files = codegen::operation_files(dir).unwrap_or_else(|e| fail(&e));

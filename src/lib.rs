@@ -109,8 +109,10 @@
 //! - [`operations`]: one module per Plain operation, each with its generated types under
 //!   Plain's names ([`Customer`], [`UpsertResult`], [`MutationError`], ...), its
 //!   [`PlainClient`] method and its helpers; generated from `graphql/` by `build.rs` into the
-//!   private `generated` module;
-//! - written here: the input types ([`input`]), the client and its one sending path
+//!   private `generated` module, each type, field and variant with its doc line from
+//!   `graphql/docs.txt`;
+//! - written here: the input types ([`input`]), Plain's date-times ([`Timestamp`], which keeps
+//!   Plain's text and reads the instant from it), the client and its one sending path
 //!   ([`client`], with [`PlainClient::execute`] for operations of your own), the error
 //!   ([`error`]), the decoding of answers ([`response`]), retries and pacing ([`retry`]),
 //!   bulk upserts ([`bulk`]) and the state of a sync (`state`, feature `state`);
@@ -120,8 +122,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod bulk;
+// Rustdoc lists a type's methods module by module, in the order the modules are declared:
+// `PlainClient`'s constructors and settings (`client`), then the operations, then bulk runs.
 pub mod client;
+pub mod operations;
+
+pub mod bulk;
 #[cfg(feature = "maintainer")]
 #[doc(hidden)]
 pub mod codegen;
@@ -130,7 +136,6 @@ mod document;
 pub mod error;
 mod generated;
 pub mod input;
-pub mod operations;
 mod redact;
 pub mod response;
 pub mod retry;
@@ -145,6 +150,7 @@ pub mod state;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
+mod timestamp;
 mod tls;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
@@ -169,10 +175,11 @@ pub use operations::upsert_customer::{
 };
 pub use operations::{
     Customer, CustomerEmail, CustomerStatus, MutationError, MutationErrorType, MutationFieldError,
-    MutationFieldErrorType, Timestamp,
+    MutationFieldErrorType,
 };
 pub use response::ResponseMeta;
 pub use retry::{Idempotency, RateLimitBudget, RetryPolicy};
+pub use timestamp::{Timestamp, TimestampError};
 
 /// The graphql_client crate the generated code is built on, for [`graphql_client::QueryBody`].
 pub use graphql_client;

@@ -100,6 +100,10 @@ pub struct OperationInfo {
     pub deprecated: BTreeMap<(String, String), String>,
     /// Each fragment of the file, with the type it applies to.
     pub fragments: BTreeMap<String, String>,
+    /// The name of the file's operation (of its last one, if it has several).
+    pub name: String,
+    /// The root type that operation starts from: the schema's query or mutation type.
+    pub root: String,
 }
 
 fn deprecation(directives: &[s::Directive<'static, String>]) -> Option<String> {
@@ -451,20 +455,23 @@ pub fn check_document(
         return Err("the file holds no operation".to_owned());
     }
     for op in operations {
-        let (root, vars, set, pos) = match op {
+        let (name, root, vars, set, pos) = match op {
             q::OperationDefinition::Query(o) => (
+                &o.name,
                 &schema.query,
                 &o.variable_definitions,
                 &o.selection_set,
                 o.position,
             ),
             q::OperationDefinition::Mutation(o) => (
+                &o.name,
                 &schema.mutation,
                 &o.variable_definitions,
                 &o.selection_set,
                 o.position,
             ),
             q::OperationDefinition::Subscription(o) => (
+                &o.name,
                 &schema.subscription,
                 &o.variable_definitions,
                 &o.selection_set,
@@ -477,6 +484,8 @@ pub fn check_document(
         if !schema.types.contains_key(root) {
             return Err(format!("{}: the schema has no root type `{root}`", at(pos)));
         }
+        checker.info.name = name.clone().unwrap_or_default();
+        checker.info.root.clone_from(root);
         checker.variables.clear();
         for var in vars {
             let type_name = named_type(&var.var_type);

@@ -49,11 +49,7 @@ fn sdk_page_answer_with_many_extra_fields_parses() {
     let upserted = parse(&body).unwrap();
     assert_eq!(upserted.customer.external_id.as_deref(), Some("c_123"));
     assert_eq!(
-        upserted
-            .customer
-            .created_at
-            .as_ref()
-            .map(|t| t.iso8601.as_str()),
+        upserted.customer.created_at.as_ref().map(|t| t.as_str()),
         Some("2023-06-20T19:49:20.236Z")
     );
     assert_eq!(upserted.customer.email.verified_at, None);
@@ -68,6 +64,32 @@ fn noop_answer_with_every_selected_field() {
     assert_debug_snapshot!(upserted);
     // What `plain upsert-customer` prints: Plain's field names.
     insta::assert_snapshot!(serde_json::to_string_pretty(&upserted).unwrap());
+}
+
+#[test]
+fn timestamps_keep_plains_text_and_an_invalid_one_does_not_fail_the_answer() {
+    let mut answer = fixture_json("noop_response.json");
+    let customer = &mut answer["data"]["upsertCustomer"]["customer"];
+    customer["createdAt"]["iso8601"] = json!("2026-02-28T18:02:11.5+01:00");
+    customer["updatedAt"]["iso8601"] = json!("sometime in March");
+    let upserted = parse(&answer.to_string()).unwrap();
+    let created = upserted.customer.created_at.as_ref().unwrap();
+    assert_eq!(created.as_str(), "2026-02-28T18:02:11.5+01:00");
+    assert_eq!(created.unix_time(), Ok((1_772_298_131, 500_000_000)));
+    let updated = upserted.customer.updated_at.as_ref().unwrap();
+    assert_eq!(updated.as_str(), "sometime in March");
+    assert!(updated.unix_time().is_err());
+    let verified = upserted.customer.email.verified_at.as_ref().unwrap();
+    assert!(created < verified, "{created} {verified}");
+    let written = serde_json::to_value(&upserted).unwrap();
+    assert_eq!(
+        written["customer"]["createdAt"],
+        json!({"iso8601": "2026-02-28T18:02:11.5+01:00"})
+    );
+    assert_eq!(
+        written["customer"]["updatedAt"],
+        json!({"iso8601": "sometime in March"})
+    );
 }
 
 #[test]

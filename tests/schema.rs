@@ -359,11 +359,9 @@ fn a_new_operation_file_gets_its_own_module() {
         dir.join("schema.graphql"),
     )
     .unwrap();
-    std::fs::copy(
-        graphql_dir().join("upsertCustomer.graphql"),
-        dir.join("upsertCustomer.graphql"),
-    )
-    .unwrap();
+    for file in ["upsertCustomer.graphql", "docs.txt"] {
+        std::fs::copy(graphql_dir().join(file), dir.join(file)).unwrap();
+    }
     std::fs::write(
         dir.join("renameCustomer.graphql"),
         "mutation renameCustomer($email: String!, $name: String!) {\n  upsertCustomer(input: {identifier: {emailAddress: $email}, onCreate: {fullName: $name, email: {email: $email, isVerified: false}}, onUpdate: {fullName: {value: $name}}}) {\n    result\n  }\n}\n",

@@ -176,8 +176,25 @@ fn lines(report: &Report) -> Vec<String> {
 
 /// Code generation of upsertCustomer against the schema text `schema`.
 fn generate(schema: &str, name: &str) -> Result<String, codegen::CodegenError> {
+    generate_with_doc_lines(schema, name, "")
+}
+
+/// Adds `lines` to the doc lines file of the `graphql/` folder `dir`.
+fn add_doc_lines(dir: &Path, lines: &str) {
+    let file = dir.join(codegen::docs::DOCS_FILE);
+    let committed = fs::read_to_string(&file).unwrap();
+    fs::write(&file, committed + lines).unwrap();
+}
+
+/// [`generate`], with `lines` added to the doc lines.
+fn generate_with_doc_lines(
+    schema: &str,
+    name: &str,
+    lines: &str,
+) -> Result<String, codegen::CodegenError> {
     let dir = copy_of_graphql(name);
     fs::write(dir.join("schema.graphql"), schema).unwrap();
+    add_doc_lines(&dir, lines);
     let result = codegen::generate(
         &dir.join("schema.graphql"),
         &dir.join("upsertCustomer.graphql"),
@@ -341,8 +358,21 @@ fn a_new_value_of_an_enum_the_operations_receive_needs_review() {
         }]
     );
     assert_eq!(update.report.operations[0].1, None);
-    let code = generate(&update.schema, "added-enum-value").unwrap();
+    // The new value needs a doc line before the code builds: it cannot go unnoticed.
+    let error = generate(&update.schema, "added-enum-value").unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("no doc line for `MutationErrorType.RATE_LIMITED`: add one to "),
+        "{error}"
+    );
+    let line = "MutationErrorType.RATE_LIMITED: `RATE_LIMITED`: too many requests.\n";
+    let code = generate_with_doc_lines(&update.schema, "added-enum-value", line).unwrap();
     assert!(code.contains("RATE_LIMITED"), "{code}");
+    assert!(
+        code.contains("/// `RATE_LIMITED`: too many requests."),
+        "{code}"
+    );
     // Every enum an answer carries, and one that is sent as well as received.
     let edited = vendored()
         .replace("  NOOP\n}", "  NOOP\n  MERGED\n}")
@@ -489,6 +519,10 @@ fn a_new_operation_extends_the_vendored_schema_and_gets_its_module() {
         assert!(schema.contains(field), "{schema}");
         // Only the field is new: the rest is the committed file.
         assert_eq!(schema.replace(field, ""), vendored());
+        add_doc_lines(
+            &dir,
+            "Query.customerGroup: The customer group with the id asked for.\n",
+        );
         let code = codegen::generate_all(&dir).unwrap();
         let _ = fs::remove_dir_all(&dir);
         assert!(code.contains("pub mod customer_group {"), "{code}");
@@ -569,7 +603,7 @@ fn copy_crate_to(dir: &Path) {
 }
 
 /// The README's steps for a new operation, followed in a copy of the crate: add the operation
-/// file, run `plain-schema update` from Plain's full schema, build.
+/// file, run `plain-schema update` from Plain's full schema, add its doc line, build.
 ///
 /// Slow: it builds the crate twice, in a target folder of its own so as not to wait for the one
 /// this test runs from. The copy lives there too, always at the same place, so that a second
@@ -641,13 +675,33 @@ fn a_new_operation_added_as_the_readme_says_builds_with_its_own_module() {
         schema.contains("  customerByExternalId(externalId: ID!): Customer\n  customerGroup(customerGroupId: ID!): CustomerGroup\n  customerGroups("),
         "{schema}"
     );
-    // 3. The build, without the maintainer feature: it generates the operation's module.
-    let build = cargo(&[
+    // 3. The doc line of what the operation brings in: without it the build fails, naming it.
+    let build = [
         "build",
         "--locked",
         "--offline",
         "--message-format=json-render-diagnostics",
-    ]);
+    ];
+    let without_doc = cargo(&build);
+    assert_ne!(without_doc.code, Some(0));
+    let message = "graphql/customerGroup.graphql: no doc line for `Query.customerGroup`: add one \
+                   to graphql/docs.txt";
+    assert!(
+        readme.contains(message) && without_doc.stderr.contains(message),
+        "{}",
+        without_doc.stderr
+    );
+    let line = "Query.customerGroup: The customer group with the id asked for; `None` when the \
+                workspace has none.";
+    assert!(
+        readme.contains(&format!("   {line}\n")),
+        "the README does not show:\n{line}"
+    );
+    let docs = copy.join("graphql").join(codegen::docs::DOCS_FILE);
+    let committed_docs = fs::read_to_string(&docs).unwrap();
+    fs::write(&docs, format!("{committed_docs}{line}\n")).unwrap();
+    // 4. The build, without the maintainer feature: it generates the operation's module.
+    let build = cargo(&build);
     assert_eq!(build.code, Some(0), "{}", build.stderr);
     assert!(!build.stderr.contains("left out"), "{}", build.stderr);
     // Cargo names the package's build output folder in its messages.

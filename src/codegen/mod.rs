@@ -9,6 +9,7 @@
 // this one, it leaves out what only `plain-schema` and the tests use.
 #[cfg(feature = "maintainer")]
 pub mod changes;
+pub mod docs;
 #[cfg(feature = "maintainer")]
 pub mod reduce;
 pub mod shape;
@@ -67,14 +68,23 @@ pub const HAND_WRITTEN_INPUTS: &[(&str, &str)] = &[
 /// never read from an answer, and is `None` where the operation did not select the memberships.
 pub const HAND_WRITTEN_FIELDS: &[(&str, &str)] = &[(
     "Customer",
-    "/// The customer's customer group memberships, in the order it joined the groups: all of \
-     /// them from the customer lookups (`customer_by_id`, `customer_by_email`, \
-     /// `customer_by_external_id`), `None` from operations that do not select them \
-     /// (`upsert_customer`). Serialized as `customerGroupMemberships`, a list, when present.
+    "#[doc = \" The customer's customer group memberships, in the order it joined the groups: \
+     all of them from the customer lookups (`customer_by_id`, `customer_by_email`, \
+     `customer_by_external_id`), `None` from operations that do not select them \
+     (`upsert_customer`). Serialized as `customerGroupMemberships`, a list, when present.\"]
      #[serde(skip_deserializing, rename = \"customerGroupMemberships\", \
      skip_serializing_if = \"Option::is_none\")]
      pub customer_groups: Option<Vec<CustomerGroupMembership>>",
 )];
+
+/// Answer types written by hand and used in place of the generated ones: `(Plain type, field
+/// the Rust type reads, Rust type)`. Every fragment on the Plain type becomes another name for
+/// the Rust type, and an operation with such a fragment must select the field.
+///
+/// `DateTime`: [`Timestamp`](crate::Timestamp) keeps Plain's `iso8601` text exactly and reads
+/// the instant from it; generated, it would be a struct holding a `String`.
+pub const HAND_WRITTEN_ANSWERS: &[(&str, &str, &str)] =
+    &[("DateTime", "iso8601", "crate::timestamp::Timestamp")];
 
 /// A failure of code generation, with the file it concerns. Its `Display` is the one message
 /// the build prints.
@@ -221,7 +231,54 @@ fn generate_file(schema_file: &Path, operation_file: &Path) -> Result<syn::File,
         .map(|(name, _)| name.clone())
         .collect();
     make_optional(&mut file, timestamps);
+    use_hand_written_answers(&mut file, &operation).map_err(|m| error(operation_file, m))?;
+    let lines_file = operation_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(docs::DOCS_FILE);
+    let lines = docs::DocLines::parse(&read(&lines_file)?).map_err(|m| error(&lines_file, m))?;
+    docs::document(&mut file.items, &schema, &operation, &lines, &lines_file)
+        .map_err(|m| error(operation_file, m))?;
     Ok(file)
+}
+
+/// Replaces the struct of every fragment on a type of [`HAND_WRITTEN_ANSWERS`] with another
+/// name for the hand-written type.
+fn use_hand_written_answers(
+    file: &mut syn::File,
+    operation: &schema_check::OperationInfo,
+) -> Result<(), String> {
+    for (on, field, path) in HAND_WRITTEN_ANSWERS {
+        let fragments: BTreeSet<&String> = operation
+            .fragments
+            .iter()
+            .filter(|(_, fragment_on)| fragment_on == on)
+            .map(|(name, _)| name)
+            .collect();
+        if fragments.is_empty() {
+            continue;
+        }
+        if !operation
+            .selected
+            .contains(&((*on).to_owned(), (*field).to_owned()))
+        {
+            return Err(format!(
+                "a fragment on `{on}` must select `{field}`: its answers are read as `{path}`"
+            ));
+        }
+        let path: syn::Type = syn::parse_str(path).map_err(|e| format!("`{path}`: {e}"))?;
+        for items in file.items.iter_mut().filter_map(shape::module_items) {
+            for item in items.iter_mut() {
+                if let syn::Item::Struct(structure) = item {
+                    if fragments.contains(&structure.ident.to_string()) {
+                        let name = &structure.ident;
+                        *item = syn::parse_quote!(pub type #name = #path;);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The object type whose selections are optional in answers; see `make_optional`.
@@ -238,13 +295,7 @@ fn make_optional(file: &mut syn::File, mut fragments: BTreeSet<String>) {
     if fragments.is_empty() {
         return;
     }
-    for item in &mut file.items {
-        let syn::Item::Mod(module) = item else {
-            continue;
-        };
-        let Some((_, items)) = &mut module.content else {
-            continue;
-        };
+    for items in file.items.iter_mut().filter_map(shape::module_items) {
         // graphql_client names each use of a fragment with an alias: `type XCreatedAt = Timestamp;`
         for item in items.iter() {
             if let syn::Item::Type(alias) = item {
@@ -312,6 +363,16 @@ fn generate_each(
     shape::shape(&mut all.items);
     shape::share(&mut all.items);
     shape::add_fields(&mut all.items, HAND_WRITTEN_FIELDS);
+    let undocumented = docs::undocumented(&all.items);
+    if !undocumented.is_empty() {
+        return Err(error(
+            dir,
+            format!(
+                "generated public items without a doc line: {}",
+                undocumented.join(", ")
+            ),
+        ));
+    }
     Ok(format!(
         "// Generated by build.rs from the files in graphql/. Do not edit.\n\n{}",
         prettyplease::unparse(&all)

@@ -155,7 +155,7 @@ fn is_private_alias(item: &Item) -> bool {
 }
 
 /// The items of an inline module.
-fn module_items(item: &mut Item) -> Option<&mut Vec<Item>> {
+pub fn module_items(item: &mut Item) -> Option<&mut Vec<Item>> {
     match item {
         Item::Mod(module) => module.content.as_mut().map(|(_, items)| items),
         _ => None,
@@ -179,7 +179,8 @@ fn type_name(item: &Item) -> Option<String> {
     }
 }
 
-fn is_pub(vis: &syn::Visibility) -> bool {
+/// Whether an item or field is `pub`.
+pub fn is_pub(vis: &syn::Visibility) -> bool {
     matches!(vis, syn::Visibility::Public(_))
 }
 
@@ -249,7 +250,7 @@ fn mark_answers_non_exhaustive(items: &mut [Item]) {
 
 /// The variants of an enum with the strings Plain spells them with, read from the
 /// `Serialize` impl graphql_client writes (`Enum::Variant => "WIRE"`).
-fn wire_names(item: &syn::ItemImpl) -> Option<Vec<(syn::Ident, String)>> {
+pub fn wire_names(item: &syn::ItemImpl) -> Option<Vec<(syn::Ident, String)>> {
     let trait_path = &item.trait_.as_ref()?.1;
     if trait_path.segments.last()?.ident != "Serialize" {
         return None;
@@ -291,7 +292,7 @@ fn reshape_enums(items: &mut Vec<Item>) {
     for item in items.drain(..) {
         match &item {
             Item::Enum(e) => match enums.get(&e.ident.to_string()) {
-                Some(names) => out.extend(fieldless_enum(&e.ident, names)),
+                Some(names) => out.extend(fieldless_enum(e, names)),
                 None => out.push(item),
             },
             Item::Impl(i)
@@ -302,14 +303,30 @@ fn reshape_enums(items: &mut Vec<Item>) {
     *items = out;
 }
 
-fn fieldless_enum(name: &syn::Ident, names: &[(syn::Ident, String)]) -> Vec<Item> {
+/// The enum rewritten, keeping the docs of the enum and of its variants.
+fn fieldless_enum(generated: &syn::ItemEnum, names: &[(syn::Ident, String)]) -> Vec<Item> {
+    let name = &generated.ident;
+    let docs = |attrs: &[syn::Attribute]| -> Vec<syn::Attribute> {
+        attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
+            .cloned()
+            .collect()
+    };
+    let enum_docs = docs(&generated.attrs);
     let variants: Vec<&syn::Ident> = names.iter().map(|(v, _)| v).collect();
+    let documented_variants = variants.iter().map(|variant| {
+        let found = generated.variants.iter().find(|v| v.ident == **variant);
+        let variant_docs = found.map(|v| docs(&v.attrs)).unwrap_or_default();
+        quote::quote!(#(#variant_docs)* #variant)
+    });
     let wires: Vec<&String> = names.iter().map(|(_, w)| w).collect();
     let file: syn::File = parse_quote! {
+        #(#enum_docs)*
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum #name {
-            #(#variants,)*
+            #(#documented_variants,)*
             /// A value that Plain sent and this version of the crate does not know yet: its
             /// text, exactly as Plain sent it.
             Unknown(String),

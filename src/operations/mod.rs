@@ -21,8 +21,9 @@ pub mod upsert_customer;
 
 pub use crate::generated::shared::{
     Customer, CustomerEmail, CustomerGroup, CustomerGroupMembership, CustomerStatus, MutationError,
-    MutationErrorType, MutationFieldErrorType, PageInfo, Timestamp,
+    MutationErrorType, MutationFieldErrorType, PageInfo,
 };
+pub use crate::timestamp::Timestamp;
 
 pub use crate::generated::shared::MutationFieldError;
 
