@@ -67,7 +67,9 @@ struct Email<'a> {
 
 impl<'a> Line<'a> {
     fn new(customer: &'a Customer, cursor: &'a str) -> Self {
-        let at = |t: &'a Option<plain_client::Timestamp>| t.as_ref().map(|t| t.iso8601.as_str());
+        let at = |t: &'a Option<plain_client::Timestamp>| {
+            t.as_ref().map(plain_client::Timestamp::as_str)
+        };
         Self {
             customer_id: &customer.id,
             external_id: customer.external_id.as_deref(),
