@@ -15,11 +15,12 @@ use tokio::sync::mpsc;
 
 use super::breaker::{Breaker, Gate, Outcome};
 use super::work::{is_outage, Checks, Intake, Sending, Work};
-use super::{joined, Bulk, BulkOutcome, Cancel, Done, Stop};
+use super::{Bulk, BulkOutcome, Cancel, Done, Stop};
 use crate::client::PlainClient;
 use crate::error::Result;
 #[cfg(feature = "state")]
 use crate::state::{StateStore, COMMIT_AFTER, COMMIT_EVERY};
+use crate::task::joined;
 
 /// A bulk run under way: a stream of [`BulkOutcome`]s, one per record taken, in the order they
 /// end. It makes progress only while it is polled (requests already sent run on in their

@@ -438,13 +438,3 @@ impl Bulk {
         BulkRun::new(self, records)
     }
 }
-
-/// A request's task, when it ends: its panic goes on, a cancelled task is
-/// [`crate::Error::Interrupted`].
-pub(crate) async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
-    match task.await {
-        Ok(result) => result,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(_) => Err(crate::error::Error::Interrupted),
-    }
-}

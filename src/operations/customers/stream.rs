@@ -188,13 +188,7 @@ impl Stream for CustomerStream {
                 Next::Asked { after, task } => {
                     let joined = ready!(Pin::new(task).poll(cx));
                     let after = after.take();
-                    let answer = match joined {
-                        Ok(answer) => answer,
-                        Err(join) if join.is_panic() => {
-                            std::panic::resume_unwind(join.into_panic())
-                        }
-                        Err(_) => Err(Error::Interrupted),
-                    };
+                    let answer = crate::task::result(joined);
                     let taken = answer.and_then(|data| this.arrived(after, data));
                     if let Err(error) = taken {
                         this.next = Next::Failed(error);
