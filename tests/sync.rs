@@ -36,12 +36,20 @@ async fn one_outcome_per_input_with_its_index() {
         CustomerIdentifier::email("blank@example.com"),
         OnCreate::new("", EmailAddress::unverified("blank@example.com")),
     );
-    let outcomes: Vec<_> = client.bulk().concurrency(4).upsert(inputs).collect().await;
+    let outcomes: Vec<_> = client
+        .bulk()
+        .concurrency(4)
+        .upsert(inputs.clone())
+        .collect()
+        .await;
     let mut indexes: Vec<u64> = outcomes.iter().map(|o| o.index).collect();
     indexes.sort_unstable();
     assert_eq!(indexes, (0..30).collect::<Vec<u64>>());
     for outcome in &outcomes {
         assert_eq!(outcome.result.is_err(), outcome.index == 7, "{outcome:?}");
+        // Each input comes back whole with its own outcome, failed or not.
+        let index = usize::try_from(outcome.index).unwrap();
+        assert_eq!(outcome.record, inputs[index]);
     }
     assert_eq!(server.customers().len(), 29);
 }

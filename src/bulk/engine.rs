@@ -14,13 +14,13 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
 use super::breaker::{Breaker, Gate, Outcome};
-use super::work::{is_outage, Checks, Intake, Sending, Work};
+use super::work::{is_outage, spawned, Checks, Intake, Job};
 use super::{Bulk, BulkOutcome, Cancel, Done, Stop};
 use crate::client::PlainClient;
 use crate::error::Result;
+use crate::input::UpsertCustomerInput;
 #[cfg(feature = "state")]
 use crate::state::{StateStore, COMMIT_AFTER, COMMIT_EVERY};
-use crate::task::joined;
 
 /// A bulk run under way: a stream of [`BulkOutcome`]s, one per record taken, in the order they
 /// end. It makes progress only while it is polled (requests already sent run on in their
@@ -28,8 +28,8 @@ use crate::task::joined;
 ///
 /// Polling it needs a Tokio runtime: each request is a task of its own.
 #[must_use = "a bulk run does nothing unless its outcomes are read"]
-pub struct BulkRun<T> {
-    outcomes: mpsc::Receiver<BulkOutcome<T>>,
+pub struct BulkRun<T, R = UpsertCustomerInput> {
+    outcomes: mpsc::Receiver<BulkOutcome<T, R>>,
     driver: Option<BoxFuture<'static, ()>>,
     shared: Arc<Mutex<Shared>>,
 }
@@ -42,7 +42,7 @@ struct Shared {
     outage: Option<Duration>,
 }
 
-impl<T> std::fmt::Debug for BulkRun<T> {
+impl<T, R> std::fmt::Debug for BulkRun<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkRun")
             .field("stop", &self.stop())
@@ -51,8 +51,12 @@ impl<T> std::fmt::Debug for BulkRun<T> {
     }
 }
 
-impl<T: Send + 'static> BulkRun<T> {
-    pub(super) fn new(bulk: Bulk, records: BoxStream<'static, (T, Work)>) -> Self {
+/// Starts a run of `records` with `bulk`'s options.
+pub(super) fn start<T: Send + 'static, R: Job>(
+    bulk: Bulk,
+    records: BoxStream<'static, (T, R)>,
+) -> BulkRun<T, R> {
+    {
         let shared = Arc::new(Mutex::new(Shared::default()));
         // Room for a commit's outcomes, so that one commit hands them over in one go.
         let (sender, outcomes) = mpsc::channel(bulk.concurrency.max(64));
@@ -78,7 +82,7 @@ impl<T: Send + 'static> BulkRun<T> {
             last_commit: Instant::now(),
             next_index: 0,
         };
-        Self {
+        BulkRun {
             outcomes,
             driver: Some(Box::pin(engine.run(records))),
             shared,
@@ -86,7 +90,7 @@ impl<T: Send + 'static> BulkRun<T> {
     }
 }
 
-impl<T> BulkRun<T> {
+impl<T, R> BulkRun<T, R> {
     /// Why the run stopped taking records, if it did: once it has, the records after the last
     /// one taken were never taken, and are not reported.
     pub fn stop(&self) -> Option<Stop> {
@@ -110,13 +114,13 @@ impl<T> BulkRun<T> {
     }
 
     /// The next outcome; `None` once every record taken has one.
-    pub async fn next(&mut self) -> Option<BulkOutcome<T>> {
+    pub async fn next(&mut self) -> Option<BulkOutcome<T, R>> {
         StreamExt::next(self).await
     }
 }
 
-impl<T> Stream for BulkRun<T> {
-    type Item = BulkOutcome<T>;
+impl<T, R> Stream for BulkRun<T, R> {
+    type Item = BulkOutcome<T, R>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -131,39 +135,44 @@ impl<T> Stream for BulkRun<T> {
 }
 
 /// What woke the engine.
-enum Event<T> {
+#[expect(
+    clippy::large_enum_variant,
+    reason = "an event is matched at once: boxing it would cost an allocation a record"
+)]
+enum Event<T, R> {
     Cancelled,
-    Answered(Answered<T>),
-    Record(Option<(T, Work)>),
+    Answered(Answered<T, R>),
+    Record(Option<(T, R)>),
     Woke,
 }
 
 /// A sent record, when its answer is in.
-struct Answered<T> {
+struct Answered<T, R> {
     index: u64,
     tag: T,
+    record: R,
     probe: bool,
     result: Result<Done>,
 }
 
-struct Engine<T> {
+struct Engine<T, R> {
     client: PlainClient,
     concurrency: usize,
     cancel: Cancel,
     breaker: Breaker,
     checks: Checks,
-    sender: mpsc::Sender<BulkOutcome<T>>,
+    sender: mpsc::Sender<BulkOutcome<T, R>>,
     shared: Arc<Mutex<Shared>>,
     /// Whether the intake stopped.
     stopped: bool,
     /// Outcomes that wait for the state's next commit.
-    awaiting: Vec<BulkOutcome<T>>,
+    awaiting: Vec<BulkOutcome<T, R>>,
     last_commit: Instant,
     next_index: u64,
 }
 
-impl<T: Send + 'static> Engine<T> {
-    async fn run(mut self, mut records: BoxStream<'static, (T, Work)>) {
+impl<T: Send + 'static, R: Job> Engine<T, R> {
+    async fn run(mut self, mut records: BoxStream<'static, (T, R)>) {
         let mut in_flight = FuturesUnordered::new();
         let mut reading = true;
         let cancelled = self.cancel.cancelled();
@@ -220,15 +229,19 @@ impl<T: Send + 'static> Engine<T> {
                         self.answered(answered).await;
                     }
                 }
-                Event::Record(Some((tag, work))) => {
+                Event::Record(Some((tag, record))) => {
                     let index = self.next_index;
                     self.next_index += 1;
-                    match work.intake(&self.checks) {
-                        Intake::Now { done, commit } => {
-                            self.emit(index, tag, Ok(done), commit).await;
+                    match record.intake(&self.checks) {
+                        Intake::Now {
+                            record,
+                            done,
+                            commit,
+                        } => {
+                            self.emit(index, tag, record, Ok(done), commit).await;
                         }
-                        Intake::Send(sending) => {
-                            in_flight.push(self.send(index, tag, sending));
+                        Intake::Send(record, ticket) => {
+                            in_flight.push(self.send(index, tag, record, ticket));
                         }
                     }
                 }
@@ -240,25 +253,34 @@ impl<T: Send + 'static> Engine<T> {
     }
 
     /// Sends a record in a task of its own; the breaker allowed it just before it was taken.
-    fn send(&mut self, index: u64, tag: T, sending: Sending) -> BoxFuture<'static, Answered<T>> {
+    fn send(
+        &mut self,
+        index: u64,
+        tag: T,
+        record: R,
+        ticket: R::Ticket,
+    ) -> BoxFuture<'static, Answered<T, R>> {
         let probe = matches!(self.breaker.admit(Instant::now()), Gate::Go { probe: true });
         self.shared().sent += 1;
-        let task = sending.spawn(&self.client);
+        let client = self.client.clone();
         Box::pin(async move {
+            let (record, result) = spawned(record, ticket, &client).await;
             Answered {
                 index,
                 tag,
+                record,
                 probe,
-                result: joined(task).await,
+                result,
             }
         })
     }
 
     /// A sent record's answer: heard by the breaker and the stops, and handed over.
-    async fn answered(&mut self, answered: Answered<T>) {
+    async fn answered(&mut self, answered: Answered<T, R>) {
         let Answered {
             index,
             tag,
+            record,
             probe,
             result,
         } = answered;
@@ -282,7 +304,7 @@ impl<T: Send + 'static> Engine<T> {
             self.stop(Stop::Outage);
         }
         let commit = self.needs_commit(&result);
-        self.emit(index, tag, result, commit).await;
+        self.emit(index, tag, record, result, commit).await;
         #[cfg(feature = "state")]
         if self.checks.state.as_ref().is_some_and(StateStore::failed) {
             self.stop(Stop::StateFailed);
@@ -311,8 +333,13 @@ impl<T: Send + 'static> Engine<T> {
     }
 
     /// Hands an outcome over, or keeps it for the next commit.
-    async fn emit(&mut self, index: u64, tag: T, result: Result<Done>, commit: bool) {
-        let outcome = BulkOutcome { index, tag, result };
+    async fn emit(&mut self, index: u64, tag: T, record: R, result: Result<Done>, commit: bool) {
+        let outcome = BulkOutcome {
+            index,
+            tag,
+            record,
+            result,
+        };
         if commit {
             self.awaiting.push(outcome);
             return;
@@ -320,7 +347,7 @@ impl<T: Send + 'static> Engine<T> {
         self.hand_over(outcome).await;
     }
 
-    async fn hand_over(&mut self, outcome: BulkOutcome<T>) {
+    async fn hand_over(&mut self, outcome: BulkOutcome<T, R>) {
         if self.sender.send(outcome).await.is_err() {
             // Nobody reads the outcomes any more: take nothing more.
             self.stop(Stop::Cancelled);

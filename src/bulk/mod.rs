@@ -46,8 +46,9 @@
 //! # }
 //! ```
 //!
-//! A record may carry a tag of the caller's, given back with its outcome: pass
-//! `(tag, input)` pairs (a row id, a line number, the input itself).
+//! Each outcome gives its record back ([`BulkOutcome::record`]), so a caller that writes
+//! failed records somewhere keeps no copy. A record may also carry a tag of the caller's,
+//! given back with its outcome: pass `(tag, input)` pairs (a row id, a line number).
 
 mod breaker;
 mod engine;
@@ -67,7 +68,7 @@ use crate::operations::upsert_customer::{UpsertResult, UpsertedCustomer};
 use crate::state::{DeletionRefused, MissingList, StateStore};
 
 pub use engine::BulkRun;
-use work::Work;
+use work::Job;
 
 /// The concurrency of a run unless [`Bulk::concurrency`] says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -223,12 +224,15 @@ impl Done {
 /// The outcome of one record of a bulk run.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct BulkOutcome<T> {
+pub struct BulkOutcome<T, R = UpsertCustomerInput> {
     /// The record's position in the input, from 0.
     pub index: u64,
     /// The caller's tag for the record (an upsert's identifier, a deletion's customer id,
     /// unless the record came as a `(tag, record)` pair).
     pub tag: T,
+    /// The record itself, given back as it was taken: an [`UpsertCustomerInput`] or a
+    /// [`Deletion`]. A caller that writes failed records somewhere keeps no copy of its own.
+    pub record: R,
     /// What became of it, or Plain's failure, after retries.
     pub result: Result<Done>,
 }
@@ -402,14 +406,11 @@ impl Bulk {
         S: Stream + Send + 'static,
         S::Item: Tagged<UpsertCustomerInput>,
     {
-        self.start(inputs.map(|record| {
-            let (tag, input) = record.split();
-            (tag, Work::Upsert(input))
-        }))
+        self.start(inputs.map(Tagged::split))
     }
 
     /// Deletes every customer an iterator names.
-    pub fn delete<I>(self, deletions: I) -> BulkRun<<I::Item as Tagged<Deletion>>::Tag>
+    pub fn delete<I>(self, deletions: I) -> BulkRun<<I::Item as Tagged<Deletion>>::Tag, Deletion>
     where
         I: IntoIterator,
         I::IntoIter: Send + 'static,
@@ -419,22 +420,22 @@ impl Bulk {
     }
 
     /// Deletes every customer a stream names.
-    pub fn delete_stream<S>(self, deletions: S) -> BulkRun<<S::Item as Tagged<Deletion>>::Tag>
+    pub fn delete_stream<S>(
+        self,
+        deletions: S,
+    ) -> BulkRun<<S::Item as Tagged<Deletion>>::Tag, Deletion>
     where
         S: Stream + Send + 'static,
         S::Item: Tagged<Deletion>,
     {
-        self.start(deletions.map(|record| {
-            let (tag, deletion) = record.split();
-            (tag, Work::Delete(deletion))
-        }))
+        self.start(deletions.map(Tagged::split))
     }
 
-    fn start<T: Send + 'static>(
+    fn start<T: Send + 'static, R: Job>(
         self,
-        records: impl Stream<Item = (T, Work)> + Send + 'static,
-    ) -> BulkRun<T> {
-        let records: BoxStream<'static, (T, Work)> = Box::pin(records);
-        BulkRun::new(self, records)
+        records: impl Stream<Item = (T, R)> + Send + 'static,
+    ) -> BulkRun<T, R> {
+        let records: BoxStream<'static, (T, R)> = Box::pin(records);
+        engine::start(self, records)
     }
 }

@@ -1,7 +1,8 @@
 //! What each job does with one record: how it is taken (against the state, in input order)
 //! and how it is sent.
 
-use tokio::task::JoinHandle;
+use std::future::Future;
+use std::sync::Arc;
 
 use super::{Deletion, Done};
 use crate::client::PlainClient;
@@ -9,81 +10,108 @@ use crate::error::{Error, Result};
 use crate::input::UpsertCustomerInput;
 #[cfg(feature = "state")]
 use crate::state::{Admission, PendingDeletion, StateStore};
+use crate::task::joined;
 
-/// A record of a run: the job it is for.
-pub(crate) enum Work {
-    Upsert(UpsertCustomerInput),
-    Delete(Deletion),
+/// A kind of record a run takes: how it is taken (against the state, in input order) and how
+/// it is sent. The record comes back with its outcome, so a caller keeps no copy of it.
+pub(crate) trait Job: Clone + Send + Sync + 'static {
+    /// What the state gave a record about to be sent.
+    type Ticket: Send + 'static;
+
+    /// Takes a record: called in input order, which is what orders records of one customer.
+    fn intake(self, checks: &Checks) -> Intake<Self>;
+
+    /// Sends the record with what its intake gave it.
+    fn send(
+        record: Arc<Self>,
+        ticket: Self::Ticket,
+        client: PlainClient,
+    ) -> impl Future<Output = Result<Done>> + Send + 'static;
 }
 
 /// How a record is taken.
 #[expect(
     clippy::large_enum_variant,
-    reason = "nearly every record is sent: boxing them would cost an allocation each"
+    reason = "an intake is matched at once: boxing it would cost an allocation a record"
 )]
-pub(super) enum Intake {
+pub(crate) enum Intake<R: Job> {
     /// Decided without a request. `commit`: the outcome comes once the state committed.
-    Now { done: Done, commit: bool },
+    Now { record: R, done: Done, commit: bool },
     /// To send when a slot and the breaker allow.
-    Send(Sending),
-}
-
-/// A record about to be sent, with what the state gave it.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every record is an upsert: boxing them would cost an allocation each"
-)]
-pub(super) enum Sending {
-    Upsert {
-        input: UpsertCustomerInput,
-        #[cfg(feature = "state")]
-        admission: Option<(StateStore, Admission)>,
-    },
-    Delete {
-        customer_id: String,
-        #[cfg(feature = "state")]
-        pending: Option<PendingDeletion>,
-    },
+    Send(R, R::Ticket),
 }
 
 /// What a run's records are checked against.
-pub(super) struct Checks {
+pub(crate) struct Checks {
     #[cfg(feature = "state")]
     pub(super) state: Option<StateStore>,
     pub(super) dry_run: bool,
 }
 
-impl Work {
-    /// Takes a record: called in input order, which is what orders records of one customer.
-    pub(super) fn intake(self, checks: &Checks) -> Intake {
-        match self {
-            Work::Upsert(input) => {
-                #[cfg(feature = "state")]
-                if let Some(state) = &checks.state {
-                    return match state.admit(&input) {
-                        Admission::Unchanged { customer_id } => Intake::Now {
-                            done: Done::Unchanged { customer_id },
-                            commit: true,
-                        },
-                        admission => Intake::Send(Sending::Upsert {
-                            input,
-                            admission: Some((state.clone(), admission)),
-                        }),
-                    };
-                }
-                Intake::Send(Sending::Upsert {
-                    input,
-                    #[cfg(feature = "state")]
-                    admission: None,
-                })
-            }
-            Work::Delete(deletion) => deletion.intake(checks),
+/// Sends a record in a task of its own: dropping the run does not cut a request off midway.
+/// The record is shared with the task, and given back whole once the task has ended.
+pub(super) async fn spawned<R: Job>(
+    record: R,
+    ticket: R::Ticket,
+    client: &PlainClient,
+) -> (R, Result<Done>) {
+    let record = Arc::new(record);
+    // Boxed first, so that spawning moves a pointer, not the whole request's state.
+    let task = tokio::spawn(Box::pin(R::send(record.clone(), ticket, client.clone())));
+    let result = joined(task).await;
+    // The task's future, and its share of the record, is dropped before its handle is ready;
+    // a copy is made only if it ever were not.
+    let record = Arc::try_unwrap(record).unwrap_or_else(|shared| R::clone(&shared));
+    (record, result)
+}
+
+#[cfg(feature = "state")]
+type UpsertTicket = Option<(StateStore, Admission)>;
+#[cfg(not(feature = "state"))]
+type UpsertTicket = ();
+
+impl Job for UpsertCustomerInput {
+    type Ticket = UpsertTicket;
+
+    fn intake(self, checks: &Checks) -> Intake<Self> {
+        #[cfg(feature = "state")]
+        if let Some(state) = &checks.state {
+            return match state.admit(&self) {
+                Admission::Unchanged { customer_id } => Intake::Now {
+                    record: self,
+                    done: Done::Unchanged { customer_id },
+                    commit: true,
+                },
+                admission => Intake::Send(self, Some((state.clone(), admission))),
+            };
         }
+        let _ = checks;
+        #[cfg(feature = "state")]
+        return Intake::Send(self, None);
+        #[cfg(not(feature = "state"))]
+        Intake::Send(self, ())
+    }
+
+    #[cfg_attr(not(feature = "state"), allow(clippy::let_unit_value))]
+    async fn send(input: Arc<Self>, ticket: UpsertTicket, client: PlainClient) -> Result<Done> {
+        #[cfg(feature = "state")]
+        if let Some((state, admission)) = ticket {
+            return upsert_admitted(&client, &state, &input, admission).await;
+        }
+        let _ = ticket;
+        client.upsert_customer_ref(&input).await.map(Done::Upserted)
     }
 }
 
-impl Deletion {
-    fn intake(self, checks: &Checks) -> Intake {
+#[cfg(feature = "state")]
+type DeleteTicket = Option<PendingDeletion>;
+#[cfg(not(feature = "state"))]
+type DeleteTicket = ();
+
+impl Job for Deletion {
+    type Ticket = DeleteTicket;
+
+    fn intake(self, checks: &Checks) -> Intake<Self> {
         #[cfg(feature = "state")]
         let mut pending = None;
         #[cfg(feature = "state")]
@@ -102,6 +130,7 @@ impl Deletion {
                 Ok(allowed) => pending = allowed,
                 Err(refused) => {
                     return Intake::Now {
+                        record: self,
                         done: Done::Refused(refused),
                         commit: false,
                     }
@@ -109,61 +138,38 @@ impl Deletion {
             }
         }
         if checks.dry_run {
+            let customer_id = self.customer_id.clone();
             return Intake::Now {
-                done: Done::WouldDelete {
-                    customer_id: self.customer_id,
-                },
+                record: self,
+                done: Done::WouldDelete { customer_id },
                 commit: false,
             };
         }
-        Intake::Send(Sending::Delete {
-            customer_id: self.customer_id,
-            #[cfg(feature = "state")]
-            pending,
-        })
+        #[cfg(feature = "state")]
+        return Intake::Send(self, pending);
+        #[cfg(not(feature = "state"))]
+        Intake::Send(self, ())
     }
-}
 
-impl Sending {
-    /// The request, in a task of its own: dropping the run does not cut a request off midway.
-    pub(super) fn spawn(self, client: &PlainClient) -> JoinHandle<Result<Done>> {
-        let client = client.clone();
-        // Boxed first, so that spawning moves a pointer, not the whole request's state.
-        match self {
-            Sending::Upsert {
-                input,
-                #[cfg(feature = "state")]
-                admission,
-            } => tokio::spawn(Box::pin(async move {
-                #[cfg(feature = "state")]
-                if let Some((state, admission)) = admission {
-                    return upsert_admitted(&client, &state, input, admission).await;
-                }
-                client.upsert_customer(input).await.map(Done::Upserted)
-            })),
-            Sending::Delete {
-                customer_id,
-                #[cfg(feature = "state")]
-                pending,
-            } => tokio::spawn(Box::pin(async move {
-                let done = match client.delete_customer(customer_id.clone()).await {
-                    Ok(()) => Done::Deleted { customer_id },
-                    Err(error) => match error.mutation_error() {
-                        Some(rejected) if rejected.code == "not_found" => {
-                            Done::NotFound { customer_id }
-                        }
-                        // With a state, the customer stays marked as no longer synced, and
-                        // still missing: the deletion can be tried again.
-                        _ => return Err(error),
-                    },
-                };
-                #[cfg(feature = "state")]
-                if let Some(pending) = pending {
-                    pending.finish();
-                }
-                Ok(done)
-            })),
+    async fn send(deletion: Arc<Self>, ticket: DeleteTicket, client: PlainClient) -> Result<Done> {
+        let customer_id = deletion.customer_id.clone();
+        drop(deletion);
+        let done = match client.delete_customer(customer_id.clone()).await {
+            Ok(()) => Done::Deleted { customer_id },
+            Err(error) => match error.mutation_error() {
+                Some(rejected) if rejected.code == "not_found" => Done::NotFound { customer_id },
+                // With a state, the customer stays marked as no longer synced, and
+                // still missing: the deletion can be tried again.
+                _ => return Err(error),
+            },
+        };
+        #[cfg(feature = "state")]
+        if let Some(pending) = ticket {
+            pending.finish();
         }
+        #[cfg(not(feature = "state"))]
+        let () = ticket;
+        Ok(done)
     }
 }
 
@@ -173,7 +179,7 @@ impl Sending {
 async fn upsert_admitted(
     client: &PlainClient,
     state: &StateStore,
-    input: UpsertCustomerInput,
+    input: &UpsertCustomerInput,
     mut admission: Admission,
 ) -> Result<Done> {
     loop {
@@ -181,12 +187,12 @@ async fn upsert_admitted(
             Admission::Unchanged { customer_id } => return Ok(Done::Unchanged { customer_id }),
             Admission::Wait(turn) => {
                 let ready = turn.ready().await;
-                admission = state.admit_turn(&input, ready);
+                admission = state.admit_turn(input, ready);
             }
             Admission::Send(admitted) => {
                 // Recorded only once Plain confirmed it; otherwise dropping `admitted` lets
                 // the next input for the customer go.
-                let upserted = client.upsert_customer(input).await?;
+                let upserted = client.upsert_customer_ref(input).await?;
                 return Ok(match admitted.confirm(&upserted) {
                     Ok(()) => Done::Upserted(upserted),
                     Err(unrecorded) => Done::NotRecorded {

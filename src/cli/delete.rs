@@ -135,7 +135,7 @@ impl Deleting {
     }
 
     /// A record the engine took, when it is done: counted and written.
-    fn outcome(&mut self, outcome: BulkOutcome<Tag>) {
+    fn outcome(&mut self, outcome: BulkOutcome<Tag, plain_client::Deletion>) {
         let tag = outcome.tag;
         let result = match outcome.result {
             Ok(Done::Deleted { .. }) => {

@@ -16,8 +16,9 @@ use super::against_plain::Named;
 use super::reader::{Batch, Item, ReaderState};
 use super::records::Record;
 
-/// A record's tag on its way through the engine: its line, and the input for the rejects file.
-pub(super) type Tag = (u64, UpsertCustomerInput);
+/// A record's tag on its way through the engine: its line. The engine gives the input back
+/// with its outcome, for the rejects file.
+pub(super) type Tag = u64;
 
 /// What the engine and the command share.
 pub(super) struct Feed {
@@ -81,7 +82,7 @@ impl Feed {
                         if let Some(named) = &mut inner.named {
                             named.add(&input);
                         }
-                        return Poll::Ready(Some(((line, input.clone()), input)));
+                        return Poll::Ready(Some((line, input)));
                     }
                     Some(other) => {
                         let failed = matches!(other, Item::Failed { .. });

@@ -146,7 +146,7 @@ impl Ledger {
     /// Says once why the engine stopped taking records, when it stopped for a reason of its
     /// own: a refused key is said with Plain's answer, by [`Ledger::failed`]; a cancel is the
     /// command's own, said where it was decided.
-    pub fn engine_stopped<T>(&mut self, run: &BulkRun<T>, outage_limit: u64) {
+    pub fn engine_stopped<T, R>(&mut self, run: &BulkRun<T, R>, outage_limit: u64) {
         if self.summary.stop.is_some() {
             return;
         }

@@ -115,7 +115,7 @@ impl Syncing {
 
     /// A record the engine took, when it is done: counted and written.
     fn outcome(&mut self, outcome: BulkOutcome<Tag>) {
-        let (line, input) = outcome.tag;
+        let (line, input) = (outcome.tag, outcome.record);
         match outcome.result {
             Err(error) => self.ledger.failed(line, &input, &error),
             Ok(Done::NotRecorded { upserted, reason }) => {

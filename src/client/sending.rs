@@ -313,18 +313,28 @@ struct WireBody<'a, V> {
 /// The bytes a request sends: exactly `serde_json::to_vec(body)`, without escaping the
 /// document again.
 pub(crate) fn encode<Q: Operation>(body: &QueryBody<Q::Variables>) -> Result<Vec<u8>> {
+    encode_parts::<Q, _>(&body.variables, body.query, body.operation_name)
+}
+
+/// [`encode`] for variables that need not be owned: the same bytes as the `QueryBody` of
+/// `variables`, `query` and `operation_name`.
+pub(crate) fn encode_parts<Q: Operation, V: Serialize>(
+    variables: &V,
+    query: &str,
+    operation_name: &str,
+) -> Result<Vec<u8>> {
     // A body built by hand around another document is escaped as it is.
     let fresh;
-    let query = if body.query == Q::QUERY {
+    let query = if query == Q::QUERY {
         Q::escaped_query()
     } else {
-        fresh = escape(body.query);
+        fresh = escape(query);
         &fresh
     };
     let wire = WireBody {
-        variables: &body.variables,
+        variables,
         query,
-        operation_name: body.operation_name,
+        operation_name,
     };
     let mut out = Vec::with_capacity(query.get().len() + 512);
     serde_json::to_writer(&mut out, &wire).map_err(|e| Error::InvalidInput {

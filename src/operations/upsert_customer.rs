@@ -6,7 +6,7 @@ use graphql_client::{GraphQLQuery, QueryBody};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::client::sending::{encode, escape, Operation};
+use crate::client::sending::{encode, encode_parts, escape, Operation};
 use crate::client::PlainClient;
 use crate::error::{Error, Result};
 use crate::generated::upsert_customer::{self as generated, ResponseData};
@@ -51,16 +51,34 @@ impl PlainClient {
     /// are retried by the client's [`RetryPolicy`](crate::RetryPolicy): `upsertCustomer` is
     /// idempotent.
     pub async fn upsert_customer(&self, input: UpsertCustomerInput) -> Result<UpsertedCustomer> {
-        let body = upsert_customer_request(input);
-        let bytes = encode::<UpsertCustomer>(&body)?;
+        self.upsert_customer_ref(&input).await
+    }
+
+    /// [`PlainClient::upsert_customer`] for an input the caller keeps: the bulk engine gives
+    /// each input back with its outcome.
+    pub(crate) async fn upsert_customer_ref(
+        &self,
+        input: &UpsertCustomerInput,
+    ) -> Result<UpsertedCustomer> {
+        let bytes = encode_parts::<UpsertCustomer, _>(
+            &BorrowedVariables { input },
+            generated::QUERY,
+            generated::OPERATION_NAME,
+        )?;
         self.send(
             bytes,
-            body.operation_name,
+            generated::OPERATION_NAME,
             Idempotency::Idempotent,
             |data: ResponseData, meta| upserted(data, meta),
         )
         .await
     }
+}
+
+/// [`UpsertCustomerVariables`] around a borrowed input: the same fields, so the same bytes.
+#[derive(Serialize)]
+struct BorrowedVariables<'a> {
+    input: &'a UpsertCustomerInput,
 }
 
 /// The exact request body [`PlainClient::upsert_customer`] sends for `input`: `query`,
