@@ -428,7 +428,7 @@ async fn state_matches_plain(server: &Serve, state: &str, n: usize) {
         let held = in_plain(server, i).await.map(|c| c.id);
         assert_eq!(
             held.as_deref(),
-            Some(entry.customer_id.as_str()),
+            entry.customer_id.as_deref(),
             "customer {i} is recorded as synced, and Plain lacks it"
         );
     }
@@ -611,7 +611,7 @@ async fn a_full_disk_leaves_no_results_line_the_state_does_not_hold_and_counts_t
         let email = inputs[at]["identifier"]["emailAddress"].as_str().unwrap();
         let held = store.get(&CustomerIdentifier::email(email)).unwrap();
         assert_eq!(
-            held.map(|e| e.customer_id).as_deref(),
+            held.and_then(|e| e.customer_id).as_deref(),
             line["customerId"].as_str(),
             "line {} is in the results file, so the state holds it",
             line["line"]
