@@ -101,7 +101,9 @@ async fn a_second_run_sends_only_what_changed() {
                 assert_eq!(u.result, UpsertResult::Updated);
                 assert_eq!(stored.full_name, format!("Renamed {i}"));
             }
-            Ok(Done::Unchanged { customer_id }) => assert_eq!(*customer_id, stored.id),
+            Ok(Done::Unchanged { customer_id }) => {
+                assert_eq!(customer_id.as_deref(), Some(stored.id.as_str()))
+            }
             other => panic!("{i}: {other:?}"),
         }
     }
@@ -144,7 +146,7 @@ async fn only_what_plain_confirmed_is_recorded() {
         .get(&CustomerIdentifier::email("CUSTOMER1@example.com "))
         .unwrap()
         .expect("emails are compared as Plain compares them");
-    assert_eq!(entry.customer_id, server.customers()[0].id);
+    assert_eq!(entry.customer_id, Some(server.customers()[0].id.clone()));
     assert_eq!(entry.result, "CREATED");
 }
 
@@ -241,14 +243,14 @@ fn a_newer_format_is_refused_and_left_as_it_is() {
     let scratch = Scratch::new("newer");
     let path = scratch.state();
     drop(StateStore::open(&path).unwrap());
-    sql(&path, "PRAGMA user_version = 3;");
+    sql(&path, "PRAGMA user_version = 4;");
     let before = std::fs::read(&path).unwrap();
     let error = StateStore::open(&path).unwrap_err();
     assert!(
-        matches!(error, StateError::NewerFormat { found: 3, .. }),
+        matches!(error, StateError::NewerFormat { found: 4, .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains("reads format 2"), "{error}");
+    assert!(error.to_string().contains("reads format 3"), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -299,7 +301,7 @@ async fn missing_customers_are_those_the_input_no_longer_names() {
     assert_eq!(
         missing
             .iter()
-            .map(|e| e.customer_id.clone())
+            .map(|e| e.customer_id.clone().unwrap())
             .collect::<Vec<_>>(),
         ids
     );
@@ -378,10 +380,89 @@ fn a_file_of_format_1_is_migrated_to_one_entry_per_customer() {
         .unwrap()
         .unwrap();
     assert_eq!(by_email, by_external);
-    assert_eq!(by_email.customer_id, "c_1");
+    assert_eq!(by_email.customer_id.as_deref(), Some("c_1"));
     assert_eq!(by_email.external_id.as_deref(), Some("ext-a"));
     let b = state
         .get(&CustomerIdentifier::email("b@example.com"))
         .unwrap();
-    assert_eq!(b.unwrap().customer_id, "c_2");
+    assert_eq!(b.unwrap().customer_id.as_deref(), Some("c_2"));
+    drop(state);
+    assert_eq!(
+        query(&path, "PRAGMA user_version"),
+        3,
+        "through format 2 to this one"
+    );
+}
+
+/// A value of a file, read with the library the crate bundles.
+fn query(path: &std::path::Path, statement: &str) -> i64 {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .query_row(statement, [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_file_of_format_2_is_migrated_and_keeps_every_entry_as_it_was() {
+    let scratch = Scratch::new("migrate-2");
+    let path = scratch.state();
+    sql(
+        &path,
+        "CREATE TABLE customers (customer_id TEXT NOT NULL PRIMARY KEY, email TEXT UNIQUE,
+             external_id TEXT UNIQUE, digest BLOB, result TEXT NOT NULL,
+             synced_at INTEGER NOT NULL, missing_since INTEGER,
+             deleting INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+         CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+         INSERT INTO customers VALUES ('c_1', 'a@example.com', 'ext-a', x'01', 'CREATED', 1,
+             NULL, 0);
+         INSERT INTO customers VALUES ('c_2', NULL, 'ext-b', NULL, 'UPDATED', 2, 3, 1);
+         INSERT INTO meta VALUES ('state_id', 'st_format2');
+         INSERT INTO meta VALUES ('missing_lists', '3');
+         PRAGMA application_id = 1349283411; PRAGMA user_version = 2;",
+    );
+    let state = StateStore::open(&path).unwrap();
+    assert_eq!(
+        state.state_id(),
+        "st_format2",
+        "what it was bound to is kept"
+    );
+    assert_eq!(state.len().unwrap(), 2);
+    let a = state
+        .get(&CustomerIdentifier::external_id("ext-a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.customer_id.as_deref(), Some("c_1"));
+    assert_eq!(a.email.as_deref(), Some("a@example.com"));
+    assert_eq!(a.result, "CREATED");
+    assert_eq!(a.missing_since, None);
+    let b = state
+        .get(&CustomerIdentifier::customer_id("c_2"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.identifier, CustomerIdentifier::external_id("ext-b"));
+    assert_eq!((b.missing_since, b.deleting), (Some(3), true));
+    assert_eq!(b.synced_at, std::time::UNIX_EPOCH + Duration::from_secs(2));
+    drop(state);
+
+    assert_eq!(query(&path, "PRAGMA user_version"), 3);
+    // A customer may now be held without an id, by its external id, and never by nothing.
+    sql(
+        &path,
+        "INSERT INTO customers (external_id, result, synced_at) VALUES ('ext-c', 'IMPORTED', 4)",
+    );
+    let unnamed = rusqlite::Connection::open(&path).unwrap().execute_batch(
+        "INSERT INTO customers (email, result, synced_at) VALUES ('d@example.com', 'IMPORTED', 5)",
+    );
+    assert!(unnamed.is_err(), "a row without an id has an external id");
+    let duplicate = rusqlite::Connection::open(&path).unwrap().execute_batch(
+        "INSERT INTO customers (customer_id, result, synced_at) VALUES ('c_1', 'X', 6)",
+    );
+    assert!(duplicate.is_err(), "an id is unique");
+    let state = StateStore::open(&path).unwrap();
+    let c = state
+        .get(&CustomerIdentifier::external_id("ext-c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.customer_id, None);
+    assert_eq!(state.len().unwrap(), 3);
 }

@@ -428,7 +428,7 @@ async fn state_matches_plain(server: &Serve, state: &str, n: usize) {
         let held = in_plain(server, i).await.map(|c| c.id);
         assert_eq!(
             held.as_deref(),
-            Some(entry.customer_id.as_str()),
+            entry.customer_id.as_deref(),
             "customer {i} is recorded as synced, and Plain lacks it"
         );
     }
@@ -611,7 +611,7 @@ async fn a_full_disk_leaves_no_results_line_the_state_does_not_hold_and_counts_t
         let email = inputs[at]["identifier"]["emailAddress"].as_str().unwrap();
         let held = store.get(&CustomerIdentifier::email(email)).unwrap();
         assert_eq!(
-            held.map(|e| e.customer_id).as_deref(),
+            held.and_then(|e| e.customer_id).as_deref(),
             line["customerId"].as_str(),
             "line {} is in the results file, so the state holds it",
             line["line"]
@@ -655,4 +655,148 @@ async fn after_kill_9_a_rerun_sends_again_at_most_the_concurrency_plus_a_commit_
         again <= bound,
         "{again} records sent twice, more than {bound}"
     );
+}
+
+/// The lines of a results file by their `line`.
+fn by_line(dir: &Dir, name: &str) -> BTreeMap<u64, Value> {
+    dir.jsonl(name)
+        .into_iter()
+        .map(|v| (v["line"].as_u64().unwrap(), v))
+        .collect()
+}
+
+/// Writes into a state file, as a test may and the commands never do.
+fn sql(path: &str, statements: &str) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.execute_batch(statements).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_held_without_an_id_is_listed_by_external_id_and_deleted_after_a_look_up() {
+    let server = Serve::start(&[]);
+    let dir = Dir::new("integrity-imported");
+    let state = dir.path("s.state");
+    let all = dir.file("all.jsonl", jsonl((0..3).map(|i| by_email(i, "A"))));
+    let (code, stderr) = sync(&server, &all, &state, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    // Plain has imp-a and imp-b from a batch; the state holds them, and imp-c, as a batch's
+    // confirmation leaves them: by external id, without an id.
+    let client = server.client();
+    let batch = ["imp-a", "imp-b"].map(|id| {
+        plain_client::ImportCustomer::new(id, "Imported").email(format!("{id}@example.com"))
+    });
+    client.import_customers(batch.to_vec()).await.unwrap();
+    sql(
+        &state,
+        "INSERT INTO customers (external_id, digest, result, synced_at) VALUES
+             ('imp-a', x'00', 'IMPORTED', 1), ('imp-b', x'00', 'IMPORTED', 1),
+             ('imp-c', x'00', 'IMPORTED', 1);",
+    );
+    let missing = dir.path("missing.jsonl");
+    let (code, stderr) = sync(&server, &all, &state, &["--missing", &missing]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let listed = dir.jsonl("missing.jsonl");
+    let external_ids: Vec<_> = listed
+        .iter()
+        .map(|l| l["identifier"]["externalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(external_ids, ["imp-a", "imp-b", "imp-c"], "{listed:?}");
+    assert!(
+        listed.iter().all(|l| l.get("customerId").is_none()),
+        "{listed:?}"
+    );
+    assert!(listed.iter().all(|l| l["lastResult"] == "IMPORTED"));
+
+    let id_of = async |external_id: &str| {
+        let found = client.customer_by_external_id(external_id).await.unwrap();
+        found.map(|c| c.id)
+    };
+    let (a, b) = (id_of("imp-a").await.unwrap(), id_of("imp-b").await.unwrap());
+    // A dry run asks Plain for the ids, and deletes nothing.
+    let out = dir.path("results.jsonl");
+    let guard = ["--max-deletes", "3"];
+    let mut args = vec!["--state", &state, "--results", &out, "--dry-run"];
+    args.extend(guard);
+    let (code, stdout, stderr) = delete(&server, &missing, &args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&a) && stdout.contains(&b), "{stdout}");
+    let dry = by_line(&dir, "results.jsonl");
+    let said: Vec<_> = dry
+        .values()
+        .map(|l| l["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        said,
+        ["WOULD_DELETE", "WOULD_DELETE", "NOT_FOUND"],
+        "{dry:?}"
+    );
+    assert_eq!(dry[&3]["identifier"]["externalId"], "imp-c");
+    assert_eq!(
+        id_of("imp-a").await.as_ref(),
+        Some(&a),
+        "a dry run deletes nothing"
+    );
+
+    let args = ["--state", &state, "--results", &out, guard[0], guard[1]];
+    let (code, _, stderr) = delete(&server, &missing, &args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("deleted 2, not found 1"), "{stderr}");
+    let done = results(&dir, "results.jsonl");
+    assert_eq!(
+        done.values().collect::<Vec<_>>(),
+        ["DELETED", "DELETED", "NOT_FOUND"]
+    );
+    let deleted: Vec<_> = by_line(&dir, "results.jsonl")
+        .values()
+        .filter_map(|l| l["customerId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(deleted, [a, b]);
+    assert_eq!((id_of("imp-a").await, id_of("imp-b").await), (None, None));
+    assert_eq!(all_in_plain(&server, 3).await, 3, "the others are kept");
+
+    // The state forgot all three: the list deletes nothing more, and asks Plain nothing.
+    let (code, _, stderr) = delete(&server, &missing, &args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count(&results(&dir, "results.jsonl"), "FORGOTTEN"), 3);
+    let (code, stderr) = sync(&server, &all, &state, &["--missing", &missing]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dir.jsonl("missing.jsonl").len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_without_a_customer_id_is_deleted_unchecked_by_its_external_id_or_refused() {
+    let server = Serve::start(&[]);
+    let dir = Dir::new("integrity-by-external");
+    let client = server.client();
+    let batch = vec![plain_client::ImportCustomer::new("imp-z", "Z").email("z@example.com")];
+    client.import_customers(batch).await.unwrap();
+    let lines = dir.file(
+        "hand.jsonl",
+        "{\"identifier\":{\"externalId\":\"imp-z\"}}\n\
+         {\"identifier\":{\"emailAddress\":\"z@example.com\"}}\n",
+    );
+    let out = dir.path("results.jsonl");
+    let rejects = dir.path("rejects.jsonl");
+    let args = ["--unchecked", "--results", &out, "--rejects", &rejects];
+    let (code, _, stderr) = delete(&server, &lines, &args).await;
+    assert_ne!(code, 0, "a line could not be read: {stderr}");
+    let done = results(&dir, "results.jsonl");
+    assert_eq!(
+        done.get(&1).map(String::as_str),
+        Some("DELETED"),
+        "{done:?}"
+    );
+    assert_eq!(
+        done.get(&2).map(String::as_str),
+        Some("MALFORMED"),
+        "{done:?}"
+    );
+    let rejected = dir.jsonl("rejects.jsonl");
+    let message = rejected[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("externalId"), "{message}");
+    assert!(client
+        .customer_by_external_id("imp-z")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -141,8 +141,9 @@ pub enum Done {
     Upserted(UpsertedCustomer),
     /// The state says Plain already has this very input: nothing was sent.
     Unchanged {
-        /// Plain's id for the customer, as recorded.
-        customer_id: String,
+        /// Plain's id for the customer, as recorded: `None` when Plain confirmed it in a
+        /// batch, which names no customer.
+        customer_id: Option<String>,
     },
     /// The upsert was sent and Plain answered, but the answer is not one the state records: a
     /// result this version does not know, or a customer that does not match the input's
@@ -201,8 +202,8 @@ impl Done {
             Done::Upserted(upserted) | Done::NotRecorded { upserted, .. } => {
                 Some(&upserted.customer.id)
             }
-            Done::Unchanged { customer_id }
-            | Done::Deleted { customer_id }
+            Done::Unchanged { customer_id } => customer_id.as_deref(),
+            Done::Deleted { customer_id }
             | Done::NotFound { customer_id }
             | Done::WouldDelete { customer_id } => Some(customer_id),
             Done::Unrecorded(done) => done.customer_id(),

@@ -7,6 +7,11 @@
 //! before the deletion is sent. A run that would delete more than a set share of the
 //! customers the state knows is refused before anything is sent; `--dry-run` lists what would
 //! be deleted and sends nothing.
+//!
+//! A line without a `customerId` names a customer by its `externalId` alone: one Plain
+//! confirmed only in a batch, whose id the state never learned. Its id is asked of Plain (with
+//! `--state`, only when the state allows the deletion; the state learns it), then it is
+//! deleted by that id as any other; one Plain no longer has is NOT_FOUND.
 
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
@@ -17,9 +22,11 @@ use futures_util::stream;
 use plain_client::bulk::{BulkOutcome, Cancel, Done};
 use plain_client::state::{DeletionRefused, StateStore};
 use plain_client::{Error, PlainClient};
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
-use super::deletions::{lock, parse, Deletion, Malformed, Reading, Tag};
+use super::deletions::{
+    lock, next_for_engine, parse, Aside, Checks, Malformed, Reading, Settled, Tag,
+};
 use super::input::open_input;
 use super::interrupts::listen_for_interrupts;
 use super::ledger::Ledger;
@@ -36,11 +43,11 @@ pub const DEFAULT_MAX_UNCHECKED: u64 = 10;
 
 /// What the run was asked to do. `--results` lines say DELETED, or NOT_FOUND for a customer
 /// Plain no longer had, or FORGOTTEN for one the state no longer holds (an earlier run deleted
-/// it).
+/// it). A line names its customer by `customerId`, or by an `externalId` identifier alone.
 #[derive(Debug, clap::Args)]
 pub struct DeleteOptions {
-    /// The file `sync-customers --missing` wrote (one customer per line, with its customerId),
-    /// or the rejects file of an earlier delete-customers run.
+    /// The file `sync-customers --missing` wrote (one customer per line, with its customerId,
+    /// or its externalId alone), or the rejects file of an earlier delete-customers run.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     #[command(flatten)]
@@ -93,6 +100,19 @@ struct Deleting {
     ledger: Ledger,
 }
 
+/// A results line: the customer by its id, or by its identifier when the line had no id.
+fn result_line(tag: &Tag, result: &str, error: Option<&str>) -> Value {
+    let mut line = json!({"line": tag.line, "result": result});
+    if let Some(error) = error {
+        line["error"] = error.into();
+    }
+    match (&tag.customer_id, &tag.identifier) {
+        (None, Some(identifier)) => line["identifier"] = json!(identifier),
+        (customer_id, _) => line["customerId"] = json!(customer_id),
+    }
+    line
+}
+
 impl Deleting {
     fn malformed(&mut self, bad: Malformed) {
         let mut raw = Map::new();
@@ -105,11 +125,8 @@ impl Deleting {
     fn refused(&mut self, deletion: &Tag, refused: &DeletionRefused) {
         if let DeletionRefused::NotInState { .. } = refused {
             self.ledger.summary.forgotten += 1;
-            self.ledger.write_result(&json!({
-                "line": deletion.line,
-                "result": "FORGOTTEN",
-                "customerId": deletion.customer_id,
-            }));
+            self.ledger
+                .write_result(&result_line(deletion, "FORGOTTEN", None));
             return;
         }
         if let DeletionRefused::State(e) = refused {
@@ -126,12 +143,8 @@ impl Deleting {
             "error": {"message": format!("not deleted: {refused}"), "code": code},
             "status": "refused",
         }));
-        self.ledger.write_result(&json!({
-            "line": deletion.line,
-            "result": "REFUSED",
-            "error": code,
-            "customerId": deletion.customer_id,
-        }));
+        self.ledger
+            .write_result(&result_line(deletion, "REFUSED", Some(code)));
     }
 
     /// A record the engine took, when it is done: counted and written.
@@ -156,21 +169,27 @@ impl Deleting {
             // the deletion can be tried again from the rejects file.
             Err(error) => return self.ledger.failed(tag.line, &tag.input, &error),
         };
-        self.ledger.write_result(&json!({
-            "line": tag.line,
-            "result": result,
-            "customerId": tag.customer_id,
-        }));
+        self.ledger.write_result(&result_line(&tag, result, None));
     }
 
-    /// What the file had that is not a deletion.
-    fn aside(&mut self, aside: Result<Malformed, (u64, String)>) {
+    /// What the file had that the engine did not take.
+    fn aside(&mut self, aside: Aside) {
         match aside {
-            Ok(bad) => self.malformed(bad),
-            Err((after, error)) => {
+            Aside::Malformed(bad) => self.malformed(bad),
+            Aside::ReadFailed(after, error) => {
                 eprintln!("plain: error: cannot read the input past line {after}: {error}");
                 self.ledger.summary.read_failed = Some((after, error));
                 self.ledger.stop(Stop::ReadFailed);
+            }
+            Aside::Settled(tag, Settled::NotInPlain) => {
+                self.ledger.summary.not_found += 1;
+                self.ledger
+                    .write_result(&result_line(&tag, "NOT_FOUND", None));
+            }
+            Aside::Settled(tag, Settled::Refused(refused)) => self.refused(&tag, &refused),
+            // Fed back from the rejects file, the line is asked of Plain again.
+            Aside::Settled(tag, Settled::Failed(error)) => {
+                self.ledger.failed(tag.line, &tag.input, &error);
             }
         }
     }
@@ -178,12 +197,8 @@ impl Deleting {
     /// A dry run's line: what would be deleted.
     fn would_delete(&mut self, deletion: &Tag) {
         self.ledger.summary.would_delete += 1;
-        let line = json!({
-            "line": deletion.line,
-            "result": "WOULD_DELETE",
-            "customerId": deletion.customer_id,
-            "identifier": deletion.identifier,
-        });
+        let mut line = result_line(deletion, "WOULD_DELETE", None);
+        line["identifier"] = json!(deletion.identifier);
         let mut stdout = std::io::stdout().lock();
         let written = writeln!(stdout, "{line}").map_err(|e| format!("cannot write stdout: {e}"));
         self.ledger.note_write(written);
@@ -215,15 +230,17 @@ fn count_deletable(
         let Some(Ok(deletion)) = parse(chunk, cap) else {
             continue;
         };
-        let allowed = match state {
-            Some(state) => state
-                .check_deletion(
-                    &deletion.customer_id,
-                    deletion.identifier.as_ref(),
-                    deletion.list.as_ref(),
-                )
+        // A line without a customer id is counted when the state allows it: Plain may
+        // no longer have the customer, and then nothing is deleted.
+        let allowed = match (state, &deletion.customer_id, &deletion.identifier) {
+            (Some(state), Some(customer_id), identifier) => state
+                .check_deletion(customer_id, identifier.as_ref(), deletion.list.as_ref())
                 .is_ok(),
-            None => true,
+            (Some(state), None, Some(identifier)) => state
+                .check_missing(identifier, deletion.list.as_ref())
+                .is_ok(),
+            (Some(_), None, None) => false,
+            (None, _, _) => true,
         };
         deletable += u64::from(allowed);
     }
@@ -323,11 +340,17 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
         cap,
         aside: Vec::new(),
         ended: false,
+        resolving: None,
     }));
-    let records = stream::iter(std::iter::from_fn({
-        let reading = reading.clone();
-        move || lock(&reading).next_deletion().map(Deletion::split)
-    }));
+    let checks = Checks {
+        client: client.clone(),
+        state: state.clone(),
+        dry_run: options.dry_run,
+    };
+    let records = stream::unfold((reading.clone(), checks), |(reading, checks)| async move {
+        let next = next_for_engine(&reading, &checks).await?;
+        Some((next, (reading, checks)))
+    });
     let cancel = Cancel::new();
     let mut bulk = options
         .bulk
@@ -364,7 +387,12 @@ pub async fn run(client: PlainClient, options: DeleteOptions) -> Result<Summary,
         }
     }
     run.ledger.summary.sent = engine.sent();
-    // After a stop, the rest of the file is listed: nothing is left unaccounted for.
+    // After a stop, the rest of the file is listed: nothing is left unaccounted for, not even
+    // a line whose customer id was being asked of Plain.
+    let resolving = lock(&reading).resolving.take();
+    if let Some((line, input)) = resolving {
+        run.ledger.not_attempted(line, &input);
+    }
     loop {
         let next = lock(&reading).next_deletion();
         for aside in std::mem::take(&mut lock(&reading).aside) {

@@ -13,7 +13,10 @@ use super::summary::Summary;
 #[serde(rename_all = "camelCase")]
 struct MissingLine<'a> {
     identifier: &'a plain_client::CustomerIdentifier,
-    customer_id: &'a str,
+    /// None for a customer Plain confirmed only in a batch: the line names it by its
+    /// `externalId` alone, and `delete-customers` asks Plain for its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<&'a str>,
     last_result: &'a str,
     last_synced_at: String,
     /// The list this line belongs to: `delete-customers --state` deletes the customer only
@@ -43,7 +46,7 @@ pub(super) fn write_missing(
             .for_each_missing(|list, entry| -> Result<(), Failed> {
                 let line = MissingLine {
                     identifier: &entry.identifier,
-                    customer_id: &entry.customer_id,
+                    customer_id: entry.customer_id.as_deref(),
                     last_result: &entry.result,
                     last_synced_at: humantime::format_rfc3339_seconds(entry.synced_at).to_string(),
                     missing_list: list,

@@ -69,13 +69,14 @@ pub struct SyncOptions {
     pub reset_state: bool,
 }
 
-/// A line of the results file for a success.
+/// A line of the results file for a success (without `customerId` for a customer Plain
+/// confirmed in a batch, which names none).
 #[derive(Serialize)]
 struct Success<'a> {
     line: u64,
     result: &'a str,
-    #[serde(rename = "customerId")]
-    customer_id: &'a str,
+    #[serde(rename = "customerId", skip_serializing_if = "Option::is_none")]
+    customer_id: Option<&'a str>,
 }
 
 /// The state of a run: what the engine's outcomes make of the accounts.
@@ -134,13 +135,11 @@ impl Syncing {
                     },
                     _ => summary.other += 1,
                 }
-                if let Some(customer_id) = done.customer_id() {
-                    self.ledger.write_result(&Success {
-                        line,
-                        result: done.as_str(),
-                        customer_id,
-                    });
-                }
+                self.ledger.write_result(&Success {
+                    line,
+                    result: done.as_str(),
+                    customer_id: done.customer_id(),
+                });
             }
         }
         self.progress.update(&self.ledger.summary);

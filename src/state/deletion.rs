@@ -1,7 +1,7 @@
 //! Deleting what the input no longer has: numbered missing lists, and deletions that check
 //! the state and write ahead.
 
-use super::storage::{Key, Storage};
+use super::storage::{Key, Row, Storage};
 use super::{Entry, Inner, StateError, StateStore};
 use crate::input::CustomerIdentifier;
 
@@ -64,7 +64,9 @@ pub enum DeletionRefused {
          or it was never synced with this state)"
     )]
     NotInState {
-        /// Plain's id for the customer.
+        /// Plain's id for the customer; for a deletion that names the customer by its
+        /// identifier alone ([`StateStore::check_missing`]), that identifier
+        /// (`externalId ...`).
         customer_id: String,
     },
     /// The line's identifier and customer id name different customers in the state.
@@ -78,7 +80,8 @@ pub enum DeletionRefused {
         customer_id: String,
         /// The line's identifier.
         identifier: String,
-        /// The customer the identifier leads to in the state, if any.
+        /// The customer the identifier leads to in the state, if any: its id, or a few words
+        /// for one the state holds without an id.
         state_says: Option<String>,
     },
     /// An input named the customer after the list was written: it is not missing.
@@ -87,7 +90,8 @@ pub enum DeletionRefused {
          missing, and is not deleted"
     )]
     NotMissing {
-        /// Plain's id for the customer.
+        /// Plain's id for the customer; for a deletion that names the customer by its
+        /// identifier alone, that identifier.
         customer_id: String,
         /// The list's number.
         list: u64,
@@ -153,7 +157,68 @@ impl StateStore {
         list: Option<&MissingList>,
     ) -> Result<(), DeletionRefused> {
         let mut inner = self.lock();
-        check_deletion(&mut inner, customer_id, identifier, list)
+        check(&mut inner, Of::Id(customer_id), identifier, list).map(drop)
+    }
+
+    /// Whether the state allows deleting a customer a missing list named by its identifier
+    /// alone: one Plain confirmed only in a batch, which the state holds without an id (the
+    /// line of the list has no `customerId`). As [`StateStore::check_deletion`], with the
+    /// customer found by `identifier`. Writes nothing.
+    ///
+    /// To delete it, learn its id from Plain (by its external id), tell the state with
+    /// [`StateStore::learn_customer_id`], then delete it by that id as any other; if Plain no
+    /// longer has it, [`StateStore::forget_missing`].
+    ///
+    /// # Errors
+    ///
+    /// [`DeletionRefused`] says why the customer must not be deleted.
+    pub fn check_missing(
+        &self,
+        identifier: &CustomerIdentifier,
+        list: Option<&MissingList>,
+    ) -> Result<(), DeletionRefused> {
+        let mut inner = self.lock();
+        check(&mut inner, Of::Identifier(identifier), None, list).map(drop)
+    }
+
+    /// Forgets a customer a missing list named by its identifier alone, which Plain no longer
+    /// has, when [`StateStore::check_missing`] allows its deletion: nothing is left to delete.
+    ///
+    /// # Errors
+    ///
+    /// [`DeletionRefused`] says why the state does not allow it; nothing was written.
+    pub fn forget_missing(
+        &self,
+        identifier: &CustomerIdentifier,
+        list: Option<&MissingList>,
+    ) -> Result<(), DeletionRefused> {
+        let mut inner = self.lock();
+        let row = check(&mut inner, Of::Identifier(identifier), None, list)?;
+        match inner.storage.forget_entry(row.entry) {
+            Ok(_) => inner.commit_if_due(),
+            Err(e) => inner.fail_with(e),
+        }
+        Ok(())
+    }
+
+    /// Plain says the customer with `external_id` has id `customer_id` (a look-up by
+    /// external id answered it): a customer the state holds by that external id without an
+    /// id gets it, unless the state holds `customer_id` already under other identifiers.
+    /// Returns whether it did.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Storage`] when the file cannot be written.
+    pub fn learn_customer_id(
+        &self,
+        external_id: &str,
+        customer_id: &str,
+    ) -> Result<bool, StateError> {
+        let mut inner = self.lock();
+        let filled = inner.storage.fill_in(external_id, customer_id);
+        let filled = filled.map_err(|e| inner.storage.error(e))?;
+        inner.commit_if_due();
+        Ok(filled)
     }
 
     /// Allows the deletion of a customer as [`StateStore::check_deletion`] does, and writes
@@ -170,8 +235,8 @@ impl StateStore {
         list: Option<&MissingList>,
     ) -> Result<PendingDeletion, DeletionRefused> {
         let mut inner = self.lock();
-        check_deletion(&mut inner, customer_id, identifier, list)?;
-        inner.storage.mark_deleting(customer_id)?;
+        let row = check(&mut inner, Of::Id(customer_id), identifier, list)?;
+        inner.storage.mark_deleting(row.entry)?;
         Ok(PendingDeletion {
             store: self.clone(),
             customer_id: customer_id.to_owned(),
@@ -179,12 +244,20 @@ impl StateStore {
     }
 }
 
-fn check_deletion(
+/// The customer a deletion names: by Plain's id, or by an identifier alone.
+#[derive(Clone, Copy)]
+enum Of<'a> {
+    Id(&'a str),
+    Identifier(&'a CustomerIdentifier),
+}
+
+/// The customer's row, when the state allows the deletion.
+fn check(
     inner: &mut Inner,
-    customer_id: &str,
+    of: Of<'_>,
     identifier: Option<&CustomerIdentifier>,
     list: Option<&MissingList>,
-) -> Result<(), DeletionRefused> {
+) -> Result<Row, DeletionRefused> {
     let list = list.ok_or(DeletionRefused::NoList)?;
     if list.state_id != inner.state_id {
         return Err(DeletionRefused::OtherState {
@@ -192,31 +265,36 @@ fn check_deletion(
             this: inner.state_id.clone(),
         });
     }
+    let (key, named) = match of {
+        Of::Id(id) => (Key::Id(id.to_owned()), id.to_owned()),
+        Of::Identifier(identifier) => (Key::of(identifier), describe(identifier)),
+    };
     let find = |storage: &mut Storage, key: &Key| storage.find(key).map_err(|e| storage.error(e));
-    let Some(row) = find(&mut inner.storage, &Key::Id(customer_id.to_owned()))? else {
-        return Err(DeletionRefused::NotInState {
-            customer_id: customer_id.to_owned(),
-        });
+    let Some(row) = find(&mut inner.storage, &key)? else {
+        return Err(DeletionRefused::NotInState { customer_id: named });
     };
     if let Some(identifier) = identifier {
         let key = Key::of(identifier);
         if !key.names(&row) {
             let other = find(&mut inner.storage, &key)?;
             return Err(DeletionRefused::Disagrees {
-                customer_id: customer_id.to_owned(),
+                customer_id: named,
                 identifier: describe(identifier),
-                state_says: other.map(|row| row.customer_id),
+                state_says: other.map(|row| {
+                    row.customer_id
+                        .unwrap_or_else(|| "a customer it holds without an id".to_owned())
+                }),
             });
         }
     }
     let listed = i64::try_from(list.number).unwrap_or(i64::MAX);
     if row.missing_since.is_none_or(|since| since > listed) {
         return Err(DeletionRefused::NotMissing {
-            customer_id: customer_id.to_owned(),
+            customer_id: named,
             list: list.number,
         });
     }
-    Ok(())
+    Ok(row)
 }
 
 /// An identifier as a person reads it: `emailAddress a@example.com`.

@@ -2,7 +2,9 @@
 //!
 //! A [`StateStore`] is a SQLite file holding one entry per customer: Plain's id for it, the
 //! identifiers Plain reported for it (email address and external id), a digest of the input
-//! last confirmed by Plain, the result and when. An input finds its customer's entry by
+//! last confirmed by Plain, the result and when. A customer Plain confirmed only in a batch
+//! (`importCustomers`, which answers counts and names no customer) is held by its external id
+//! without an id, until an answer or a look-up names it. An input finds its customer's entry by
 //! whichever identifier it names the customer by, so a customer synced by email and later by
 //! external id is still one entry. Before an upsert, the input's digest is compared with
 //! the entry's: an unchanged input needs no request. After Plain's answer, the answer is
@@ -28,7 +30,7 @@
 //! let mut run = client.bulk().state(&state).upsert(inputs);
 //! while let Some(outcome) = run.next().await {
 //!     match outcome.result {
-//!         Ok(Done::Unchanged { customer_id }) => println!("{:?}: unchanged, {customer_id}", outcome.tag),
+//!         Ok(Done::Unchanged { customer_id }) => println!("{:?}: unchanged, {customer_id:?}", outcome.tag),
 //!         Ok(Done::Upserted(upserted)) => println!("{:?}: {}", outcome.tag, upserted.result),
 //!         Ok(other) => println!("{:?}: {other:?}", outcome.tag),
 //!         Err(error) => eprintln!("{:?}: {error}", outcome.tag),
@@ -40,14 +42,16 @@
 //!
 //! # What the file holds, and what survives a crash
 //!
-//! One row per customer, keyed by Plain's id, with its email address (trimmed and lowercased,
-//! as Plain compares them) and external id each unique. Confirmations are written in
+//! One row per customer, with Plain's id for it (none for a customer confirmed only in a
+//! batch, which has an external id instead), its email address (trimmed and lowercased, as
+//! Plain compares them) and external id, each unique where present. Confirmations are written in
 //! transactions of up to [`COMMIT_EVERY`] records (and when [`StateStore::commit`] is called,
 //! or the last handle is dropped), in SQLite's write-ahead log. A process killed at any moment
 //! leaves a consistent file: it holds every record whose transaction was committed, and a
 //! re-run sends the rest again. Upserts are idempotent, so a record sent twice is harmless.
-//! Files of format 1 (one row per identifier) are migrated when opened: each customer becomes
-//! one entry, and one that had two sends its next input once more.
+//! Files of earlier formats are migrated when opened. Format 2 is kept as it is; of format 1
+//! (one row per identifier), each customer becomes one entry, and one that had two sends its
+//! next input once more.
 //!
 //! # Deleting what the input no longer has
 //!
@@ -56,7 +60,9 @@
 //! later takes it off every list written before. [`StateStore::prepare_deletion`] allows a
 //! deletion only of a customer a list still names, and writes ahead, durably, that it is no
 //! longer synced before the deletion is sent: a crash at any point never leaves a deleted
-//! customer recorded as synced.
+//! customer recorded as synced. A listed customer held without an id is checked by its
+//! identifier ([`StateStore::check_missing`]); its id, once asked of Plain, is recorded with
+//! [`StateStore::learn_customer_id`], and it is deleted by that id like any other.
 //!
 //! # One process at a time
 //!
@@ -70,6 +76,7 @@ mod admission;
 mod binding;
 mod deletion;
 mod error;
+mod schema;
 mod storage;
 mod turns;
 
@@ -89,8 +96,8 @@ pub use deletion::{DeletionRefused, MissingList, PendingDeletion};
 pub use error::StateError;
 
 /// The format of the files this version reads and writes ([`StateError::NewerFormat`] for
-/// newer ones; format 1 is migrated).
-pub const FORMAT_VERSION: u32 = 2;
+/// newer ones; formats 1 and 2 are migrated).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Confirmations are committed at least every this many records (a bulk run commits as often,
 /// and hands over the outcomes of what each commit holds). After a crash, at most this many
@@ -107,8 +114,9 @@ pub struct Entry {
     /// How to name it: its email address if the state knows one, else its external id, else
     /// its id.
     pub identifier: CustomerIdentifier,
-    /// Plain's id for the customer.
-    pub customer_id: String,
+    /// Plain's id for the customer: `None` for one Plain confirmed only in a batch
+    /// (`importCustomers` names no customer), which the state holds by its external id.
+    pub customer_id: Option<String>,
     /// Its email address as Plain last reported it (trimmed and lowercased).
     pub email: Option<String>,
     /// Its external id as Plain last reported it.
@@ -164,8 +172,8 @@ impl Inner {
     }
 
     /// Finds the customers `names` may name, notes them as named, and returns the keys to
-    /// take turns on (the names and the customers' ids) and the customer the first name
-    /// finds.
+    /// take turns on (the names and the customers' ids, or external ids for those without)
+    /// and the customer the first name finds.
     fn look_up(&mut self, names: &[Key]) -> (Vec<Key>, Option<Row>) {
         let mut keys = names.to_vec();
         let mut found: Vec<Row> = Vec::new();
@@ -179,7 +187,10 @@ impl Inner {
                         if let Err(e) = self.storage.named(&row) {
                             self.fail_with(e);
                         }
-                        keys.push(Key::Id(row.customer_id.clone()));
+                        let key = row.key();
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
                         found.push(row.clone());
                         Some(row)
                     }
@@ -215,6 +226,21 @@ impl Inner {
             Err(e) => self.fail_with(e),
         }
     }
+
+    /// Records that Plain confirmed, in a batch, the input of `digest` for the customer with
+    /// `external_id`: see [`Storage::record_imported`].
+    fn record_imported(&mut self, digest: &[u8; 16], external_id: &str, kept_email: Option<&str>) {
+        if self.broken {
+            return;
+        }
+        match self
+            .storage
+            .record_imported(external_id, kept_email, digest)
+        {
+            Ok(()) => self.commit_if_due(),
+            Err(e) => self.fail_with(e),
+        }
+    }
 }
 
 /// The state of a sync: what Plain last confirmed for each customer. Cheap to clone; all
@@ -235,8 +261,8 @@ impl fmt::Debug for StateStore {
 }
 
 impl StateStore {
-    /// Opens the state file, creating it if it does not exist (or migrating a file of
-    /// format 1), and holds it until the last clone is dropped.
+    /// Opens the state file, creating it if it does not exist (or migrating a file of an
+    /// earlier format), and holds it until the last clone is dropped.
     ///
     /// # Errors
     ///
@@ -373,15 +399,20 @@ impl StateStore {
     ///
     /// [`StateError::Storage`] when the file cannot be written.
     pub fn forget(&self, identifier: &CustomerIdentifier) -> Result<bool, StateError> {
-        let found = self.get(identifier)?;
-        match found {
-            Some(entry) => self.forget_customer_id(&entry.customer_id),
-            None => Ok(false),
-        }
+        let mut inner = self.lock();
+        let forgotten = match inner.storage.find(&Key::of(identifier)) {
+            Ok(Some(row)) => inner.storage.forget_entry(row.entry),
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        let forgotten = forgotten.map_err(|e| inner.storage.error(e))?;
+        inner.commit_if_due();
+        Ok(forgotten)
     }
 
     /// Forgets the customer with Plain's id `customer_id`. Returns whether the state held
-    /// it.
+    /// it (one it holds without an id is forgotten by [`StateStore::forget`], by its
+    /// external id).
     ///
     /// # Errors
     ///

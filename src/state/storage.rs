@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
+use super::schema;
 use super::{Entry, StateError, FORMAT_VERSION};
 use crate::input::CustomerIdentifier;
 
@@ -18,50 +19,24 @@ const APPLICATION_ID: i32 = 0x506c_6e53;
 /// memory bounded.
 const CACHE_KIB: i64 = 16 * 1024;
 
-/// One row per customer, keyed by Plain's id. `email` (as Plain compares it: trimmed and
-/// lowercased) and `external_id` are what Plain last reported for it, each unique, so that
-/// an input naming the customer by either finds this one row. `digest` is NULL when nothing
-/// may be skipped for the customer (a deletion was written ahead, or a migrated entry whose
-/// input is unknown). `missing_since` is the number of the first `--missing` list that named
-/// the customer since an input last did.
-const SCHEMA: &str = "
-    CREATE TABLE customers (
-        customer_id TEXT NOT NULL PRIMARY KEY,
-        email TEXT UNIQUE,
-        external_id TEXT UNIQUE,
-        digest BLOB,
-        result TEXT NOT NULL,
-        synced_at INTEGER NOT NULL,
-        missing_since INTEGER,
-        deleting INTEGER NOT NULL DEFAULT 0
-    ) WITHOUT ROWID;
-    CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-";
-
-/// Format 1 kept one row per identifier: one customer synced by email and by external id
-/// was two entries. Each customer becomes one row; its input digest is kept only where it
-/// had one row, so a customer that had two is sent once more.
-fn migrate_from_1() -> String {
-    format!(
-        "ALTER TABLE customers RENAME TO customers_1;
-         {SCHEMA}
-         INSERT INTO customers (customer_id, email, external_id, digest, result, synced_at)
-             SELECT customer_id,
-                    (SELECT min(value) FROM customers_1 AS e
-                      WHERE e.customer_id = c.customer_id AND e.kind = 'emailAddress'),
-                    (SELECT min(value) FROM customers_1 AS x
-                      WHERE x.customer_id = c.customer_id AND x.kind = 'externalId'),
-                    CASE WHEN count(*) = 1 THEN max(digest) END,
-                    max(result), max(synced_at)
-               FROM customers_1 AS c GROUP BY customer_id;
-         DROP TABLE customers_1;"
-    )
+/// The columns of a row, in [`Row::read`]'s order, and the statement that reads them.
+macro_rules! select {
+    ($($tail:literal)?) => {
+        concat!(
+            "SELECT entry, customer_id, email, external_id, digest, result, synced_at, \
+             missing_since, deleting FROM customers AS c",
+            $(" ", $tail)?
+        )
+    };
 }
 
 /// A customer's row.
 #[derive(Debug, Clone)]
 pub(super) struct Row {
-    pub customer_id: String,
+    /// The row's number: stable while the row lasts.
+    pub entry: i64,
+    /// `None` for a customer Plain confirmed only in a batch, which then has an external id.
+    pub customer_id: Option<String>,
     pub email: Option<String>,
     pub external_id: Option<String>,
     pub digest: Option<Vec<u8>>,
@@ -72,27 +47,34 @@ pub(super) struct Row {
 }
 
 impl Row {
-    const COLUMNS: &'static str =
-        "customer_id, email, external_id, digest, result, synced_at, missing_since, deleting";
-
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            customer_id: row.get(0)?,
-            email: row.get(1)?,
-            external_id: row.get(2)?,
-            digest: row.get(3)?,
-            result: row.get(4)?,
-            synced_at: row.get(5)?,
-            missing_since: row.get(6)?,
-            deleting: row.get::<_, i64>(7)? != 0,
+            entry: row.get(0)?,
+            customer_id: row.get(1)?,
+            email: row.get(2)?,
+            external_id: row.get(3)?,
+            digest: row.get(4)?,
+            result: row.get(5)?,
+            synced_at: row.get(6)?,
+            missing_since: row.get(7)?,
+            deleting: row.get::<_, i64>(8)? != 0,
         })
     }
 
+    /// The key that names this customer alone: its id, or the external id of one without.
+    pub fn key(&self) -> Key {
+        match (&self.customer_id, &self.external_id) {
+            (Some(id), _) => Key::Id(id.clone()),
+            (None, external_id) => Key::External(external_id.clone().unwrap_or_default()),
+        }
+    }
+
     pub fn entry(self) -> Entry {
-        let identifier = match (&self.email, &self.external_id) {
-            (Some(email), _) => CustomerIdentifier::EmailAddress(email.clone()),
-            (None, Some(id)) => CustomerIdentifier::ExternalId(id.clone()),
-            (None, None) => CustomerIdentifier::CustomerId(self.customer_id.clone()),
+        // A row has an id or an external id (the table checks it).
+        let identifier = match (&self.email, &self.external_id, &self.customer_id) {
+            (Some(email), _, _) => CustomerIdentifier::EmailAddress(email.clone()),
+            (None, Some(id), _) => CustomerIdentifier::ExternalId(id.clone()),
+            (None, None, id) => CustomerIdentifier::CustomerId(id.clone().unwrap_or_default()),
         };
         Entry {
             identifier,
@@ -134,7 +116,7 @@ impl Key {
         match self {
             Key::Email(email) => row.email.as_deref() == Some(email),
             Key::External(id) => row.external_id.as_deref() == Some(id),
-            Key::Id(id) => row.customer_id == *id,
+            Key::Id(id) => row.customer_id.as_deref() == Some(id.as_str()),
         }
     }
 }
@@ -164,7 +146,8 @@ impl Storage {
         }
     }
 
-    /// Opens (creating, or migrating from format 1) the file, or refuses it unchanged.
+    /// Opens (creating, or migrating from an earlier format) the file, or refuses it
+    /// unchanged.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let path = path.to_path_buf();
         let storage = |source: rusqlite::Error| match source.sqlite_error_code() {
@@ -217,9 +200,13 @@ impl Storage {
         );
         match (application_id, version) {
             (APPLICATION_ID, FORMAT_VERSION) => {}
-            (APPLICATION_ID, 1) => {
+            (APPLICATION_ID, found @ (1 | 2)) => {
+                let migration = match found {
+                    1 => schema::migrate_from_1(),
+                    _ => schema::migrate_from_2(),
+                };
                 connection
-                    .execute_batch(&format!("{} {stamp}", migrate_from_1()))
+                    .execute_batch(&format!("{migration} {stamp}"))
                     .map_err(storage)?;
             }
             (APPLICATION_ID, found) if found > FORMAT_VERSION => {
@@ -227,7 +214,7 @@ impl Storage {
             }
             (0, 0) if tables == 0 => {
                 connection
-                    .execute_batch(&format!("{SCHEMA} {stamp}"))
+                    .execute_batch(&format!("{} {stamp}", schema::create()))
                     .map_err(storage)?;
             }
             (APPLICATION_ID, found) => {
@@ -296,21 +283,9 @@ impl Storage {
     /// The customer `key` names, if the state holds it.
     pub fn find(&mut self, key: &Key) -> rusqlite::Result<Option<Row>> {
         let (sql, value) = match key {
-            Key::Email(v) => (
-                "SELECT customer_id, email, external_id, digest, result, synced_at, \
-                 missing_since, deleting FROM customers WHERE email = ?1",
-                v,
-            ),
-            Key::External(v) => (
-                "SELECT customer_id, email, external_id, digest, result, synced_at, \
-                 missing_since, deleting FROM customers WHERE external_id = ?1",
-                v,
-            ),
-            Key::Id(v) => (
-                "SELECT customer_id, email, external_id, digest, result, synced_at, \
-                 missing_since, deleting FROM customers WHERE customer_id = ?1",
-                v,
-            ),
+            Key::Email(v) => (select!("WHERE email = ?1"), v),
+            Key::External(v) => (select!("WHERE external_id = ?1"), v),
+            Key::Id(v) => (select!("WHERE customer_id = ?1"), v),
         };
         self.begin()?;
         self.connection
@@ -320,7 +295,9 @@ impl Storage {
     }
 
     /// Records Plain's answer for a customer: its identifiers as Plain reported them (taken
-    /// from any other row that still had them), the input's digest and the result.
+    /// from any other row that still had them), the input's digest and the result. A row
+    /// without an id that has the external id Plain reported was this customer's: this
+    /// answer replaces it.
     pub fn record(
         &mut self,
         customer_id: &str,
@@ -333,19 +310,21 @@ impl Storage {
         if let Some(email) = email {
             self.connection
                 .prepare_cached(
-                    "UPDATE customers SET email = NULL WHERE email = ?1 AND customer_id <> ?2",
+                    "UPDATE customers SET email = NULL WHERE email = ?1 AND customer_id IS NOT ?2",
                 )?
                 .execute(params![email, customer_id])?;
         }
         if let Some(external_id) = external_id {
+            self.forget_unidentified(external_id)?;
             self.connection
                 .prepare_cached(
                     "UPDATE customers SET external_id = NULL \
-                     WHERE external_id = ?1 AND customer_id <> ?2",
+                     WHERE external_id = ?1 AND customer_id IS NOT ?2",
                 )?
                 .execute(params![external_id, customer_id])?;
         }
-        self.connection
+        let entry: i64 = self
+            .connection
             .prepare_cached(
                 "INSERT INTO customers \
                  (customer_id, email, external_id, digest, result, synced_at) \
@@ -353,18 +332,73 @@ impl Storage {
                  ON CONFLICT (customer_id) DO UPDATE SET \
                  email = excluded.email, external_id = excluded.external_id, \
                  digest = excluded.digest, result = excluded.result, \
-                 synced_at = excluded.synced_at, missing_since = NULL, deleting = 0",
+                 synced_at = excluded.synced_at, missing_since = NULL, deleting = 0 \
+                 RETURNING entry",
             )?
-            .execute(params![
-                customer_id,
-                email,
-                external_id,
-                digest,
-                result,
-                unix_now()
-            ])?;
+            .query_row(
+                params![customer_id, email, external_id, digest, result, unix_now()],
+                |row| row.get(0),
+            )?;
         self.uncommitted += 1;
-        self.note_seen(customer_id)
+        self.note_seen(entry)
+    }
+
+    /// Records that Plain confirmed an input in a batch, which names no customer: the row of
+    /// the customer with `external_id` (its id, if known, is kept), or a new row without an
+    /// id. No email address is recorded; one already recorded is kept only if it is
+    /// `kept_email`, and cleared otherwise, since Plain's is no longer known.
+    pub fn record_imported(
+        &mut self,
+        external_id: &str,
+        kept_email: Option<&str>,
+        digest: &[u8],
+    ) -> rusqlite::Result<()> {
+        self.begin()?;
+        let entry: i64 = self
+            .connection
+            .prepare_cached(
+                "INSERT INTO customers (external_id, digest, result, synced_at) \
+                 VALUES (?1, ?2, 'IMPORTED', ?3) \
+                 ON CONFLICT (external_id) DO UPDATE SET \
+                 email = CASE WHEN email = ?4 THEN email END, \
+                 digest = excluded.digest, result = excluded.result, \
+                 synced_at = excluded.synced_at, missing_since = NULL, deleting = 0 \
+                 RETURNING entry",
+            )?
+            .query_row(
+                params![external_id, digest, unix_now(), kept_email],
+                |row| row.get(0),
+            )?;
+        self.uncommitted += 1;
+        self.note_seen(entry)
+    }
+
+    /// Plain says the customer with `external_id` has id `customer_id`: a row without an id
+    /// that has that external id gets it, unless another row has it already. Returns whether
+    /// one did.
+    pub fn fill_in(&mut self, external_id: &str, customer_id: &str) -> rusqlite::Result<bool> {
+        self.begin()?;
+        let filled = self
+            .connection
+            .prepare_cached(
+                "UPDATE customers SET customer_id = ?2 \
+                 WHERE external_id = ?1 AND customer_id IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM customers WHERE customer_id = ?2)",
+            )?
+            .execute(params![external_id, customer_id])?;
+        self.uncommitted += filled;
+        Ok(filled > 0)
+    }
+
+    /// Removes the row without an id that has `external_id`, if there is one.
+    pub fn forget_unidentified(&mut self, external_id: &str) -> rusqlite::Result<bool> {
+        self.begin()?;
+        let removed = self
+            .connection
+            .prepare_cached("DELETE FROM customers WHERE external_id = ?1 AND customer_id IS NULL")?
+            .execute(params![external_id])?;
+        self.uncommitted += removed;
+        Ok(removed > 0)
     }
 
     /// An input named the customer: it is not missing, and no missing list written before
@@ -373,28 +407,26 @@ impl Storage {
         if row.missing_since.is_some() {
             self.begin()?;
             self.connection
-                .prepare_cached("UPDATE customers SET missing_since = NULL WHERE customer_id = ?1")?
-                .execute(params![row.customer_id])?;
+                .prepare_cached("UPDATE customers SET missing_since = NULL WHERE entry = ?1")?
+                .execute(params![row.entry])?;
             self.uncommitted += 1;
         }
-        self.note_seen(&row.customer_id)
+        self.note_seen(row.entry)
     }
 
-    fn note_seen(&mut self, customer_id: &str) -> rusqlite::Result<()> {
+    fn note_seen(&mut self, entry: i64) -> rusqlite::Result<()> {
         if self.tracking {
             self.begin()?;
             self.connection
-                .prepare_cached("INSERT OR IGNORE INTO temp.seen (customer_id) VALUES (?1)")?
-                .execute(params![customer_id])?;
+                .prepare_cached("INSERT OR IGNORE INTO temp.seen (entry) VALUES (?1)")?
+                .execute(params![entry])?;
         }
         Ok(())
     }
 
     pub fn track_seen(&mut self) -> rusqlite::Result<()> {
-        self.connection.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS seen (customer_id TEXT NOT NULL PRIMARY KEY) \
-             WITHOUT ROWID",
-        )?;
+        self.connection
+            .execute_batch("CREATE TEMP TABLE IF NOT EXISTS seen (entry INTEGER PRIMARY KEY)")?;
         self.tracking = true;
         Ok(())
     }
@@ -406,8 +438,7 @@ impl Storage {
         list: i64,
         mut f: impl FnMut(Entry) -> Result<(), E>,
     ) -> Result<(), E> {
-        let unseen =
-            "NOT EXISTS (SELECT 1 FROM temp.seen AS s WHERE s.customer_id = c.customer_id)";
+        let unseen = "NOT EXISTS (SELECT 1 FROM temp.seen AS s WHERE s.entry = c.entry)";
         self.begin().map_err(|e| E::from(self.error(e)))?;
         self.connection
             .execute(
@@ -422,8 +453,8 @@ impl Storage {
         let mut statement = self
             .connection
             .prepare(&format!(
-                "SELECT {} FROM customers AS c WHERE {unseen} ORDER BY email, external_id, customer_id",
-                Row::COLUMNS
+                "{} WHERE {unseen} ORDER BY email, external_id, customer_id",
+                select!()
             ))
             .map_err(|e| E::from(StateError::storage(&self.path, e)))?;
         let mut rows = statement
@@ -442,15 +473,15 @@ impl Storage {
         }
     }
 
-    /// Writes ahead that the customer is about to be deleted: nothing is skipped for it from
-    /// now on. Committed before this returns.
-    pub fn mark_deleting(&mut self, customer_id: &str) -> Result<(), StateError> {
+    /// Writes ahead that the customer of row `entry` is about to be deleted: nothing is
+    /// skipped for it from now on. Committed before this returns.
+    pub fn mark_deleting(&mut self, entry: i64) -> Result<(), StateError> {
         let marked = self.begin().and_then(|()| {
             self.connection
                 .prepare_cached(
-                    "UPDATE customers SET deleting = 1, digest = NULL WHERE customer_id = ?1",
+                    "UPDATE customers SET deleting = 1, digest = NULL WHERE entry = ?1",
                 )?
-                .execute(params![customer_id])
+                .execute(params![entry])
         });
         if let Err(e) = marked {
             return Err(self.error(e));
@@ -458,13 +489,24 @@ impl Storage {
         self.commit()
     }
 
-    /// Removes a customer.
+    /// Removes the customer with Plain's id `customer_id`.
     pub fn forget(&mut self, customer_id: &str) -> rusqlite::Result<bool> {
         self.begin()?;
         let removed = self
             .connection
             .prepare_cached("DELETE FROM customers WHERE customer_id = ?1")?
             .execute(params![customer_id])?;
+        self.uncommitted += 1;
+        Ok(removed > 0)
+    }
+
+    /// Removes the customer of row `entry`.
+    pub fn forget_entry(&mut self, entry: i64) -> rusqlite::Result<bool> {
+        self.begin()?;
+        let removed = self
+            .connection
+            .prepare_cached("DELETE FROM customers WHERE entry = ?1")?
+            .execute(params![entry])?;
         self.uncommitted += 1;
         Ok(removed > 0)
     }
