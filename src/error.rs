@@ -191,6 +191,58 @@ pub enum Error {
 }
 
 impl Error {
+    /// A copy of a failure that every request would meet the same way (the key, a
+    /// permission, the rate limit, Plain or the way to it down), for each record of a batch
+    /// that met it; `None` for any other failure. A copy keeps everything but the transport's
+    /// underlying error.
+    pub(crate) fn shared_copy(&self) -> Option<Error> {
+        Some(match self {
+            Error::Unauthenticated {
+                message,
+                request_id,
+            } => Error::Unauthenticated {
+                message: message.clone(),
+                request_id: request_id.clone(),
+            },
+            Error::Forbidden {
+                message,
+                request_id,
+            } => Error::Forbidden {
+                message: message.clone(),
+                request_id: request_id.clone(),
+            },
+            Error::RateLimited {
+                reset_at,
+                retry_after,
+                request_id,
+            } => Error::RateLimited {
+                reset_at: *reset_at,
+                retry_after: *retry_after,
+                request_id: request_id.clone(),
+            },
+            Error::Server {
+                status,
+                message,
+                request_id,
+            } => Error::Server {
+                status: *status,
+                message: message.clone(),
+                request_id: request_id.clone(),
+            },
+            Error::Transport { kind, endpoint, .. } => Error::Transport {
+                kind: *kind,
+                endpoint: endpoint.clone(),
+                source: None,
+            },
+            Error::GaveUp { attempts, last } => Error::GaveUp {
+                attempts: *attempts,
+                last: Box::new(last.shared_copy()?),
+            },
+            Error::Interrupted => Error::Interrupted,
+            _ => return None,
+        })
+    }
+
     /// Plain's `MutationError`, its words kept as one line of bounded length each.
     pub(crate) fn rejected(mut error: MutationError, request_id: Option<String>) -> Self {
         use crate::redact::{clean, MAX_FIELD_ERRORS, MAX_TEXT_CHARS};

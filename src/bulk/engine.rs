@@ -1,138 +1,26 @@
 //! The engine every bulk run goes through: one loop that takes records as slots and the
-//! breaker allow, sends each in a task of its own, commits the state, and hands each outcome
-//! over as a [`BulkOutcome`].
+//! breaker allow, sends each in a task of its own (or gathers them in batches), commits the
+//! state, and hands each outcome over as a [`BulkOutcome`].
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
-use futures_util::stream::{BoxStream, FuturesUnordered, Stream, StreamExt};
+use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
 use super::breaker::{Breaker, Gate, Outcome};
+use super::import::{BatchAnswer, BatchFailure, BATCH};
+use super::run::Shared;
 use super::work::{is_outage, spawned, Checks, Intake, Job};
 use super::{Bulk, BulkOutcome, Cancel, Done, Stop};
 use crate::client::PlainClient;
-use crate::error::Result;
-use crate::input::UpsertCustomerInput;
+use crate::error::{Error, Result};
 #[cfg(feature = "state")]
 use crate::state::{StateStore, COMMIT_AFTER, COMMIT_EVERY};
-
-/// A bulk run under way: a stream of [`BulkOutcome`]s, one per record taken, in the order they
-/// end. It makes progress only while it is polled (requests already sent run on in their
-/// tasks). Dropping it stops the intake.
-///
-/// Polling it needs a Tokio runtime: each request is a task of its own.
-#[must_use = "a bulk run does nothing unless its outcomes are read"]
-pub struct BulkRun<T, R = UpsertCustomerInput> {
-    outcomes: mpsc::Receiver<BulkOutcome<T, R>>,
-    driver: Option<BoxFuture<'static, ()>>,
-    shared: Arc<Mutex<Shared>>,
-}
-
-/// What the engine tells its run as it goes.
-#[derive(Default)]
-struct Shared {
-    stop: Option<Stop>,
-    sent: u64,
-    outage: Option<Duration>,
-}
-
-impl<T, R> std::fmt::Debug for BulkRun<T, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BulkRun")
-            .field("stop", &self.stop())
-            .field("sent", &self.sent())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Starts a run of `records` with `bulk`'s options.
-pub(super) fn start<T: Send + 'static, R: Job>(
-    bulk: Bulk,
-    records: BoxStream<'static, (T, R)>,
-) -> BulkRun<T, R> {
-    {
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        // Room for a commit's outcomes, so that one commit hands them over in one go.
-        let (sender, outcomes) = mpsc::channel(bulk.concurrency.max(64));
-        #[cfg(feature = "state")]
-        if let Some(state) = &bulk.state {
-            // Outcomes wait for the engine's commits: the store commits only when told.
-            state.defer_commits();
-        }
-        let engine = Engine {
-            client: bulk.client,
-            concurrency: bulk.concurrency,
-            cancel: bulk.cancel,
-            breaker: Breaker::new(bulk.outage_limit),
-            checks: Checks {
-                #[cfg(feature = "state")]
-                state: bulk.state,
-                dry_run: bulk.dry_run,
-            },
-            sender,
-            shared: shared.clone(),
-            stopped: false,
-            awaiting: Vec::new(),
-            last_commit: Instant::now(),
-            next_index: 0,
-        };
-        BulkRun {
-            outcomes,
-            driver: Some(Box::pin(engine.run(records))),
-            shared,
-        }
-    }
-}
-
-impl<T, R> BulkRun<T, R> {
-    /// Why the run stopped taking records, if it did: once it has, the records after the last
-    /// one taken were never taken, and are not reported.
-    pub fn stop(&self) -> Option<Stop> {
-        self.shared().stop
-    }
-
-    /// How many records were sent to Plain so far (a request each, not counting retries).
-    pub fn sent(&self) -> u64 {
-        self.shared().sent
-    }
-
-    /// How long Plain looked unavailable in all, when the run stopped for an outage.
-    pub fn outage(&self) -> Option<Duration> {
-        self.shared().outage
-    }
-
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The next outcome; `None` once every record taken has one.
-    pub async fn next(&mut self) -> Option<BulkOutcome<T, R>> {
-        StreamExt::next(self).await
-    }
-}
-
-impl<T, R> Stream for BulkRun<T, R> {
-    type Item = BulkOutcome<T, R>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if let Some(driver) = &mut this.driver {
-            if driver.as_mut().poll(cx).is_ready() {
-                this.driver = None;
-            }
-        }
-        // `None` once the engine has ended and every outcome was taken.
-        this.outcomes.poll_recv(cx)
-    }
-}
 
 /// What woke the engine.
 #[expect(
@@ -141,21 +29,54 @@ impl<T, R> Stream for BulkRun<T, R> {
 )]
 enum Event<T, R> {
     Cancelled,
-    Answered(Answered<T, R>),
+    Answered(Answer<T, R>),
     Record(Option<(T, R)>),
+    /// The input has no record ready now: an open batch need not wait for more.
+    Idle,
     Woke,
 }
 
-/// A sent record, when its answer is in.
-struct Answered<T, R> {
+/// A request's answer, when it is in.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every answer is a record's own: boxing them would cost an allocation each"
+)]
+enum Answer<T, R> {
+    /// A record sent on its own.
+    One {
+        index: u64,
+        tag: T,
+        record: R,
+        probe: bool,
+        result: Result<Done>,
+    },
+    /// A batch: its records' positions and tags, the records, and what became of them.
+    Batch {
+        tags: Vec<(u64, T)>,
+        records: Vec<R>,
+        probe: bool,
+        answer: BatchAnswer,
+    },
+}
+
+/// A record in the open batch.
+struct Member<T, R: Job> {
     index: u64,
     tag: T,
     record: R,
-    probe: bool,
-    result: Result<Done>,
+    ticket: R::Ticket,
+    batched: R::Batched,
 }
 
-struct Engine<T, R> {
+/// A record taken that waits for the open batch to be sent first.
+struct Held<T, R: Job> {
+    index: u64,
+    tag: T,
+    record: R,
+    ticket: R::Ticket,
+}
+
+pub(super) struct Engine<T, R: Job> {
     client: PlainClient,
     concurrency: usize,
     cancel: Cancel,
@@ -169,27 +90,81 @@ struct Engine<T, R> {
     awaiting: Vec<BulkOutcome<T, R>>,
     last_commit: Instant,
     next_index: u64,
+    /// Records gathered for the next batch ([`super::Bulk::import`]).
+    batch: Vec<Member<T, R>>,
+    held: Option<Held<T, R>>,
 }
 
+type InFlight<T, R> = FuturesUnordered<BoxFuture<'static, Answer<T, R>>>;
+
 impl<T: Send + 'static, R: Job> Engine<T, R> {
-    async fn run(mut self, mut records: BoxStream<'static, (T, R)>) {
-        let mut in_flight = FuturesUnordered::new();
+    pub(super) fn new(
+        bulk: Bulk,
+        sender: mpsc::Sender<BulkOutcome<T, R>>,
+        shared: Arc<Mutex<Shared>>,
+    ) -> Self {
+        Self {
+            client: bulk.client,
+            concurrency: bulk.concurrency,
+            cancel: bulk.cancel,
+            breaker: Breaker::new(bulk.outage_limit),
+            checks: Checks {
+                #[cfg(feature = "state")]
+                state: bulk.state,
+                dry_run: bulk.dry_run,
+                import: bulk.import,
+            },
+            sender,
+            shared,
+            stopped: false,
+            awaiting: Vec::new(),
+            last_commit: Instant::now(),
+            next_index: 0,
+            batch: Vec::new(),
+            held: None,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut records: BoxStream<'static, (T, R)>) {
+        let mut in_flight: InFlight<T, R> = FuturesUnordered::new();
         let mut reading = true;
+        let mut idle = false;
         let cancelled = self.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            // A record is taken only when it can be sent at once: records never taken are
-            // never reported.
-            let mut taking = reading && !self.stopped && in_flight.len() < self.concurrency;
+            let slot = in_flight.len() < self.concurrency;
             let mut wake = None;
-            if taking {
-                match self.breaker.peek(Instant::now()) {
-                    Gate::Go { .. } => {}
-                    Gate::WaitUntil(at) => (taking, wake) = (false, Some(at)),
-                    Gate::WaitForProbe | Gate::GiveUp => taking = false,
+            let go = match self.breaker.peek(Instant::now()) {
+                Gate::Go { .. } => true,
+                Gate::WaitUntil(at) => {
+                    wake = Some(at);
+                    false
+                }
+                Gate::WaitForProbe | Gate::GiveUp => false,
+            };
+            // What was taken is sent, after a stop too (as requests in flight finish).
+            if slot && (go || self.stopped) {
+                if let Some(held) = self.held.take() {
+                    in_flight.push(self.send(held));
+                    continue;
+                }
+                let due = self.batch.len() >= BATCH || !reading || self.stopped || idle;
+                if !self.batch.is_empty() && due {
+                    idle = false;
+                    in_flight.push(self.send_batch());
+                    continue;
                 }
             }
-            if in_flight.is_empty() && (!reading || self.stopped) {
+            // A record is taken only when it can be sent at once, or go in the open batch:
+            // records never taken are never reported.
+            let taking = reading
+                && !self.stopped
+                && slot
+                && go
+                && self.held.is_none()
+                && self.batch.len() < BATCH;
+            let taken = self.batch.is_empty() && self.held.is_none();
+            if in_flight.is_empty() && taken && (!reading || self.stopped) {
                 break;
             }
             let commit_at = self.commit_at();
@@ -204,17 +179,20 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                 }
             };
             let listening = !self.stopped;
+            let batching = !self.batch.is_empty();
             tokio::pin!(sleep);
             let event = std::future::poll_fn(|cx| {
                 if listening && cancelled.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Event::Cancelled);
                 }
-                if let Poll::Ready(Some(answered)) = in_flight.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::Answered(answered));
+                if let Poll::Ready(Some(answer)) = in_flight.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Answered(answer));
                 }
                 if taking {
-                    if let Poll::Ready(record) = records.poll_next_unpin(cx) {
-                        return Poll::Ready(Event::Record(record));
+                    match records.poll_next_unpin(cx) {
+                        Poll::Ready(record) => return Poll::Ready(Event::Record(record)),
+                        Poll::Pending if batching => return Poll::Ready(Event::Idle),
+                        Poll::Pending => {}
                     }
                 }
                 sleep.as_mut().poll(cx).map(|()| Event::Woke)
@@ -222,50 +200,85 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
             .await;
             match event {
                 Event::Cancelled => self.stop(Stop::Cancelled),
-                Event::Answered(answered) => {
-                    self.answered(answered).await;
+                Event::Answered(answer) => {
+                    self.answered(answer).await;
                     // The answers already in are taken together: one commit for them all.
-                    while let Some(Some(answered)) = in_flight.next().now_or_never() {
-                        self.answered(answered).await;
+                    while let Some(Some(answer)) = in_flight.next().now_or_never() {
+                        self.answered(answer).await;
                     }
                 }
                 Event::Record(Some((tag, record))) => {
-                    let index = self.next_index;
-                    self.next_index += 1;
-                    match record.intake(&self.checks) {
-                        Intake::Now {
-                            record,
-                            done,
-                            commit,
-                        } => {
-                            self.emit(index, tag, record, Ok(done), commit).await;
-                        }
-                        Intake::Send(record, ticket) => {
-                            in_flight.push(self.send(index, tag, record, ticket));
-                        }
-                    }
+                    self.take(tag, record, &mut in_flight).await;
                 }
                 Event::Record(None) => reading = false,
+                Event::Idle => idle = true,
                 Event::Woke => {}
             }
         }
         self.commit().await;
     }
 
+    /// Takes a record: decided now, sent now, or gathered in the open batch.
+    async fn take(&mut self, tag: T, record: R, in_flight: &mut InFlight<T, R>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        match record.intake(&self.checks) {
+            Intake::Now {
+                record,
+                done,
+                commit,
+            } => {
+                self.emit(index, tag, record, Ok(done), commit).await;
+            }
+            Intake::Send(record, ticket) => {
+                let held = Held {
+                    index,
+                    tag,
+                    record,
+                    ticket,
+                };
+                if !self.batch.is_empty() && R::waits(&held.ticket) {
+                    // It may wait for a record of the open batch: the batch goes first.
+                    in_flight.push(self.send_batch());
+                    self.held = Some(held);
+                } else {
+                    in_flight.push(self.send(held));
+                }
+            }
+            Intake::Batch(record, ticket, batched) => {
+                if self.batch.iter().any(|m| m.record.same_customer(&record)) {
+                    // A batch carries a customer once: this record starts the next one.
+                    in_flight.push(self.send_batch());
+                }
+                self.batch.push(Member {
+                    index,
+                    tag,
+                    record,
+                    ticket,
+                    batched,
+                });
+            }
+        }
+    }
+
     /// Sends a record in a task of its own; the breaker allowed it just before it was taken.
-    fn send(
-        &mut self,
-        index: u64,
-        tag: T,
-        record: R,
-        ticket: R::Ticket,
-    ) -> BoxFuture<'static, Answered<T, R>> {
+    fn send(&mut self, held: Held<T, R>) -> BoxFuture<'static, Answer<T, R>> {
+        let Held {
+            index,
+            tag,
+            record,
+            ticket,
+        } = held;
         let probe = matches!(self.breaker.admit(Instant::now()), Gate::Go { probe: true });
-        self.shared().sent += 1;
+        {
+            let mut shared = self.shared();
+            shared.sent += 1;
+            shared.requests += 1;
+        }
         let client = self.client.clone();
         Box::pin(async move {
             let (record, result) = spawned(record, ticket, &client).await;
-            Answered {
+            Answer::One {
                 index,
                 tag,
                 record,
@@ -275,39 +288,118 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
         })
     }
 
-    /// A sent record's answer: heard by the breaker and the stops, and handed over.
-    async fn answered(&mut self, answered: Answered<T, R>) {
-        let Answered {
-            index,
-            tag,
-            record,
-            probe,
-            result,
-        } = answered;
-        let outcome = match &result {
-            Ok(_) => Outcome::Success,
-            Err(error) if is_outage(error) => Outcome::Transient,
-            Err(_) => Outcome::Other,
-        };
-        if let Err(error) = &result {
-            if error.is_auth_failure() {
-                self.stop(Stop::Unauthorized);
+    /// Sends the open batch in a task of its own.
+    fn send_batch(&mut self) -> BoxFuture<'static, Answer<T, R>> {
+        let probe = matches!(self.breaker.admit(Instant::now()), Gate::Go { probe: true });
+        let members = std::mem::take(&mut self.batch);
+        {
+            let mut shared = self.shared();
+            shared.sent += members.len() as u64;
+            shared.requests += 1;
+        }
+        let mut tags = Vec::with_capacity(members.len());
+        let mut records = Vec::with_capacity(members.len());
+        let mut tickets = Vec::with_capacity(members.len());
+        for member in members {
+            tags.push((member.index, member.tag));
+            records.push(member.record);
+            tickets.push((member.ticket, member.batched));
+        }
+        let size = records.len();
+        let records = Arc::new(records);
+        // Boxed first, so that spawning moves a pointer, not the whole request's state.
+        let task = tokio::spawn(Box::pin(R::send_batch(
+            records.clone(),
+            tickets,
+            self.client.clone(),
+        )));
+        Box::pin(async move {
+            let answer = match task.await {
+                Ok(answer) => answer,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                Err(_) => BatchAnswer {
+                    results: (0..size).map(|_| Err(Error::Interrupted)).collect(),
+                    requests: 1,
+                    failure: Some(BatchFailure::Other),
+                },
+            };
+            // The task, and its share of the records, ended before its handle was ready.
+            let records = Arc::try_unwrap(records).unwrap_or_else(|shared| shared.to_vec());
+            Answer::Batch {
+                tags,
+                records,
+                probe,
+                answer,
+            }
+        })
+    }
+
+    /// A request's answer: heard by the breaker and the stops, and its outcomes handed over.
+    async fn answered(&mut self, answer: Answer<T, R>) {
+        match answer {
+            Answer::One {
+                index,
+                tag,
+                record,
+                probe,
+                result,
+            } => {
+                let outcome = match &result {
+                    Ok(_) => Outcome::Success,
+                    Err(error) if is_outage(error) => Outcome::Transient,
+                    Err(_) => Outcome::Other,
+                };
+                if matches!(result, Ok(Done::Unchanged { .. })) {
+                    // It waited for an earlier record of the same customer, which made it so.
+                    let mut shared = self.shared();
+                    shared.sent -= 1;
+                    shared.requests -= 1;
+                }
+                let refused = result.as_ref().is_err_and(Error::is_auth_failure);
+                self.heard(outcome, probe, refused);
+                let commit = self.needs_commit(&result);
+                self.emit(index, tag, record, result, commit).await;
+            }
+            Answer::Batch {
+                tags,
+                records,
+                probe,
+                answer,
+            } => {
+                let outcome = match answer.failure {
+                    None => Outcome::Success,
+                    Some(BatchFailure::Outage) => Outcome::Transient,
+                    Some(BatchFailure::Other) => Outcome::Other,
+                };
+                self.shared().requests += answer.requests.saturating_sub(1);
+                let refused = answer
+                    .results
+                    .iter()
+                    .any(|result| result.as_ref().is_err_and(Error::is_auth_failure));
+                self.heard(outcome, probe, refused);
+                for (((index, tag), record), result) in
+                    tags.into_iter().zip(records).zip(answer.results)
+                {
+                    let commit = self.needs_commit(&result);
+                    self.emit(index, tag, record, result, commit).await;
+                }
             }
         }
-        if matches!(result, Ok(Done::Unchanged { .. })) {
-            // It waited for an earlier record of the same customer, which made it so.
-            self.shared().sent -= 1;
+        #[cfg(feature = "state")]
+        if self.checks.state.as_ref().is_some_and(StateStore::failed) {
+            self.stop(Stop::StateFailed);
+        }
+    }
+
+    /// What a request's answer tells the breaker and the stops.
+    fn heard(&mut self, outcome: Outcome, probe: bool, refused: bool) {
+        if refused {
+            self.stop(Stop::Unauthorized);
         }
         self.breaker.finished(outcome, probe, Instant::now());
         if self.breaker.gave_up() && !self.stopped {
             self.shared().outage = Some(self.breaker.open_for(Instant::now()));
             self.stop(Stop::Outage);
-        }
-        let commit = self.needs_commit(&result);
-        self.emit(index, tag, record, result, commit).await;
-        #[cfg(feature = "state")]
-        if self.checks.state.as_ref().is_some_and(StateStore::failed) {
-            self.stop(Stop::StateFailed);
         }
     }
 
@@ -315,7 +407,10 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
     fn needs_commit(&self, result: &Result<Done>) -> bool {
         #[cfg(feature = "state")]
         if self.checks.state.is_some() {
-            return matches!(result, Ok(Done::Upserted(_) | Done::Unchanged { .. }));
+            return matches!(
+                result,
+                Ok(Done::Upserted(_) | Done::Unchanged { .. } | Done::Imported { .. })
+            );
         }
         let _ = result;
         false

@@ -52,6 +52,8 @@
 
 mod breaker;
 mod engine;
+mod import;
+mod run;
 mod work;
 
 use std::fmt;
@@ -67,7 +69,8 @@ use crate::operations::upsert_customer::{UpsertResult, UpsertedCustomer};
 #[cfg(feature = "state")]
 use crate::state::{DeletionRefused, MissingList, StateStore};
 
-pub use engine::BulkRun;
+pub use import::import_form;
+pub use run::BulkRun;
 use work::Job;
 
 /// The concurrency of a run unless [`Bulk::concurrency`] says otherwise.
@@ -157,6 +160,14 @@ pub enum Done {
     /// Plain confirmed the record (the outcome inside), and the state could not commit it:
     /// the next run sends it again. [`crate::state::StateStore::commit`] says why.
     Unrecorded(Box<Done>),
+    /// Plain confirmed the record in a batch ([`Bulk::import`]): its counts add up to the
+    /// batch and nothing was skipped. Plain names no customer in a batch's answer, so there
+    /// is no customer id (with a state, the record is kept without one until an answer names
+    /// it).
+    Imported {
+        /// Plain's request id of the batch's answer.
+        request_id: Option<String>,
+    },
     /// Plain deleted the customer.
     Deleted {
         /// Plain's id for the customer.
@@ -180,13 +191,14 @@ pub enum Done {
 
 impl Done {
     /// The result as `plain sync-customers` writes it: Plain's (`CREATED`, ...), or
-    /// `UNCHANGED`, `DELETED`, `NOT_FOUND`, `WOULD_DELETE`, `REFUSED`.
+    /// `UNCHANGED`, `IMPORTED`, `DELETED`, `NOT_FOUND`, `WOULD_DELETE`, `REFUSED`.
     pub fn as_str(&self) -> &str {
         match self {
             Done::Upserted(upserted) | Done::NotRecorded { upserted, .. } => {
                 upserted.result.as_str()
             }
             Done::Unchanged { .. } => "UNCHANGED",
+            Done::Imported { .. } => "IMPORTED",
             Done::Unrecorded(done) => done.as_str(),
             Done::Deleted { .. } => "DELETED",
             Done::NotFound { .. } => "NOT_FOUND",
@@ -207,6 +219,7 @@ impl Done {
             | Done::NotFound { customer_id }
             | Done::WouldDelete { customer_id } => Some(customer_id),
             Done::Unrecorded(done) => done.customer_id(),
+            Done::Imported { .. } => None,
             #[cfg(feature = "state")]
             Done::Refused(_) => None,
         }
@@ -328,6 +341,7 @@ pub struct Bulk {
     cancel: Cancel,
     outage_limit: Duration,
     dry_run: bool,
+    import: bool,
     #[cfg(feature = "state")]
     state: Option<StateStore>,
 }
@@ -342,6 +356,7 @@ impl PlainClient {
             cancel: Cancel::new(),
             outage_limit: DEFAULT_OUTAGE_LIMIT,
             dry_run: false,
+            import: false,
             #[cfg(feature = "state")]
             state: None,
         }
@@ -373,6 +388,20 @@ impl Bulk {
     /// allowed deletion ends as [`Done::WouldDelete`].
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
+        self
+    }
+
+    /// Upserts: send the records that `importCustomers` can carry exactly ([`import_form`]
+    /// says which) 25 to a request, and every other record through `upsertCustomer` as
+    /// usual. A batch whose counts do not add up, that skipped anything, or that failed with
+    /// a `MutationError` or another failure of its own, is sent again record by record
+    /// through `upsertCustomer`, so each record ends with its own result. A record confirmed
+    /// by a batch ends as [`Done::Imported`].
+    ///
+    /// A batch is sent once it holds 25 records, or when the input has no record ready; it
+    /// takes one slot of [`Bulk::concurrency`].
+    pub fn import(mut self, import: bool) -> Self {
+        self.import = import;
         self
     }
 
@@ -437,6 +466,6 @@ impl Bulk {
         records: impl Stream<Item = (T, R)> + Send + 'static,
     ) -> BulkRun<T, R> {
         let records: BoxStream<'static, (T, R)> = Box::pin(records);
-        engine::start(self, records)
+        run::start(self, records)
     }
 }

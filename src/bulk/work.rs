@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use std::convert::Infallible;
+
+use super::import::{qualify, send_batch, BatchAnswer, Qualified};
 use super::{Deletion, Done};
 use crate::client::PlainClient;
 use crate::error::{Error, Result};
@@ -17,6 +20,8 @@ use crate::task::joined;
 pub(crate) trait Job: Clone + Send + Sync + 'static {
     /// What the state gave a record about to be sent.
     type Ticket: Send + 'static;
+    /// The proof that a record goes in a batch (never, for a job that does not batch).
+    type Batched: Send + 'static;
 
     /// Takes a record: called in input order, which is what orders records of one customer.
     fn intake(self, checks: &Checks) -> Intake<Self>;
@@ -27,6 +32,19 @@ pub(crate) trait Job: Clone + Send + Sync + 'static {
         ticket: Self::Ticket,
         client: PlainClient,
     ) -> impl Future<Output = Result<Done>> + Send + 'static;
+
+    /// Sends a batch of records that each came as [`Intake::Batch`].
+    fn send_batch(
+        records: Arc<Vec<Self>>,
+        members: Vec<(Self::Ticket, Self::Batched)>,
+        client: PlainClient,
+    ) -> impl Future<Output = BatchAnswer> + Send + 'static;
+
+    /// Whether the record must wait for an earlier one of the same customer.
+    fn waits(ticket: &Self::Ticket) -> bool;
+
+    /// Whether two records of a batch name the same customer: a batch carries each once.
+    fn same_customer(&self, other: &Self) -> bool;
 }
 
 /// How a record is taken.
@@ -39,6 +57,8 @@ pub(crate) enum Intake<R: Job> {
     Now { record: R, done: Done, commit: bool },
     /// To send when a slot and the breaker allow.
     Send(R, R::Ticket),
+    /// To send in a batch ([`super::Bulk::import`]).
+    Batch(R, R::Ticket, R::Batched),
 }
 
 /// What a run's records are checked against.
@@ -46,6 +66,7 @@ pub(crate) struct Checks {
     #[cfg(feature = "state")]
     pub(super) state: Option<StateStore>,
     pub(super) dry_run: bool,
+    pub(super) import: bool,
 }
 
 /// Sends a record in a task of its own: dropping the run does not cut a request off midway.
@@ -65,44 +86,87 @@ pub(super) async fn spawned<R: Job>(
     (record, result)
 }
 
+/// What the state gave an upsert: its admission (`None` without a state).
 #[cfg(feature = "state")]
-type UpsertTicket = Option<(StateStore, Admission)>;
+pub(super) type UpsertTicket = Option<(StateStore, Admission)>;
+/// What the state gave an upsert: nothing, without the `state` feature.
 #[cfg(not(feature = "state"))]
-type UpsertTicket = ();
+pub(super) type UpsertTicket = ();
 
 impl Job for UpsertCustomerInput {
     type Ticket = UpsertTicket;
+    type Batched = Qualified;
 
     fn intake(self, checks: &Checks) -> Intake<Self> {
+        let batched = if checks.import { qualify(&self) } else { None };
         #[cfg(feature = "state")]
         if let Some(state) = &checks.state {
-            return match state.admit(&self) {
-                Admission::Unchanged { customer_id } => Intake::Now {
+            return match (state.admit(&self), batched) {
+                (Admission::Unchanged { customer_id }, _) => Intake::Now {
                     record: self,
                     done: Done::Unchanged { customer_id },
                     commit: true,
                 },
-                admission => Intake::Send(self, Some((state.clone(), admission))),
+                (admission @ Admission::Send(_), Some(batched)) => {
+                    Intake::Batch(self, Some((state.clone(), admission)), batched)
+                }
+                (admission, _) => Intake::Send(self, Some((state.clone(), admission))),
             };
         }
-        let _ = checks;
         #[cfg(feature = "state")]
-        return Intake::Send(self, None);
+        let ticket = None;
         #[cfg(not(feature = "state"))]
-        Intake::Send(self, ())
+        let ticket = ();
+        match batched {
+            Some(batched) => Intake::Batch(self, ticket, batched),
+            None => Intake::Send(self, ticket),
+        }
     }
 
-    #[cfg_attr(not(feature = "state"), allow(clippy::let_unit_value))]
     async fn send(input: Arc<Self>, ticket: UpsertTicket, client: PlainClient) -> Result<Done> {
+        upsert_one(&client, &input, ticket).await
+    }
+
+    async fn send_batch(
+        records: Arc<Vec<Self>>,
+        members: Vec<(UpsertTicket, Qualified)>,
+        client: PlainClient,
+    ) -> BatchAnswer {
+        let tickets = members.into_iter().map(|(ticket, _)| ticket).collect();
+        send_batch(records, tickets, client).await
+    }
+
+    fn waits(ticket: &UpsertTicket) -> bool {
         #[cfg(feature = "state")]
-        if let Some((state, admission)) = ticket {
-            return upsert_admitted(&client, &state, &input, admission).await;
+        return matches!(ticket, Some((_, Admission::Wait(_))));
+        #[cfg(not(feature = "state"))]
+        {
+            let () = ticket;
+            false
         }
-        let _ = ticket;
-        client.upsert_customer_ref(&input).await.map(Done::Upserted)
+    }
+
+    fn same_customer(&self, other: &Self) -> bool {
+        self.identifier == other.identifier
     }
 }
 
+/// One upsert, through the state when it has a ticket from it.
+#[cfg_attr(not(feature = "state"), allow(clippy::let_unit_value))]
+pub(super) async fn upsert_one(
+    client: &PlainClient,
+    input: &UpsertCustomerInput,
+    ticket: UpsertTicket,
+) -> Result<Done> {
+    #[cfg(feature = "state")]
+    if let Some((state, admission)) = ticket {
+        return upsert_admitted(client, &state, input, admission).await;
+    }
+    let _ = ticket;
+    client.upsert_customer_ref(input).await.map(Done::Upserted)
+}
+
+/// A deletion written ahead in the state (`None` without one).
 #[cfg(feature = "state")]
 type DeleteTicket = Option<PendingDeletion>;
 #[cfg(not(feature = "state"))]
@@ -110,6 +174,7 @@ type DeleteTicket = ();
 
 impl Job for Deletion {
     type Ticket = DeleteTicket;
+    type Batched = Infallible;
 
     fn intake(self, checks: &Checks) -> Intake<Self> {
         #[cfg(feature = "state")]
@@ -170,6 +235,25 @@ impl Job for Deletion {
         #[cfg(not(feature = "state"))]
         let () = ticket;
         Ok(done)
+    }
+
+    async fn send_batch(
+        _: Arc<Vec<Self>>,
+        members: Vec<(DeleteTicket, Infallible)>,
+        _: PlainClient,
+    ) -> BatchAnswer {
+        match members.into_iter().next() {
+            Some((_, never)) => match never {},
+            None => BatchAnswer::default(),
+        }
+    }
+
+    fn waits(_: &DeleteTicket) -> bool {
+        false
+    }
+
+    fn same_customer(&self, other: &Self) -> bool {
+        self.customer_id == other.customer_id
     }
 }
 

@@ -38,14 +38,21 @@ impl Progress {
 
     pub(super) fn update(&mut self, summary: &Summary) {
         let counts = || {
-            format!(
+            let mut counts = format!(
                 "created {} updated {} noop {} unchanged {} failed {}",
                 summary.created,
                 summary.updated,
                 summary.noop,
                 summary.unchanged,
                 summary.failed + summary.malformed
-            )
+            );
+            if summary.imported > 0 {
+                counts.push_str(&format!(
+                    " imported {}; {} requests",
+                    summary.imported, summary.requests
+                ));
+            }
+            counts
         };
         if let Some(bar) = &self.bar {
             bar.set_position(summary.done());

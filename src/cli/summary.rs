@@ -30,6 +30,8 @@ pub struct Summary {
     pub noop: u64,
     /// Records the state says Plain already has: not sent.
     pub unchanged: u64,
+    /// `sync-customers --import`: records a batch's counts confirmed.
+    pub imported: u64,
     /// `delete-customers`: customers deleted, and those Plain no longer had.
     pub deleted: u64,
     pub not_found: u64,
@@ -48,6 +50,8 @@ pub struct Summary {
     pub failures_by_code: BTreeMap<String, u64>,
     /// Records sent to Plain.
     pub sent: u64,
+    /// The requests that sent them (not counting retries): a batch is one.
+    pub requests: u64,
     /// Why the run stopped early (the first reason), if it did.
     pub stop: Option<Stop>,
     /// Whether Ctrl-C was pressed.
@@ -77,6 +81,7 @@ impl Summary {
             + self.updated
             + self.noop
             + self.unchanged
+            + self.imported
             + self.deleted
             + self.not_found
             + self.refused
@@ -118,6 +123,13 @@ pub fn account(summary: &Summary, client: &PlainClient, input: &str, line: &mut 
     }
     if summary.not_attempted > 0 {
         line.push_str(&format!(", not attempted {}", summary.not_attempted));
+    }
+    if summary.requests > 0 && summary.requests != summary.sent {
+        // Batches: records and requests are counted apart.
+        line.push_str(&format!(
+            "; {} records sent in {} requests",
+            summary.sent, summary.requests
+        ));
     }
     line.push_str(&format!(
         "; {} requests, {} retries, {} answered 429",

@@ -53,6 +53,11 @@ pub struct SyncOptions {
     /// customers were edited in Plain by hand).
     #[arg(long, requires = "state")]
     pub full: bool,
+    /// Send the records that Plain's importCustomers can carry exactly 25 to a request, and
+    /// every other record through upsertCustomer (see the README for which qualify). A
+    /// batch's records end as IMPORTED, with the batch's request id.
+    #[arg(long)]
+    pub import: bool,
     /// With --state: write here, as JSON Lines, the customers the state holds that this input
     /// no longer has, for `plain delete-customers`. Written only when the whole input was read.
     /// With --against-plain, the customers Plain has that this input does not name.
@@ -77,6 +82,9 @@ struct Success<'a> {
     result: &'a str,
     #[serde(rename = "customerId", skip_serializing_if = "Option::is_none")]
     customer_id: Option<&'a str>,
+    /// For a record confirmed by a batch: the batch's request id.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 /// The state of a run: what the engine's outcomes make of the accounts.
@@ -127,6 +135,7 @@ impl Syncing {
                 let summary = &mut self.ledger.summary;
                 match &done {
                     Done::Unchanged { .. } => summary.unchanged += 1,
+                    Done::Imported { .. } => summary.imported += 1,
                     Done::Upserted(upserted) => match upserted.result {
                         UpsertResult::Created => summary.created += 1,
                         UpsertResult::Updated => summary.updated += 1,
@@ -139,6 +148,10 @@ impl Syncing {
                     line,
                     result: done.as_str(),
                     customer_id: done.customer_id(),
+                    request_id: match &done {
+                        Done::Imported { request_id } => request_id.as_deref(),
+                        _ => None,
+                    },
                 });
             }
         }
@@ -233,6 +246,7 @@ impl Syncing {
                 cancel.cancel();
             }
             self.ledger.summary.sent = run.sent();
+            self.ledger.summary.requests = run.requests();
         }
         for item in feed.take_aside() {
             self.account(item);
@@ -244,6 +258,7 @@ impl Syncing {
         }
         self.ledger.summary.unread_after = unread_after;
         self.ledger.summary.sent = run.sent();
+        self.ledger.summary.requests = run.requests();
         unread_after.is_none()
     }
 }
@@ -329,7 +344,11 @@ async fn sync(client: PlainClient, options: &SyncOptions, input: Input) -> Resul
 
     let feed = Feed::new(batches, options.against_plain);
     let cancel = Cancel::new();
-    let mut bulk = options.bulk.engine(&client).cancel(cancel.clone());
+    let mut bulk = options
+        .bulk
+        .engine(&client)
+        .cancel(cancel.clone())
+        .import(options.import);
     if let Some(store) = &store {
         bulk = bulk.state(store);
     }
@@ -408,6 +427,9 @@ fn report(summary: &Summary, client: &PlainClient, input: &str, elapsed: Duratio
         summary.noop,
         summary.unchanged,
     );
+    if summary.imported > 0 {
+        line.push_str(&format!(", imported {}", summary.imported));
+    }
     if summary.other > 0 {
         line.push_str(&format!(", other results {}", summary.other));
     }

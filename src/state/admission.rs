@@ -278,10 +278,6 @@ impl Admitted {
     ///
     /// [`Unrecorded`] when the input is not identified by an external id, which is how a
     /// batch names its customers: nothing was recorded.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the bulk engine's importCustomers batches")
-    )]
     pub(crate) fn confirm_imported(self) -> Result<(), Unrecorded> {
         let Key::External(external_id) = &self.expected.identifier else {
             return Err(Unrecorded {
