@@ -640,6 +640,29 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_row_with_an_external_id_and_no_verification_qualifies_for_a_batch() {
+        let row = |short: Option<&str>, external: Option<&str>, verified: Option<&str>| {
+            let cell = |v: Option<&str>| v.map(str::to_owned);
+            csv_input(&[
+                cell(Some("ada@example.com")),
+                cell(Some("Ada Lovelace")),
+                cell(short),
+                cell(external),
+                cell(verified),
+            ])
+            .unwrap()
+        };
+        let form = |input| plain_client::bulk::import_form(&input);
+        assert!(form(row(None, Some("crm-1"), None)).is_some());
+        assert!(form(row(Some("Ada"), Some("crm-1"), Some("false"))).is_some());
+        assert!(form(row(None, None, None)).is_none(), "by email");
+        assert!(
+            form(row(None, Some("crm-1"), Some("true"))).is_none(),
+            "verified"
+        );
+    }
+
+    #[test]
     fn csv_lines_are_physical_whatever_the_endings_and_quoted_newlines() {
         let input = "email,full_name\r\n\
                      a@example.com,A\r\n\
