@@ -359,18 +359,24 @@ async fn after_kill_9_a_batched_sync_resumes_with_its_state() {
     .await;
     assert_eq!(code, 0, "{stderr}");
     let resent = sent(&server, "importCustomers") - before;
-    // What the state holds is not sent again: at most the records not confirmed, in batches,
-    // and the one batch that was under way.
-    assert!(
-        resent <= (n - confirmed).div_ceil(25) + 1,
-        "{resent} batches sent again, {confirmed} records were confirmed before the kill"
-    );
     let lines = dir.jsonl("second.jsonl");
     assert_eq!(lines.len(), n, "every record has a result");
+    // What the state holds is not sent again: at most the records not confirmed, and the one
+    // batch that was under way.
     let unchanged = lines.iter().filter(|l| l["result"] == "UNCHANGED").count();
+    let again = lines.iter().filter(|l| l["result"] == "IMPORTED").count();
+    assert_eq!(unchanged + again, n, "every record unchanged or imported");
     assert!(
         unchanged >= confirmed,
         "{unchanged} unchanged, {confirmed} confirmed"
+    );
+    assert!(
+        again <= n - confirmed + 25,
+        "{again} imported again, {confirmed} were confirmed before the kill"
+    );
+    assert!(
+        resent >= again.div_ceil(25),
+        "{resent} batches for {again} records"
     );
     holds(&server, n);
 
@@ -426,4 +432,29 @@ async fn a_customer_twice_in_a_row_ends_as_its_later_record_says() {
         // in a batch.
         assert!(sent(&server, "importCustomers") >= 2);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_does_not_wait_for_an_input_that_has_nothing_ready() {
+    let server = LocalServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let inputs = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    let mut run = client.bulk().import(true).upsert_stream(inputs);
+    for i in 0..3 {
+        sender.send(qualifying(i)).await.unwrap();
+    }
+    // The input stays open with nothing more: the three go in a batch of their own.
+    for _ in 0..3 {
+        assert!(imported(&run.next().await.unwrap()));
+    }
+    for i in 3..6 {
+        sender.send(qualifying(i)).await.unwrap();
+    }
+    drop(sender);
+    let rest: Vec<_> = run.collect().await;
+    assert_eq!(rest.len(), 3);
+    assert!(rest.iter().all(imported));
+    assert_eq!(sent(&server, "importCustomers"), 2);
+    holds(&server, 6);
 }

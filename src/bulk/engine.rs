@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt};
@@ -31,7 +31,7 @@ enum Event<T, R> {
     Cancelled,
     Answered(Answer<T, R>),
     Record(Option<(T, R)>),
-    /// The input has no record ready now: an open batch need not wait for more.
+    /// The input has no record ready now: an open batch waits [`LINGER`] for more.
     Idle,
     Woke,
 }
@@ -95,6 +95,10 @@ pub(super) struct Engine<T, R: Job> {
     held: Option<Held<T, R>>,
 }
 
+/// How long an open batch waits for more records once the input had none ready: a slow input
+/// never holds a record back for longer, and a file read in chunks still fills whole batches.
+const LINGER: Duration = Duration::from_millis(20);
+
 type InFlight<T, R> = FuturesUnordered<BoxFuture<'static, Answer<T, R>>>;
 
 impl<T: Send + 'static, R: Job> Engine<T, R> {
@@ -128,7 +132,8 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
     pub(super) async fn run(mut self, mut records: BoxStream<'static, (T, R)>) {
         let mut in_flight: InFlight<T, R> = FuturesUnordered::new();
         let mut reading = true;
-        let mut idle = false;
+        // When the open batch goes even though it is not full: the input had no record ready.
+        let mut linger: Option<Instant> = None;
         let cancelled = self.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
@@ -148,9 +153,10 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                     in_flight.push(self.send(held));
                     continue;
                 }
-                let due = self.batch.len() >= BATCH || !reading || self.stopped || idle;
+                let lingered = linger.is_some_and(|at| at <= Instant::now());
+                let due = self.batch.len() >= BATCH || !reading || self.stopped || lingered;
                 if !self.batch.is_empty() && due {
-                    idle = false;
+                    linger = None;
                     in_flight.push(self.send_batch());
                     continue;
                 }
@@ -173,13 +179,13 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                 continue;
             }
             let sleep = async move {
-                match wake.into_iter().chain(commit_at).min() {
+                match wake.into_iter().chain(commit_at).chain(linger).min() {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
                     None => std::future::pending().await,
                 }
             };
             let listening = !self.stopped;
-            let batching = !self.batch.is_empty();
+            let batching = !self.batch.is_empty() && linger.is_none();
             tokio::pin!(sleep);
             let event = std::future::poll_fn(|cx| {
                 if listening && cancelled.as_mut().poll(cx).is_ready() {
@@ -211,7 +217,7 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                     self.take(tag, record, &mut in_flight).await;
                 }
                 Event::Record(None) => reading = false,
-                Event::Idle => idle = true,
+                Event::Idle => linger = Some(Instant::now() + LINGER),
                 Event::Woke => {}
             }
         }

@@ -398,8 +398,9 @@ impl Bulk {
     /// through `upsertCustomer`, so each record ends with its own result. A record confirmed
     /// by a batch ends as [`Done::Imported`].
     ///
-    /// A batch is sent once it holds 25 records, or when the input has no record ready; it
-    /// takes one slot of [`Bulk::concurrency`].
+    /// A batch is sent once it holds 25 records, or 20 ms after the input first had no record
+    /// ready for it (a slow input never holds records back); it takes one slot of
+    /// [`Bulk::concurrency`].
     pub fn import(mut self, import: bool) -> Self {
         self.import = import;
         self
