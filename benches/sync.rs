@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --features cli --bench sync                 # every scenario
-//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile, state, export
+//! cargo bench --features cli --bench sync -- rate-limited # or throughput, memory, hostile, state, export, import
 //! cargo bench --features cli --bench sync -- throughput --runs 21 --records 2000 --concurrency 1,8
 //! ```
 //!
@@ -37,6 +37,12 @@
 //! - `export`: `plain export-customers` of 100,000 customers from a server seeded by a sync at
 //!   concurrency 64: exactly ⌈100,000/100⌉ = 1,000 page requests (counted by the server), the
 //!   peak resident memory of the export (under 64 MB) and its CPU per customer.
+//! - `import`: `plain sync-customers --import`. A first sync of 10,000 fresh qualifying records
+//!   under 50 requests per 2 s: at most ⌈10,000/25⌉ = 400 requests (counted by the server),
+//!   within 1.05 × the floor of those requests + 1 s, beside the per-record sync of the same
+//!   input and the ratio of the two; with every fifth record not qualifying, exactly
+//!   ⌈qualifying/25⌉ + the others; with one batch in ten skipping a customer, every record
+//!   with a result, and exactly the fallback's 25 requests more per faulty batch.
 //!
 //! `plain` is the binary Cargo builds for this bench (`CARGO_BIN_EXE_plain`): Cargo builds the
 //! package's binaries, with the bench's features and profile, before it runs a bench, so under
@@ -62,6 +68,7 @@ use plain_client::{
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 mod export;
+mod import;
 
 const PLAIN: &str = env!("CARGO_BIN_EXE_plain");
 const KEY: &str = "plainApiKey_bench";
@@ -92,6 +99,9 @@ fn main() -> ExitCode {
     }
     if options.wants("export") {
         export::export(&options, &mut report);
+    }
+    if options.wants("import") {
+        import::import(&options, &mut report);
     }
     println!("\n{}", report.markdown());
     if report.missed() {
@@ -143,13 +153,14 @@ impl Options {
                     })?;
                     options.concurrency = Some(levels);
                 }
-                "rate-limited" | "throughput" | "memory" | "hostile" | "state" | "export" => {
+                "rate-limited" | "throughput" | "memory" | "hostile" | "state" | "export"
+                | "import" => {
                     options.scenarios.push(arg)
                 }
                 other if other.starts_with('-') => {} // cargo's own flags, such as --nocapture
                 other => {
                     return Err(format!(
-                    "unknown scenario `{other}`: give rate-limited, throughput, memory, hostile, state or export"
+                    "unknown scenario `{other}`: give rate-limited, throughput, memory, hostile, state, export or import"
                 ))
                 }
             }
