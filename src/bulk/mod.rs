@@ -8,7 +8,8 @@
 //! through the same engine, so a library user gets what the command does:
 //!
 //! - **Bounded concurrency.** At most [`Bulk::concurrency`] requests at once (8 unless set);
-//!   records are taken from the input only as a slot frees up, so memory is bounded by the
+//!   records are taken from the input only as a slot frees up (with [`Bulk::import`], up to
+//!   25 gather in the batch that takes the next slot), so memory is bounded by the
 //!   concurrency, not by the number of records. Each request runs in its own task with the
 //!   client's retry policy and shared rate-limit pacing.
 //! - **Stops.** The run stops taking records ([`BulkRun::stop`] says why) on a [`Cancel`]; when
