@@ -442,3 +442,39 @@ async fn against_plain_lists_the_customers_plain_has_that_the_input_does_not_nam
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("--against-plain"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_refused_while_looking_up_external_ids_stops_the_deletions_and_lists_the_rest() {
+    let server = LocalServer::builder()
+        .api_key("plainApiKey_right")
+        .start()
+        .await
+        .unwrap();
+    let dir = Dir::new("delete-lookup-refused");
+    let lines: String = (0..4)
+        .map(|i| format!("{{\"identifier\":{{\"externalId\":\"imp-{i}\"}}}}\n"))
+        .collect();
+    let file = dir.file("hand.jsonl", lines);
+    let (results, rejects) = (dir.path("results.jsonl"), dir.path("rejects.jsonl"));
+    let mut deleting = delete(
+        &server,
+        &file,
+        &["--unchecked", "--results", &results, "--rejects", &rejects],
+    );
+    deleting.env("PLAIN_API_KEY", "plainApiKey_wrong");
+    let (output, stderr) = finish(deleting).await;
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("authentication failure"), "{stderr}");
+    let rejected = dir.jsonl("rejects.jsonl");
+    // One look-up, then the run stops: the rest is listed, not looked up.
+    let status: Vec<_> = rejected
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        ["failed", "not_attempted", "not_attempted", "not_attempted"]
+    );
+    assert_eq!(rejected[3]["input"]["identifier"]["externalId"], "imp-3");
+    assert_eq!(results_of(&dir.jsonl("results.jsonl")), ["FAILED"]);
+}

@@ -97,7 +97,8 @@ pub(super) struct Checks {
 /// The next deletion for the engine: by Plain's id. A line that names its customer by its
 /// external id alone is given the id Plain has for it first (with a state, only when the
 /// state allows the deletion, and the state learns the id); one settled otherwise is set
-/// aside, and the next line read. `None` at the end of the file.
+/// aside, and the next line read. `None` at the end of the file, or once Plain refused the
+/// key for a look-up.
 pub(super) async fn next_for_engine(
     reading: &Mutex<Reading>,
     checks: &Checks,
@@ -111,8 +112,21 @@ pub(super) async fn next_for_engine(
         match resolve(&mut deletion, reading, checks).await {
             None => return Some(deletion.split()),
             Some(settled) => {
+                // A key Plain refuses would fail every look-up: the engine is told the file
+                // ended, and the run stops, as it does for a deletion refused so.
+                let refused_key = matches!(
+                    &settled,
+                    Settled::Failed(error) if matches!(
+                        error.last_cause(),
+                        plain_client::Error::Unauthenticated { .. }
+                            | plain_client::Error::Forbidden { .. }
+                    )
+                );
                 let tag = deletion.tag();
                 lock(reading).aside.push(Aside::Settled(tag, settled));
+                if refused_key {
+                    return None;
+                }
             }
         }
     }

@@ -524,8 +524,8 @@ mod imported {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_customer_confirmed_in_a_batch_is_held_without_an_id_until_an_answer_names_it() {
         let World { state, client, .. } = &world("fill").await;
-        import(&client, 1, "Ada").await;
-        send(&state, &by_external(1, "Ada"))
+        import(client, 1, "Ada").await;
+        send(state, &by_external(1, "Ada"))
             .confirm_imported()
             .unwrap();
 
@@ -541,7 +541,7 @@ mod imported {
 
         // The next answer that names the customer fills its id in: still one entry.
         let changed = by_external(1, "Ada Lovelace");
-        let admitted = send(&state, &changed);
+        let admitted = send(state, &changed);
         let upserted = client.upsert_customer(changed.clone()).await.unwrap();
         admitted.confirm(&upserted).unwrap();
         state.commit().unwrap();
@@ -568,19 +568,19 @@ mod imported {
             CustomerIdentifier::email("crm2@example.com"),
             OnCreate::new("Grace", EmailAddress::unverified("crm2@example.com")),
         );
-        let admitted = send(&state, &by_email);
+        let admitted = send(state, &by_email);
         admitted
             .confirm(&client.upsert_customer(by_email.clone()).await.unwrap())
             .unwrap();
         // ...and, confirmed in a batch, by an external id without an id.
-        send(&state, &by_external(2, "Grace"))
+        send(state, &by_external(2, "Grace"))
             .confirm_imported()
             .unwrap();
         assert_eq!(state.len().unwrap(), 2);
 
         // Plain then names the one customer with both.
         let both = by_email.on_update(OnUpdate::default().external_id("crm-2"));
-        let admitted = send(&state, &both);
+        let admitted = send(state, &both);
         let upserted = client.upsert_customer(both).await.unwrap();
         assert_eq!(upserted.customer.external_id.as_deref(), Some("crm-2"));
         admitted.confirm(&upserted).unwrap();
@@ -593,12 +593,12 @@ mod imported {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_answer_that_takes_the_external_id_away_forgets_the_entry_without_an_id() {
         let World { state, client, .. } = &world("cleared").await;
-        import(&client, 3, "Ida").await;
-        send(&state, &by_external(3, "Ida"))
+        import(client, 3, "Ida").await;
+        send(state, &by_external(3, "Ida"))
             .confirm_imported()
             .unwrap();
         let cleared = by_external(3, "Ida").on_update(OnUpdate::default().clear_external_id());
-        let admitted = send(&state, &cleared);
+        let admitted = send(state, &cleared);
         let upserted = client.upsert_customer(cleared).await.unwrap();
         assert_eq!(upserted.customer.external_id, None);
         admitted.confirm(&upserted).unwrap();
@@ -619,11 +619,11 @@ mod imported {
     async fn a_batch_keeps_the_id_of_a_customer_held_with_one() {
         let World { state, client, .. } = &world("keep").await;
         let first = by_external(4, "Kay");
-        let admitted = send(&state, &first);
+        let admitted = send(state, &first);
         let upserted = client.upsert_customer(first).await.unwrap();
         admitted.confirm(&upserted).unwrap();
 
-        send(&state, &by_external(4, "Kay B"))
+        send(state, &by_external(4, "Kay B"))
             .confirm_imported()
             .unwrap();
         let entry = state.get(&external(4)).unwrap().unwrap();
@@ -647,7 +647,7 @@ mod imported {
         // An input that may leave another email address: the one held is no longer known.
         let moved = by_external(4, "Kay B")
             .on_update(OnUpdate::default().email(EmailAddress::unverified("kay@example.com")));
-        send(&state, &moved).confirm_imported().unwrap();
+        send(state, &moved).confirm_imported().unwrap();
         let entry = state.get(&external(4)).unwrap().unwrap();
         assert_eq!(entry.email, None);
         assert_eq!(
@@ -664,7 +664,7 @@ mod imported {
             CustomerIdentifier::email("crm5@example.com"),
             OnCreate::new("Eve", EmailAddress::unverified("crm5@example.com")).external_id("crm-5"),
         );
-        let refused = send(&state, &by_email).confirm_imported().unwrap_err();
+        let refused = send(state, &by_email).confirm_imported().unwrap_err();
         assert!(refused.reason.contains("external id"), "{}", refused.reason);
         assert!(state.is_empty().unwrap(), "nothing recorded");
         // The turn was given back: the next input for the customer goes at once, and holds
