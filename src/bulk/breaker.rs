@@ -18,6 +18,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
+
 /// How many of the last finished records are looked at.
 pub const WINDOW: usize = 10;
 /// How many of them must have failed transiently for the breaker to trip.
@@ -175,6 +177,12 @@ impl Breaker {
         self.recent.clear();
         self.state = State::Closed;
     }
+}
+
+/// Whether a failure says Plain or the way to it is down: a retryable failure that is not
+/// the rate limit (which the client paces by itself).
+pub(super) fn is_outage(error: &Error) -> bool {
+    error.is_retryable() && !error.is_rate_limited()
 }
 
 #[cfg(test)]

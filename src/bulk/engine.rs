@@ -12,15 +12,25 @@ use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
-use super::breaker::{Breaker, Gate, Outcome};
+use super::breaker::{is_outage, Breaker, Gate, Outcome};
 use super::import::{BatchAnswer, BatchFailure, BATCH};
-use super::run::Shared;
-use super::work::{is_outage, spawned, Checks, Intake, Job};
+use super::work::{spawned, Checks, Intake, Job};
 use super::{Bulk, BulkOutcome, Cancel, Done, Stop};
 use crate::client::PlainClient;
 use crate::error::{Error, Result};
 #[cfg(feature = "state")]
 use crate::state::{StateStore, COMMIT_AFTER, COMMIT_EVERY};
+
+/// What the engine tells its run as it goes.
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) stop: Option<Stop>,
+    /// Records sent.
+    pub(super) sent: u64,
+    /// Requests sent: a batch is one.
+    pub(super) requests: u64,
+    pub(super) outage: Option<Duration>,
+}
 
 /// What woke the engine.
 #[expect(

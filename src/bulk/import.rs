@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::work::{upsert_one, UpsertTicket};
+use super::breaker::is_outage;
+use super::upsert::{upsert_one, UpsertTicket};
 use super::Done;
 use crate::client::PlainClient;
 use crate::error::{Error, Result};
@@ -115,7 +116,7 @@ pub(super) async fn send_batch(
     };
     let failure = match &imported {
         Ok(_) => None,
-        Err(error) if super::work::is_outage(error) => Some(BatchFailure::Outage),
+        Err(error) if is_outage(error) => Some(BatchFailure::Outage),
         Err(_) => Some(BatchFailure::Other),
     };
     match imported {

@@ -55,6 +55,7 @@ mod breaker;
 mod engine;
 mod import;
 mod run;
+mod upsert;
 mod work;
 
 use std::fmt;

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use super::engine::Engine;
+use super::engine::{Engine, Shared};
 use super::work::Job;
 use super::{Bulk, BulkOutcome, Stop};
 use crate::input::UpsertCustomerInput;
@@ -25,17 +25,6 @@ pub struct BulkRun<T, R = UpsertCustomerInput> {
     outcomes: mpsc::Receiver<BulkOutcome<T, R>>,
     driver: Option<BoxFuture<'static, ()>>,
     shared: Arc<Mutex<Shared>>,
-}
-
-/// What the engine tells its run as it goes.
-#[derive(Default)]
-pub(super) struct Shared {
-    pub(super) stop: Option<Stop>,
-    /// Records sent.
-    pub(super) sent: u64,
-    /// Requests sent: a batch is one.
-    pub(super) requests: u64,
-    pub(super) outage: Option<Duration>,
 }
 
 impl<T, R> std::fmt::Debug for BulkRun<T, R> {
