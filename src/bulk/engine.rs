@@ -32,6 +32,20 @@ pub(super) struct Shared {
     pub(super) outage: Option<Duration>,
 }
 
+/// What the engine hands its run: an outcome, or a commit's outcomes together.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most hand-overs are one outcome: boxing it would cost an allocation a record"
+)]
+pub(super) enum Handed<T, R> {
+    One(BulkOutcome<T, R>),
+    Many(Vec<BulkOutcome<T, R>>),
+}
+
+/// The most records decided without a request (unchanged ones) taken in one go, without going
+/// round the loop.
+const BURST: usize = 256;
+
 /// What woke the engine.
 #[expect(
     clippy::large_enum_variant,
@@ -92,7 +106,7 @@ pub(super) struct Engine<T, R: Job> {
     cancel: Cancel,
     breaker: Breaker,
     checks: Checks,
-    sender: mpsc::Sender<BulkOutcome<T, R>>,
+    sender: mpsc::Sender<Handed<T, R>>,
     shared: Arc<Mutex<Shared>>,
     /// Whether the intake stopped.
     stopped: bool,
@@ -114,7 +128,7 @@ type InFlight<T, R> = FuturesUnordered<BoxFuture<'static, Answer<T, R>>>;
 impl<T: Send + 'static, R: Job> Engine<T, R> {
     pub(super) fn new(
         bulk: Bulk,
-        sender: mpsc::Sender<BulkOutcome<T, R>>,
+        sender: mpsc::Sender<Handed<T, R>>,
         shared: Arc<Mutex<Shared>>,
     ) -> Self {
         Self {
@@ -224,7 +238,24 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                     }
                 }
                 Event::Record(Some((tag, record))) => {
-                    self.take(tag, record, &mut in_flight).await;
+                    let mut decided = self.take(tag, record, &mut in_flight).await;
+                    // Records decided without a request (unchanged) come many at a time: those
+                    // ready now are taken at once. Such a record changes nothing that allowed
+                    // taking it, but the outcomes waiting for a commit.
+                    let mut burst = 0;
+                    while decided && !self.stopped && burst < BURST && self.awaiting.len() < BURST {
+                        burst += 1;
+                        match records.next().now_or_never() {
+                            Some(Some((tag, record))) => {
+                                decided = self.take(tag, record, &mut in_flight).await;
+                            }
+                            Some(None) => {
+                                reading = false;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
                 }
                 Event::Record(None) => reading = false,
                 Event::Idle => linger = Some(Instant::now() + LINGER),
@@ -234,8 +265,8 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
         self.commit().await;
     }
 
-    /// Takes a record: decided now, sent now, or gathered in the open batch.
-    async fn take(&mut self, tag: T, record: R, in_flight: &mut InFlight<T, R>) {
+    /// Takes a record: decided now (`true`), sent now, or gathered in the open batch.
+    async fn take(&mut self, tag: T, record: R, in_flight: &mut InFlight<T, R>) -> bool {
         let index = self.next_index;
         self.next_index += 1;
         match record.intake(&self.checks) {
@@ -245,6 +276,7 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                 commit,
             } => {
                 self.emit(index, tag, record, Ok(done), commit).await;
+                return true;
             }
             Intake::Send(record, ticket) => {
                 let held = Held {
@@ -275,6 +307,7 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                 });
             }
         }
+        false
     }
 
     /// Sends a record in a task of its own; the breaker allowed it just before it was taken.
@@ -459,7 +492,11 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
     }
 
     async fn hand_over(&mut self, outcome: BulkOutcome<T, R>) {
-        if self.sender.send(outcome).await.is_err() {
+        self.send_out(Handed::One(outcome)).await;
+    }
+
+    async fn send_out(&mut self, handed: Handed<T, R>) {
+        if self.sender.send(handed).await.is_err() {
             // Nobody reads the outcomes any more: take nothing more.
             self.stop(Stop::Cancelled);
         }
@@ -492,13 +529,15 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
         if !committed {
             self.stop(Stop::StateFailed);
         }
-        for mut outcome in std::mem::take(&mut self.awaiting) {
-            if !committed {
-                if let Ok(done) = outcome.result {
+        let mut outcomes = std::mem::take(&mut self.awaiting);
+        if !committed {
+            for outcome in &mut outcomes {
+                if let Ok(done) = std::mem::replace(&mut outcome.result, Err(Error::Interrupted)) {
                     outcome.result = Ok(Done::Unrecorded(Box::new(done)));
                 }
             }
-            self.hand_over(outcome).await;
         }
+        // A commit's outcomes go over together.
+        self.send_out(Handed::Many(outcomes)).await;
     }
 }

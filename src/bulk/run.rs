@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use super::engine::{Engine, Shared};
+use super::engine::{Engine, Handed, Shared};
 use super::work::Job;
 use super::{Bulk, BulkOutcome, Stop};
 use crate::input::UpsertCustomerInput;
@@ -22,7 +22,9 @@ use crate::input::UpsertCustomerInput;
 /// Polling it needs a Tokio runtime: each request is a task of its own.
 #[must_use = "a bulk run does nothing unless its outcomes are read"]
 pub struct BulkRun<T, R = UpsertCustomerInput> {
-    outcomes: mpsc::Receiver<BulkOutcome<T, R>>,
+    outcomes: mpsc::Receiver<Handed<T, R>>,
+    /// Outcomes handed over together, not yet read.
+    ready: std::vec::IntoIter<BulkOutcome<T, R>>,
     driver: Option<BoxFuture<'static, ()>>,
     shared: Arc<Mutex<Shared>>,
 }
@@ -43,8 +45,8 @@ pub(super) fn start<T: Send + 'static, R: Job>(
     records: BoxStream<'static, (T, R)>,
 ) -> BulkRun<T, R> {
     let shared = Arc::new(Mutex::new(Shared::default()));
-    // Room for a commit's outcomes, so that one commit hands them over in one go.
-    let (sender, outcomes) = mpsc::channel(bulk.concurrency.max(64));
+    // Room for an outcome of each request in flight; a commit's outcomes go over together.
+    let (sender, outcomes) = mpsc::channel(bulk.concurrency.max(8));
     #[cfg(feature = "state")]
     if let Some(state) = &bulk.state {
         // Outcomes wait for the engine's commits: the store commits only when told.
@@ -53,6 +55,7 @@ pub(super) fn start<T: Send + 'static, R: Job>(
     let engine = Engine::new(bulk, sender, shared.clone());
     BulkRun {
         outcomes,
+        ready: Vec::new().into_iter(),
         driver: Some(Box::pin(engine.run(records))),
         shared,
     }
@@ -94,17 +97,34 @@ impl<T, R> BulkRun<T, R> {
     }
 }
 
+// Nothing of a run is pinned in place: its driver is boxed, and outcomes are moved out.
+impl<T, R> Unpin for BulkRun<T, R> {}
+
 impl<T, R> Stream for BulkRun<T, R> {
     type Item = BulkOutcome<T, R>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(outcome) = this.ready.next() {
+            return Poll::Ready(Some(outcome));
+        }
         if let Some(driver) = &mut this.driver {
             if driver.as_mut().poll(cx).is_ready() {
                 this.driver = None;
             }
         }
-        // `None` once the engine has ended and every outcome was taken.
-        this.outcomes.poll_recv(cx)
+        loop {
+            // `None` once the engine has ended and every outcome was taken.
+            match std::task::ready!(this.outcomes.poll_recv(cx)) {
+                Some(Handed::One(outcome)) => return Poll::Ready(Some(outcome)),
+                Some(Handed::Many(outcomes)) => {
+                    this.ready = outcomes.into_iter();
+                    if let Some(outcome) = this.ready.next() {
+                        return Poll::Ready(Some(outcome));
+                    }
+                }
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
