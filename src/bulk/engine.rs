@@ -2,6 +2,7 @@
 //! breaker allow, sends each in a task of its own (or gathers them in batches), commits the
 //! state, and hands each outcome over as a [`BulkOutcome`].
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
 
 use super::breaker::{is_outage, Breaker, Gate, Outcome};
 use super::import::{BatchAnswer, BatchFailure, BATCH};
@@ -21,25 +21,36 @@ use crate::error::{Error, Result};
 #[cfg(feature = "state")]
 use crate::state::{StateStore, COMMIT_AFTER, COMMIT_EVERY};
 
-/// What the engine tells its run as it goes.
-#[derive(Default)]
-pub(super) struct Shared {
+/// What the engine tells its run as it goes, and the outcomes it hands over.
+///
+/// The engine runs inside its run's own polls ([`super::BulkRun`] drives it), so outcomes go
+/// over in a queue both hold, not a channel, which would take a permit for each outcome and
+/// wake the task that is already running.
+pub(super) struct Shared<T, R> {
     pub(super) stop: Option<Stop>,
     /// Records sent.
     pub(super) sent: u64,
     /// Requests sent: a batch is one.
     pub(super) requests: u64,
     pub(super) outage: Option<Duration>,
+    /// Outcomes handed over, not yet read. The engine waits while `room` or more wait here; a
+    /// commit's outcomes go in together.
+    pub(super) outcomes: VecDeque<BulkOutcome<T, R>>,
+    /// How many outcomes may wait before the engine waits for its run to read them.
+    pub(super) room: usize,
 }
 
-/// What the engine hands its run: an outcome, or a commit's outcomes together.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "most hand-overs are one outcome: boxing it would cost an allocation a record"
-)]
-pub(super) enum Handed<T, R> {
-    One(BulkOutcome<T, R>),
-    Many(Vec<BulkOutcome<T, R>>),
+impl<T, R> Shared<T, R> {
+    pub(super) fn new(room: usize) -> Self {
+        Self {
+            stop: None,
+            sent: 0,
+            requests: 0,
+            outage: None,
+            outcomes: VecDeque::new(),
+            room,
+        }
+    }
 }
 
 /// The most records decided without a request (unchanged ones) taken in one go, without going
@@ -106,8 +117,7 @@ pub(super) struct Engine<T, R: Job> {
     cancel: Cancel,
     breaker: Breaker,
     checks: Checks,
-    sender: mpsc::Sender<Handed<T, R>>,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<Shared<T, R>>>,
     /// Whether the intake stopped.
     stopped: bool,
     /// Outcomes that wait for the state's next commit.
@@ -126,11 +136,7 @@ const LINGER: Duration = Duration::from_millis(20);
 type InFlight<T, R> = FuturesUnordered<BoxFuture<'static, Answer<T, R>>>;
 
 impl<T: Send + 'static, R: Job> Engine<T, R> {
-    pub(super) fn new(
-        bulk: Bulk,
-        sender: mpsc::Sender<Handed<T, R>>,
-        shared: Arc<Mutex<Shared>>,
-    ) -> Self {
+    pub(super) fn new(bulk: Bulk, shared: Arc<Mutex<Shared<T, R>>>) -> Self {
         Self {
             client: bulk.client,
             concurrency: bulk.concurrency,
@@ -142,7 +148,6 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
                 dry_run: bulk.dry_run,
                 import: bulk.import,
             },
-            sender,
             shared,
             stopped: false,
             awaiting: Vec::new(),
@@ -470,7 +475,7 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
         self.shared().stop.get_or_insert(stop);
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T, R>> {
         self.shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -492,14 +497,26 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
     }
 
     async fn hand_over(&mut self, outcome: BulkOutcome<T, R>) {
-        self.send_out(Handed::One(outcome)).await;
+        self.send_out(std::iter::once(outcome)).await;
     }
 
-    async fn send_out(&mut self, handed: Handed<T, R>) {
-        if self.sender.send(handed).await.is_err() {
-            // Nobody reads the outcomes any more: take nothing more.
-            self.stop(Stop::Cancelled);
-        }
+    /// Queues outcomes for the run, once fewer than its room wait there. The run reads every
+    /// queued outcome before it polls the engine again, so waiting needs no wake-up.
+    async fn send_out(&mut self, outcomes: impl IntoIterator<Item = BulkOutcome<T, R>>) {
+        let shared = &self.shared;
+        std::future::poll_fn(|_| {
+            let shared = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if shared.outcomes.len() < shared.room {
+                Poll::Ready(())
+            } else {
+                // Full: the run has outcomes to read, and polls the engine once it has.
+                Poll::Pending
+            }
+        })
+        .await;
+        self.shared().outcomes.extend(outcomes);
     }
 
     /// When the outcomes waiting for a commit are due.
@@ -538,6 +555,6 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
             }
         }
         // A commit's outcomes go over together.
-        self.send_out(Handed::Many(outcomes)).await;
+        self.send_out(outcomes).await;
     }
 }

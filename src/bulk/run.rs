@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
-use tokio::sync::mpsc;
 
-use super::engine::{Engine, Handed, Shared};
+use super::engine::{Engine, Shared};
 use super::work::Job;
 use super::{Bulk, BulkOutcome, Stop};
 use crate::input::UpsertCustomerInput;
@@ -22,11 +21,9 @@ use crate::input::UpsertCustomerInput;
 /// Polling it needs a Tokio runtime: each request is a task of its own.
 #[must_use = "a bulk run does nothing unless its outcomes are read"]
 pub struct BulkRun<T, R = UpsertCustomerInput> {
-    outcomes: mpsc::Receiver<Handed<T, R>>,
-    /// Outcomes handed over together, not yet read.
-    ready: std::vec::IntoIter<BulkOutcome<T, R>>,
+    /// The engine, polled by the run's own polls; `None` once it has ended.
     driver: Option<BoxFuture<'static, ()>>,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<Shared<T, R>>>,
 }
 
 impl<T, R> std::fmt::Debug for BulkRun<T, R> {
@@ -44,18 +41,15 @@ pub(super) fn start<T: Send + 'static, R: Job>(
     bulk: Bulk,
     records: BoxStream<'static, (T, R)>,
 ) -> BulkRun<T, R> {
-    let shared = Arc::new(Mutex::new(Shared::default()));
     // Room for an outcome of each request in flight; a commit's outcomes go over together.
-    let (sender, outcomes) = mpsc::channel(bulk.concurrency.max(8));
+    let shared = Arc::new(Mutex::new(Shared::new(bulk.concurrency.max(8))));
     #[cfg(feature = "state")]
     if let Some(state) = &bulk.state {
         // Outcomes wait for the engine's commits: the store commits only when told.
         state.defer_commits();
     }
-    let engine = Engine::new(bulk, sender, shared.clone());
+    let engine = Engine::new(bulk, shared.clone());
     BulkRun {
-        outcomes,
-        ready: Vec::new().into_iter(),
         driver: Some(Box::pin(engine.run(records))),
         shared,
     }
@@ -85,7 +79,7 @@ impl<T, R> BulkRun<T, R> {
         self.shared().outage
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T, R>> {
         self.shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -105,26 +99,61 @@ impl<T, R> Stream for BulkRun<T, R> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(outcome) = this.ready.next() {
+        // Every outcome queued is read before the engine goes on: the engine waits for room
+        // without a wake-up, counting on this.
+        if let Some(outcome) = this.shared().outcomes.pop_front() {
             return Poll::Ready(Some(outcome));
         }
-        if let Some(driver) = &mut this.driver {
-            if driver.as_mut().poll(cx).is_ready() {
-                this.driver = None;
-            }
+        let Some(driver) = &mut this.driver else {
+            return Poll::Ready(None);
+        };
+        let ended = driver.as_mut().poll(cx).is_ready();
+        if ended {
+            this.driver = None;
         }
-        loop {
-            // `None` once the engine has ended and every outcome was taken.
-            match std::task::ready!(this.outcomes.poll_recv(cx)) {
-                Some(Handed::One(outcome)) => return Poll::Ready(Some(outcome)),
-                Some(Handed::Many(outcomes)) => {
-                    this.ready = outcomes.into_iter();
-                    if let Some(outcome) = this.ready.next() {
-                        return Poll::Ready(Some(outcome));
-                    }
-                }
-                None => return Poll::Ready(None),
-            }
+        match this.shared().outcomes.pop_front() {
+            Some(outcome) => Poll::Ready(Some(outcome)),
+            // The engine ended with every outcome read.
+            None if ended => Poll::Ready(None),
+            // The engine waits for a request, a record or a timer, each of which wakes it.
+            None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bulk::{Deletion, Done};
+    use crate::client::PlainClient;
+
+    /// Outcomes decided at once (a dry run's) come faster than they are read: the run holds
+    /// no more of them than its room, and every one comes, in order.
+    #[tokio::test]
+    async fn a_slow_reader_bounds_the_outcomes_held() {
+        let client = PlainClient::builder()
+            .api_key("k")
+            .endpoint("http://127.0.0.1:9/graphql/v1")
+            .build()
+            .expect("a client");
+        let deletions = (0..1000).map(|i| Deletion::new(format!("c_{i}")));
+        let mut run = client.bulk().concurrency(3).dry_run(true).delete(deletions);
+        let room = run.shared().room;
+        assert_eq!(room, 8, "the room is the concurrency, at least 8");
+        let mut most = 0;
+        let mut seen = 0;
+        while let Some(outcome) = run.next().await {
+            most = most.max(run.shared().outcomes.len());
+            assert_eq!(outcome.index, seen);
+            assert!(
+                matches!(&outcome.result, Ok(Done::WouldDelete { customer_id }) if *customer_id == format!("c_{seen}")),
+                "{:?}",
+                outcome.result
+            );
+            seen += 1;
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(seen, 1000);
+        assert!(most < room, "{most} outcomes held past the room of {room}");
+        assert!(most > 0, "the engine ran ahead of its reader");
     }
 }
