@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,12 @@ impl<T, R> Shared<T, R> {
             outcomes: VecDeque::new(),
             room,
         }
+    }
+
+    /// Locks what the engine and its run share. A panic never leaves it half-written, so a
+    /// poisoned lock is taken as it is.
+    pub(super) fn lock(shared: &Mutex<Self>) -> MutexGuard<'_, Self> {
+        shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -475,10 +481,8 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
         self.shared().stop.get_or_insert(stop);
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T, R>> {
-        self.shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn shared(&self) -> MutexGuard<'_, Shared<T, R>> {
+        Shared::lock(&self.shared)
     }
 
     /// Hands an outcome over, or keeps it for the next commit.
@@ -503,20 +507,19 @@ impl<T: Send + 'static, R: Job> Engine<T, R> {
     /// Queues outcomes for the run, once fewer than its room wait there. The run reads every
     /// queued outcome before it polls the engine again, so waiting needs no wake-up.
     async fn send_out(&mut self, outcomes: impl IntoIterator<Item = BulkOutcome<T, R>>) {
-        let shared = &self.shared;
+        let (shared, mut outcomes) = (&self.shared, Some(outcomes));
         std::future::poll_fn(|_| {
-            let shared = shared
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if shared.outcomes.len() < shared.room {
-                Poll::Ready(())
-            } else {
+            let mut shared = Shared::lock(shared);
+            if shared.outcomes.len() >= shared.room {
                 // Full: the run has outcomes to read, and polls the engine once it has.
-                Poll::Pending
+                return Poll::Pending;
             }
+            shared
+                .outcomes
+                .extend(outcomes.take().into_iter().flatten());
+            Poll::Ready(())
         })
         .await;
-        self.shared().outcomes.extend(outcomes);
     }
 
     /// When the outcomes waiting for a commit are due.

@@ -80,9 +80,7 @@ impl<T, R> BulkRun<T, R> {
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T, R>> {
-        self.shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Shared::lock(&self.shared)
     }
 
     /// The next outcome; `None` once every record taken has one.
